@@ -1,0 +1,106 @@
+"""Shared command-line pieces: options, config resolution, error handling, console and progress."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from gcml.errors import GcmlError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    quiet: bool = False
+    verbose: bool = False
+
+
+state = _State()
+
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same bytes.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes (results do not depend on it).")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML or YAML file setting any option; command-line values win."),
+]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the final result.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Print more detail.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, or auto (cuda if available).")]
+GpusOpt = Annotated[int, typer.Option("--gpus", min=0, help="GPUs to use; >1 runs DistributedDataParallel.")]
+
+
+def is_quiet(quiet: bool = False) -> bool:
+    return quiet or state.quiet
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a GcmlError into one red line on stderr and exit code 2."""
+    try:
+        yield
+    except GcmlError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def resolve_options(ctx: typer.Context, config_path: Path | None, command: str,
+                    skip: tuple[str, ...] = ("config",)) -> dict[str, Any]:
+    """Merge defaults < config file < explicit command-line values for the current command.
+
+    Returns a dict of parameter name -> value. Unknown keys in the config file are an error.
+    """
+    from gcml.config import config_section, load_config_file
+    from gcml.errors import ConfigError
+
+    values = {k: v for k, v in ctx.params.items() if k not in skip}
+    if config_path is None:
+        return values
+    section = config_section(load_config_file(config_path), command)
+    names = {p.name for p in ctx.command.params}
+    unknown = sorted(set(section) - names)
+    if unknown:
+        raise ConfigError(
+            f"config file {config_path}: unknown option(s) for {command}: {', '.join(unknown)}"
+        )
+    for name, val in section.items():
+        if name in skip:
+            continue
+        src = ctx.get_parameter_source(name)
+        if src is None or getattr(src, "name", "") in ("DEFAULT", "DEFAULT_MAP"):
+            param = next(p for p in ctx.command.params if p.name == name)
+            try:
+                if isinstance(val, list) and not getattr(param, "multiple", False):
+                    val = ",".join(str(v) for v in val)
+                values[name] = param.type_cast_value(ctx, val) if val is not None else None
+            except typer.BadParameter as exc:
+                raise ConfigError(f"config file {config_path}: option {name}: {exc.message}") from None
+    return values
+
+
+def make_progress(quiet: bool = False) -> Progress:
+    """A rich progress bar on stderr (disabled when quiet)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
+        disable=is_quiet(quiet), transient=False,
+    )
+
+
+def print_json(obj: Any) -> None:
+    console.print_json(json.dumps(obj))

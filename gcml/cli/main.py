@@ -1,0 +1,66 @@
+"""Entry point: ``gcml`` and ``python -m gcml``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gcml import __version__
+from gcml.cli.common import state
+
+app = typer.Typer(
+    name="gcml",
+    help="Deep learning for masses, ages and distances of star clusters and galaxies.\n\n"
+    "Each command reads and writes self-describing files (HDF5 MapSets, snapshots, FITS, model bundles), "
+    "so stages compose in shell pipelines. Run 'gcml COMMAND --help' for details.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gcml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and results.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print more detail.")] = False,
+) -> None:
+    """gcml command-line suite."""
+    state.quiet = quiet
+    state.verbose = verbose
+
+
+# One module per command, each exposing a plain function; heavy imports stay inside the command
+# functions so that `gcml --help` is fast. Only commands that work are listed here.
+COMMANDS: list[tuple[str, str, str]] = [
+    # (command name, module, function)
+    ("info", "gcml.cli.info", "info_cmd"),
+    ("merge", "gcml.cli.merge", "merge_cmd"),
+]
+
+
+def _register() -> None:
+    import importlib
+
+    for name, module, func in COMMANDS:
+        app.command(name)(getattr(importlib.import_module(module), func))
+
+
+_register()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

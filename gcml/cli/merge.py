@@ -1,0 +1,24 @@
+"""``gcml merge``: join MapSet shards into one file or a virtual dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gcml.cli.common import OverwriteOpt, console, user_errors
+
+
+def merge_cmd(
+    inputs: Annotated[list[Path], typer.Argument(help="MapSet files to join (e.g. shards of one run).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output MapSet.")] = Path("maps.h5"),
+    virtual: Annotated[bool, typer.Option("--virtual", help="Write an HDF5 virtual dataset pointing at the inputs instead of copying.")] = False,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Join MapSets with the same channels, geometry and fields (e.g. --shard outputs) into one."""
+    from gcml.io.mapset import merge_mapsets
+
+    with user_errors():
+        p = merge_mapsets(inputs, out, overwrite=overwrite, virtual=virtual)
+    console.print(f"wrote {p}")

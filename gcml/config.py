@@ -1,0 +1,154 @@
+"""Configuration files, list syntax and the resolved-config record.
+
+Every command-line option can also be set in a TOML or YAML file passed with ``--config``; explicit
+command-line values win over the file, the file wins over the defaults. The resolved configuration is
+stored (as JSON) in every output file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from gcml.errors import ConfigError
+
+
+def parse_list(text: str | float | int | list | tuple, *, name: str = "value", kind: type = float) -> list:
+    """Parse ``"a,b,c"`` or ``"start:stop:step"`` (stop inclusive when on the grid) into a list.
+
+    Parameters
+    ----------
+    text
+        A string such as ``"10,25,50"`` or ``"0.5:14:0.5"``, a single number, or a list.
+    name
+        Option name used in error messages.
+    kind
+        ``float``, ``int`` or ``str``.
+    """
+    if isinstance(text, (list, tuple)):
+        items: list = []
+        for t in text:
+            items.extend(parse_list(t, name=name, kind=kind))
+        return items
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return [kind(text)]
+    s = str(text).strip()
+    if not s:
+        raise ConfigError(f"option {name}: empty list; expected 'a,b,c' or 'start:stop:step'")
+    out: list = []
+    for part in s.split(","):
+        part = part.strip()
+        if kind is str:
+            if part:
+                out.append(part)
+            continue
+        try:
+            if ":" in part:
+                bits = [float(b) for b in part.split(":")]
+                if len(bits) != 3:
+                    raise ValueError
+                start, stop, step = bits
+                if step <= 0 or stop < start:
+                    raise ConfigError(
+                        f"option {name}: range '{part}' needs start <= stop and step > 0"
+                    )
+                n = int(math.floor((stop - start) / step + 1e-9)) + 1
+                out.extend(kind(round(start + i * step, 12)) for i in range(n))
+            else:
+                v = float(part)
+                if kind is int and v != int(v):
+                    raise ValueError
+                out.append(kind(v))
+        except ValueError:
+            raise ConfigError(
+                f"option {name}: cannot read '{part}' as a number or a 'start:stop:step' range"
+            ) from None
+    return out
+
+
+def parse_range(text: str | list | tuple, *, name: str) -> tuple[float, float]:
+    """Parse a closed interval ``"lo:hi"`` or ``"lo,hi"`` (or a 2-list) into floats with lo <= hi."""
+    if isinstance(text, (list, tuple)):
+        vals = [float(v) for v in text]
+    else:
+        s = str(text).replace(",", ":")
+        try:
+            vals = [float(v) for v in s.split(":")]
+        except ValueError:
+            raise ConfigError(f"option {name}: cannot read '{text}' as 'low:high'") from None
+    if len(vals) == 1:
+        vals = vals * 2
+    if len(vals) != 2 or not all(math.isfinite(v) for v in vals) or vals[0] > vals[1]:
+        raise ConfigError(f"option {name}: expected 'low:high' with low <= high, got '{text}'")
+    return vals[0], vals[1]
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) configuration file into a dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p}: not found")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # pragma: no cover - python < 3.11
+                import tomli as tomllib
+            with open(p, "rb") as fh:
+                data = tomllib.load(fh)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            with open(p) as fh:
+                data = yaml.safe_load(fh) or {}
+        elif suffix == ".json":
+            data = json.loads(p.read_text())
+        else:
+            raise ConfigError(f"config file {p}: expected a .toml, .yaml/.yml or .json file")
+    except ConfigError:
+        raise
+    except Exception as exc:  # parse errors of the three libraries
+        raise ConfigError(f"config file {p}: cannot parse ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p}: expected a table of option = value pairs at top level")
+    return data
+
+
+def config_section(data: dict[str, Any], command: str) -> dict[str, Any]:
+    """Options for ``command`` from a config dict: top-level scalars plus a ``[command]`` table.
+
+    Keys may be written with dashes or underscores.
+    """
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if not isinstance(v, dict):
+            out[k.replace("-", "_")] = v
+    for key in (command, command.replace("-", "_")):
+        sec = data.get(key)
+        if isinstance(sec, dict):
+            out.update({k.replace("-", "_"): v for k, v in sec.items()})
+    return out
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert dataclasses, Paths, numpy scalars and tuples into JSON-friendly values."""
+    import dataclasses
+
+    import numpy as np
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj

@@ -1,0 +1,1 @@
+"""File formats: MapSet (HDF5), snapshots, FITS, tables, model bundles."""

@@ -1,0 +1,55 @@
+"""Shared test fixtures: seeded randomness, shared data location, GPU skipping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    from gcml.random import seed_everything
+
+    seed_everything(12345)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The read-only reference data folder (../shared/data); skips when absent (a user's clone)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data (reference data) is not present in this checkout")
+    return SHARED_DATA
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_gpu = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        has_gpu = False
+    if has_gpu:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def cli():
+    """Invoke the gcml CLI in-process; returns typer's Result (exit_code, output)."""
+    from typer.testing import CliRunner
+
+    from gcml.cli.main import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str, **kw):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kw)
+
+    return invoke
