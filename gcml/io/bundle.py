@@ -1,0 +1,99 @@
+"""Model bundles (``.pt``): plain Python types and tensors only, so ``torch.load(weights_only=True)``
+opens them and no code is ever unpickled from a file.
+
+Keys (format ``gcml.model`` 1.0; see docs/formats.md):
+
+``format``, ``format_version``, ``gcml_version``, ``created_utc``
+``architecture`` (registry name), ``arch_kwargs`` (dict)
+``state_dict`` (name -> tensor)
+``inputs``: ``channels``, ``units``, ``norm`` (dict of lists/floats, e.g. mean/std per channel)
+``targets``: ``names``, ``units``, ``norm``, ``output`` ("scalar" | "map")
+``geometry``: what the model expects of a map: ``shape``, ``pixel_scale``, ``pixel_unit``, ``extent``,
+    ``kind`` and the MapSet's map attributes (smoothing, flux unit, ...)
+``training``: resolved training config; ``provenance``: data path and sha256; ``metrics``: test metrics;
+``calibration``: uncertainty calibration (e.g. variance scale); ``extra``: anything else (plain types).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gcml.errors import FormatError, InputError
+from gcml.io.common import atomic_output, utc_now
+
+FORMAT = "gcml.model"
+FORMAT_VERSION = "1.0"
+REQUIRED = ("architecture", "arch_kwargs", "state_dict", "inputs", "targets", "geometry")
+
+
+def save_bundle(path: str | Path, bundle: dict[str, Any], *, overwrite: bool = False) -> Path:
+    """Write a bundle dict atomically (adds format, version, gcml version and date)."""
+    import torch
+
+    from gcml import __version__
+    from gcml.config import to_jsonable
+
+    missing = [k for k in REQUIRED if k not in bundle]
+    if missing:
+        raise InputError(f"model bundle for {path}: missing {', '.join(missing)}")
+    out = {k: (v if k == "state_dict" else to_jsonable(v)) for k, v in bundle.items()}
+    out.update(format=FORMAT, format_version=FORMAT_VERSION, gcml_version=__version__,
+               created_utc=bundle.get("created_utc", utc_now()))
+    out["state_dict"] = {k: v.detach().cpu().clone() for k, v in bundle["state_dict"].items()}
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        torch.save(out, tmp)
+    return Path(path)
+
+
+def load_bundle(path: str | Path) -> dict[str, Any]:
+    """Load and check a bundle without executing code from the file."""
+    import pickle
+
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: model file not found")
+    try:
+        b = torch.load(p, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FormatError(f"{p}: not a readable gcml model bundle ({first[:160]})") from None
+    if not isinstance(b, dict) or b.get("format") != FORMAT:
+        raise FormatError(f"{p}: not a gcml model bundle (no format='{FORMAT}' entry)")
+    major = int(str(b.get("format_version", "0")).split(".")[0])
+    if major > int(FORMAT_VERSION.split(".")[0]):
+        raise FormatError(f"{p}: model bundle version {b.get('format_version')} is newer than this gcml; upgrade gcml")
+    missing = [k for k in REQUIRED if k not in b]
+    if missing:
+        raise FormatError(f"{p}: model bundle lacks {', '.join(missing)}")
+    return b
+
+
+def describe_bundle(path: Path) -> dict[str, Any]:
+    b = load_bundle(path)
+    n_params = sum(int(t.numel()) for t in b["state_dict"].values())
+    return {
+        "file": str(path),
+        "format": f"{b['format']} {b['format_version']}",
+        "architecture": b["architecture"],
+        "arch_kwargs": b["arch_kwargs"],
+        "parameters (incl. buffers)": n_params,
+        "inputs": {"channels": b["inputs"].get("channels"), "units": b["inputs"].get("units")},
+        "targets": {"names": b["targets"].get("names"), "units": b["targets"].get("units"),
+                    "output": b["targets"].get("output")},
+        "geometry": b["geometry"],
+        "metrics": b.get("metrics", {}),
+        "provenance": {**b.get("provenance", {}), "gcml_version": b.get("gcml_version"),
+                       "created_utc": b.get("created_utc")},
+    }
+
+
+def _register_info() -> None:
+    from gcml.io.info import SUFFIX_DESCRIBERS
+
+    SUFFIX_DESCRIBERS[".pt"] = describe_bundle
+
+
+_register_info()

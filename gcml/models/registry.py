@@ -1,0 +1,81 @@
+"""Model registry: the names users type (``mass-cnn``, ``pidoc-cnn``, ...) mapped to builders.
+
+A builder is a function ``builder(**kwargs) -> torch.nn.Module``. Modules register themselves when
+imported; :func:`_load_all` imports the known model modules so the registry is complete.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gcml.errors import ConfigError
+
+MODEL_MODULES = ("gcml.models.mass_cnn", "gcml.models.pidoc")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about an architecture.
+
+    Attributes
+    ----------
+    name : registry key (what users type)
+    builder : function(**kwargs) -> torch.nn.Module
+    description : one line for ``gcml models list``
+    data_kind : MapSet kind it trains on ("kinematics" or "photometry")
+    output : "scalar" (one value per target) or "map" (a per-pixel map)
+    default_data : default ``--data`` file for ``gcml train``
+    paper : True for the published architectures, False for gcml variants
+    defaults : default keyword arguments
+    """
+
+    name: str
+    builder: Callable[..., Any]
+    description: str
+    data_kind: str
+    output: str = "scalar"
+    default_data: str = "maps.h5"
+    paper: bool = False
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _load_all() -> None:
+    for mod in MODEL_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:  # a model module not written yet
+            if exc.name != mod:
+                raise
+
+
+def list_models() -> list[ModelSpec]:
+    _load_all()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    _load_all()
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model '{name}'; available: {', '.join(sorted(_REGISTRY)) or 'none'}")
+    return _REGISTRY[name]
+
+
+def build_model(name: str, **kwargs: Any):
+    """Instantiate registered model ``name``; a keyword it does not take is a ConfigError."""
+    spec = get_model_spec(name)
+    args = {**spec.defaults, **kwargs}
+    try:
+        return spec.builder(**args)
+    except TypeError as exc:
+        raise ConfigError(f"model '{name}': {exc}") from None
