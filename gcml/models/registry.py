@@ -30,6 +30,10 @@ class ModelSpec:
     default_data : default ``--data`` file for ``gcml train``
     paper : True for the published architectures, False for gcml variants
     defaults : default keyword arguments
+    task : training task (see ``gcml.training.tasks.TASKS``): what the network reads and predicts,
+        the normalisation and the loss ("scalar-regression": targets from /targets)
+    default_channels : MapSet channels read when the user gives none
+    default_targets : target names predicted when the user gives none
     """
 
     name: str
@@ -40,6 +44,9 @@ class ModelSpec:
     default_data: str = "maps.h5"
     paper: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
+    task: str = "scalar-regression"
+    default_channels: tuple[str, ...] = ()
+    default_targets: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
