@@ -1,0 +1,146 @@
+"""FITS images with a celestial WCS, for mock observations and predicted maps.
+
+One image per file: the primary HDU holds the image (rows = y, FITS order, so a ``(H, W)`` array with
+``origin="lower"`` maps to FITS pixels directly), a TAN (gnomonic) WCS, ``BUNIT``, ``ORIGIN``, ``DATE``
+and ``GCML*`` keywords; further images (e.g. the truth mass map) follow as named image extensions with the
+same WCS. Files are written atomically and never overwritten unless asked, and open in astropy and DS9.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gcml.errors import InputError
+from gcml.io.common import atomic_output, utc_now
+
+
+def make_tan_wcs(shape: tuple[int, int], pixel_scale_arcsec: float, *, ra_deg: float = 0.0,
+                 dec_deg: float = 0.0, crpix: tuple[float, float] | None = None,
+                 east_left: bool = True) -> Any:
+    """A celestial TAN WCS for an image of ``shape`` (H, W) with square pixels.
+
+    Parameters
+    ----------
+    shape : (H, W)
+    pixel_scale_arcsec : float
+        Pixel size [arcsec]; ``CDELT2 = scale / 3600`` deg, ``CDELT1 = -scale / 3600`` when ``east_left``
+        (north up, east left, as on the sky).
+    ra_deg, dec_deg : float
+        ``CRVAL``: sky position of the reference pixel (ICRS, degrees).
+    crpix : (x, y), optional
+        1-based FITS reference pixel; default the image centre ((W + 1) / 2, (H + 1) / 2).
+
+    Returns
+    -------
+    astropy.wcs.WCS
+    """
+    from astropy.wcs import WCS
+
+    h, w = (int(v) for v in shape)
+    if not (math.isfinite(pixel_scale_arcsec) and pixel_scale_arcsec > 0):
+        raise InputError(f"WCS pixel scale must be a positive number of arcsec, got {pixel_scale_arcsec}")
+    if not (math.isfinite(ra_deg) and math.isfinite(dec_deg) and -90.0 <= dec_deg <= 90.0):
+        raise InputError(f"WCS centre must have finite RA and -90 <= Dec <= 90 degrees, got ({ra_deg}, {dec_deg})")
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.cunit = ["deg", "deg"]
+    wcs.wcs.crval = [float(ra_deg) % 360.0, float(dec_deg)]
+    wcs.wcs.crpix = list(crpix) if crpix is not None else [(w + 1) / 2.0, (h + 1) / 2.0]
+    s = pixel_scale_arcsec / 3600.0
+    wcs.wcs.cdelt = [-s if east_left else s, s]
+    wcs.wcs.radesys = "ICRS"
+    wcs.wcs.equinox = 2000.0
+    return wcs
+
+
+@dataclass
+class FitsExtension:
+    """An extra image HDU: ``name`` (EXTNAME), data (H, W), unit (BUNIT) and more header cards."""
+
+    name: str
+    data: np.ndarray
+    unit: str = ""
+    cards: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _card_key(key: str) -> str:
+    k = key.upper()
+    if len(k) > 8 and not k.startswith("HIERARCH"):
+        k = "HIERARCH " + k
+    return k
+
+
+def _set_cards(header: Any, cards: Mapping[str, Any] | Sequence[tuple] | None) -> None:
+    if not cards:
+        return
+    items = cards.items() if isinstance(cards, Mapping) else cards
+    for item in items:
+        key, value, *comment = item
+        if isinstance(value, (np.generic,)):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)
+        header[_card_key(key)] = (value, comment[0]) if comment else value
+
+
+def write_fits_image(path: str | Path, data: np.ndarray, wcs: Any | None = None, *,
+                     header_cards: Mapping[str, Any] | Sequence[tuple] | None = None,
+                     extensions: Sequence[FitsExtension] = (), unit: str = "",
+                     overwrite: bool = False) -> Path:
+    """Write one image (and optional extensions) to a FITS file, atomically.
+
+    Parameters
+    ----------
+    path : path
+        Output file; refused if it exists unless ``overwrite``.
+    data : (H, W) array
+        The image, row 0 at the bottom (FITS convention).
+    wcs : astropy.wcs.WCS, optional
+        Written into the primary header and every extension.
+    header_cards : mapping or sequence of (key, value[, comment])
+        Extra primary-header cards; keys longer than 8 characters become HIERARCH cards.
+    extensions : sequence of FitsExtension
+        Extra images of the same shape, written as named ImageHDUs with the same WCS.
+    unit : str
+        ``BUNIT`` of the primary image.
+
+    Returns
+    -------
+    Path of the written file.
+    """
+    from astropy.io import fits
+
+    from gcml import __version__
+
+    arr = np.asarray(data)
+    if arr.ndim != 2:
+        raise InputError(f"{path}: a FITS image must be 2-D (H, W), got shape {arr.shape}")
+    if arr.dtype.kind not in "fiu":
+        raise InputError(f"{path}: FITS image data must be numeric, got dtype {arr.dtype}")
+    hdr = wcs.to_header() if wcs is not None else fits.Header()
+    if unit:
+        hdr["BUNIT"] = (unit, "unit of the pixel values")
+    hdr["ORIGIN"] = ("gcml", "software that wrote this file")
+    hdr["DATE"] = (utc_now().rstrip("Z"), "UTC date the file was written")
+    hdr["GCMLVER"] = (__version__, "gcml version")
+    _set_cards(hdr, header_cards)
+    hdus = [fits.PrimaryHDU(data=arr, header=hdr)]
+    for ext in extensions:
+        e = np.asarray(ext.data)
+        if e.shape != arr.shape:
+            raise InputError(f"{path}: extension {ext.name} has shape {e.shape}, the image {arr.shape}")
+        eh = wcs.to_header() if wcs is not None else fits.Header()
+        if ext.unit:
+            eh["BUNIT"] = (ext.unit, "unit of the pixel values")
+        _set_cards(eh, ext.cards)
+        hdus.append(fits.ImageHDU(data=e, header=eh, name=ext.name.upper()))
+    out = Path(path)
+    with atomic_output(out, overwrite=overwrite) as tmp:
+        fits.HDUList(hdus).writeto(tmp, output_verify="exception")
+    return out
