@@ -58,3 +58,104 @@ def plot_mapset_examples(ms, out: str | Path, *, n_examples: int = 4, seed: int 
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return out
+
+
+def plot_training_curves(history: list[dict], out: str | Path, *, overwrite: bool = False) -> Path:
+    """Training and validation loss (and validation MAE) per epoch, from ``metrics.jsonl`` lines."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ep = [h["epoch"] for h in history]
+    a1.plot(ep, [h["train_loss"] for h in history], "o-", ms=3, label="train")
+    a1.plot(ep, [h["val_loss"] for h in history], "s-", ms=3, label="val")
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("loss")
+    a1.legend()
+    a2.plot(ep, [h.get("val_mae", np.nan) for h in history], "o-", ms=3, color="C2")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("val MAE [target unit]")
+    fig.tight_layout()
+    out = Path(out)
+    with atomic_output(out, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return out
+
+
+def _save(fig, out: str | Path, overwrite: bool) -> Path:
+    plt = _plt()
+    out = Path(out)
+    fig.tight_layout()
+    with atomic_output(out, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return out
+
+
+def plot_pred_vs_true(results: dict[str, dict], out: str | Path, *, overwrite: bool = False) -> Path:
+    """Predicted vs true label with the binned mean and standard deviation (Kaur et al. 2021, Fig. 7 style).
+
+    ``results`` maps a label to ``{"true", "pred", "binned": binned_stats(...)}``.
+    """
+    plt = _plt()
+    k = len(results)
+    fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 4), squeeze=False)
+    for ax, (name, r) in zip(axes[0], results.items()):
+        t, p = np.asarray(r["true"]), np.asarray(r["pred"])
+        ax.scatter(t, p, s=2, alpha=0.25, color="0.5", rasterized=True)
+        b = r["binned"]
+        c = np.asarray(b["centre"])
+        m = np.array([np.nan if v is None else v for v in b["mean"]])
+        s = np.array([np.nan if v is None else v for v in b["std"]])
+        ax.errorbar(c, m, yerr=s, fmt="o", color="C3", ms=4, capsize=2, label="binned mean ± std")
+        lo, hi = float(np.nanmin(t)), float(np.nanmax(t))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set_xlabel("true")
+        ax.set_ylabel("predicted")
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7)
+    return _save(fig, out, overwrite)
+
+
+def plot_error_histograms(errors: dict[str, np.ndarray], out: str | Path, *, overwrite: bool = False) -> Path:
+    """Histograms of E_i = (M_p - M_c)/M_c and the cumulative distribution of |E_i| (Kaur et al. 2021)."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    allv = np.concatenate([np.asarray(v)[np.isfinite(v)] for v in errors.values()]) if errors else np.zeros(1)
+    lim = float(np.quantile(np.abs(allv), 0.995)) if allv.size else 1.0
+    bins = np.linspace(-lim, lim, 61)
+    for name, e in errors.items():
+        e = np.asarray(e)[np.isfinite(e)]
+        a1.hist(e, bins=bins, histtype="step", label=name, density=True)
+        a = np.sort(np.abs(e))
+        a2.plot(a, np.arange(1, len(a) + 1) / max(len(a), 1), label=name)
+    a1.set_xlabel("E = (M_p - M_c) / M_c")
+    a1.set_ylabel("density")
+    a2.set_xlabel("|E|")
+    a2.set_ylabel("cumulative fraction")
+    a2.set_xlim(0, lim)
+    a1.legend(fontsize=7)
+    a2.legend(fontsize=7)
+    return _save(fig, out, overwrite)
+
+
+def plot_coverage(zscores: dict[str, np.ndarray], out: str | Path, *, overwrite: bool = False) -> Path:
+    """Observed vs nominal coverage of central Gaussian intervals (a calibrated model lies on the diagonal)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4, 4))
+    levels = np.linspace(0.01, 0.99, 50)
+    zl = np.sqrt(2) * _erfinv(levels)
+    for name, z in zscores.items():
+        z = np.abs(np.asarray(z))
+        z = z[np.isfinite(z)]
+        ax.plot(levels, [(z <= q).mean() if z.size else np.nan for q in zl], label=name)
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set_xlabel("nominal coverage")
+    ax.set_ylabel("observed coverage")
+    ax.legend(fontsize=7)
+    return _save(fig, out, overwrite)
+
+
+def _erfinv(x):
+    from scipy.special import erfinv
+
+    return erfinv(x)

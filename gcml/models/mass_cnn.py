@@ -129,6 +129,6 @@ register_model(ModelSpec(
     name="mass-cnn-gcml", builder=build_mass_cnn, data_kind="kinematics", output="scalar",
     default_data="maps.h5", paper=False,
     description="gcml variant of mass-cnn: same-padding convs + batch norm, sigma/v/count input, mean+log-variance",
-    defaults={"depth": 4, "padding": "same", "batchnorm": True, "dropout_conv": 0.1, "dropout_dense": 0.2},
+    defaults={"depth": 2, "padding": "same", "batchnorm": True, "dropout_conv": 0.1, "dropout_dense": 0.2},
     task="scalar-regression", default_channels=("sigma", "v", "count"), default_targets=("log10_mass_total",),
 ))

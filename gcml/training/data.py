@@ -1,0 +1,248 @@
+"""Training data from a MapSet: in memory when it fits, otherwise streamed from HDF5 in chunks.
+
+Both sources give the loop the same thing: for an epoch, a deterministic sequence of *global* batches
+(the same on every process), of which each DistributedDataParallel rank takes its own equal slice,
+so a run on ``W`` processes sees exactly the maps a single process sees, batch by batch.
+
+* :class:`InMemoryData` reads the needed channels and targets once (``gcml.io.mapset.read_mapset``).
+* :class:`StreamingData` never holds the maps: each epoch shuffles the file's HDF5 chunks (blocks of
+  consecutive rows), reads them through a ``torch.utils.data.DataLoader`` whose workers each open
+  their own ``h5py.File`` handle, and shuffles rows within a buffer of blocks.
+
+Batch order depends only on ``(seed, epoch)``, never on the number of workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from gcml.errors import InputError
+from gcml.io.mapset import SPLITS, _open, read_mapset, read_mapset_header
+from gcml.training.tasks import DataStats, Task
+
+BUFFER_BLOCKS = 32
+
+
+def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """The torch generator of one epoch's shuffling (a function of seed and epoch only)."""
+    ss = np.random.SeedSequence([int(seed), int(epoch), int(stream), 0x6763])
+    return torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    with _open(path) as f:
+        return read_mapset_header(f, path)
+
+
+def estimate_bytes(hdr: dict[str, Any], n_channels: int) -> int:
+    h, w = hdr["shape"]
+    return int(hdr["n"]) * n_channels * h * w * 4
+
+
+class _Base:
+    path: Path
+    channels: list[str]
+    targets: list[str]
+    split: np.ndarray
+    y_all: np.ndarray
+
+    def n_split(self, split: str) -> int:
+        return int((self.split == SPLITS[split]).sum())
+
+    def n_batches(self, split: str, batch_size: int, world: int = 1) -> int:
+        n = self.n_split(split)
+        per = batch_size
+        full, rest = divmod(n, per)
+        return full + (1 if rest >= world else 0)
+
+
+def _rank_slice(n: int, rank: int, world: int) -> slice:
+    """Equal slices of a global batch of ``n`` rows (the last ``n % world`` rows are dropped)."""
+    k = n // world
+    return slice(rank * k, (rank + 1) * k)
+
+
+class InMemoryData(_Base):
+    """A MapSet's needed channels and targets held in memory as torch tensors."""
+
+    streaming = False
+
+    def __init__(self, path: str | Path, task: Task) -> None:
+        self.path = Path(path)
+        ms = read_mapset(self.path, channels=task.channels, with_truth=False)
+        bad = ~np.isfinite(ms.maps).all(axis=(1, 2, 3))
+        if bad.any():
+            raise InputError(f"{self.path}: /maps has NaN or inf values (first in map {int(np.flatnonzero(bad)[0])})")
+        for t in task.targets:
+            y = ms.targets[t]
+            use = ms.split <= 2
+            if not np.isfinite(y[use]).all():
+                raise InputError(f"{self.path}: /targets/{t} has NaN or inf values "
+                                 f"(first in map {int(np.flatnonzero(~np.isfinite(y) & use)[0])})")
+        self.channels = list(task.channels)
+        self.targets = list(task.targets)
+        self.channel_units = list(ms.units)
+        self.split = ms.split
+        self.x = torch.from_numpy(np.ascontiguousarray(ms.maps))
+        self.y_all = np.stack([ms.targets[t] for t in task.targets], axis=1).astype(np.float32)
+        self.y = torch.from_numpy(self.y_all)
+        self.target_units = {t: ms.target_units.get(t, "") for t in ms.targets}
+        self.meta = ms.meta
+        self._idx = {s: torch.from_numpy(np.flatnonzero(self.split == v)) for s, v in SPLITS.items()}
+        tr = self.x[self._idx["train"]].double()
+        if len(tr) == 0:
+            raise InputError(f"{self.path}: the training split (split == 0) is empty")
+        self.stats = DataStats(
+            channel_mean=tr.mean(dim=(0, 2, 3)).numpy(), channel_std=tr.std(dim=(0, 2, 3)).numpy(),
+            targets={t: ms.targets[t].astype(float) for t in ms.targets}, split=self.split,
+            units=dict(ms.target_units))
+
+    def batches(self, split: str, batch_size: int, *, epoch: int | None, seed: int, rank: int = 0,
+                world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield this rank's part of each global batch; shuffled when ``epoch`` is given."""
+        idx = self._idx[split]
+        if epoch is not None:
+            idx = idx[torch.randperm(len(idx), generator=epoch_generator(seed, epoch))]
+        for start in range(0, len(idx), batch_size):
+            b = idx[start:start + batch_size]
+            if len(b) < world:
+                break
+            b = b[_rank_slice(len(b), rank, world)]
+            yield self.x[b], self.y[b]
+
+
+class _BlockReader(torch.utils.data.Dataset):
+    """Reads row blocks of one HDF5 file; each DataLoader worker opens its own file handle."""
+
+    def __init__(self, path: Path, ch_idx: list[int], blocks: list[np.ndarray]) -> None:
+        self.path, self.ch_idx, self.blocks = path, ch_idx, blocks
+        self._f: h5py.File | None = None
+        self._pid = -1
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        import os
+
+        if self._f is None or self._pid != os.getpid():
+            self._f = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        rows = self.blocks[i]
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        x = self._f["maps"][lo:hi][rows - lo][:, self.ch_idx]
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(rows)
+
+
+class StreamingData(_Base):
+    """A MapSet read block by block from HDF5 (for files larger than memory)."""
+
+    streaming = True
+
+    def __init__(self, path: str | Path, task: Task, *, workers: int = 0) -> None:
+        self.path = Path(path)
+        self.workers = int(workers)
+        hdr = read_header(self.path)
+        self.channels = list(task.channels)
+        self.targets = list(task.targets)
+        self.ch_idx = [hdr["channels"].index(c) for c in self.channels]
+        self.channel_units = [hdr["units"][i] for i in self.ch_idx]
+        with h5py.File(self.path, "r") as f:
+            self.split = f["split"][()]
+            ys = {t: f["targets"][t][()] for t in hdr["targets"]}
+            self.target_units = {t: str(f["targets"][t].attrs.get("unit", "")) for t in hdr["targets"]}
+            d = f["maps"]
+            self.chunk_rows = int(d.chunks[0]) if d.chunks else 1024
+            self.n = int(d.shape[0])
+            c = len(self.ch_idx)
+            s1, s2 = np.zeros(c), np.zeros(c)
+            count = 0
+            # One pass over the file: NaN check and the training split's channel statistics.
+            for lo in range(0, self.n, self.chunk_rows * 8):
+                hi = min(self.n, lo + self.chunk_rows * 8)
+                x = d[lo:hi][:, self.ch_idx].astype(np.float64)
+                bad = ~np.isfinite(x).all(axis=(1, 2, 3))
+                if bad.any():
+                    raise InputError(f"{self.path}: /maps has NaN or inf values (first in map {lo + int(np.flatnonzero(bad)[0])})")
+                tr = x[self.split[lo:hi] == 0]
+                s1 += tr.sum(axis=(0, 2, 3))
+                s2 += (tr**2).sum(axis=(0, 2, 3))
+                count += tr.shape[0] * tr.shape[2] * tr.shape[3]
+        if count == 0:
+            raise InputError(f"{self.path}: the training split (split == 0) is empty")
+        use = self.split <= 2
+        for t in self.targets:
+            if not np.isfinite(ys[t][use]).all():
+                raise InputError(f"{self.path}: /targets/{t} has NaN or inf values")
+        mean = s1 / count
+        self.stats = DataStats(channel_mean=mean, channel_std=np.sqrt(np.maximum(s2 / count - mean**2, 0)),
+                               targets={k: v.astype(float) for k, v in ys.items()}, split=self.split,
+                               units=self.target_units)
+        self.y_all = np.stack([ys[t] for t in self.targets], axis=1).astype(np.float32)
+        self.y = torch.from_numpy(self.y_all)
+
+    def _blocks(self, split: str) -> list[np.ndarray]:
+        rows = np.flatnonzero(self.split == SPLITS[split])
+        keys = rows // self.chunk_rows
+        cuts = np.flatnonzero(np.diff(keys)) + 1
+        return [b for b in np.split(rows, cuts) if len(b)]
+
+    def batches(self, split: str, batch_size: int, *, epoch: int | None, seed: int, rank: int = 0,
+                world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        blocks = self._blocks(split)
+        gen = epoch_generator(seed, epoch) if epoch is not None else None
+        if gen is not None:
+            blocks = [blocks[i] for i in torch.randperm(len(blocks), generator=gen).tolist()]
+        loader = torch.utils.data.DataLoader(_BlockReader(self.path, self.ch_idx, blocks), batch_size=None,
+                                             shuffle=False, num_workers=self.workers)
+        buf_x: list[torch.Tensor] = []
+        buf_r: list[torch.Tensor] = []
+        n_buf = 0
+
+        def flush(final: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            nonlocal buf_x, buf_r, n_buf
+            x = torch.cat(buf_x)
+            r = torch.cat(buf_r)
+            if gen is not None:
+                p = torch.randperm(len(r), generator=gen)
+                x, r = x[p], r[p]
+            stop = len(r) if final else (len(r) // batch_size) * batch_size
+            for start in range(0, stop, batch_size):
+                b = slice(start, min(start + batch_size, stop))
+                n = b.stop - b.start
+                if n < world:
+                    break
+                s = _rank_slice(n, rank, world)
+                xb, rb = x[b][s], r[b][s]
+                yield xb, self.y[rb]
+            buf_x, buf_r = [x[stop:]], [r[stop:]]
+            n_buf = len(r) - stop
+
+        for xb, rb in loader:
+            buf_x.append(xb)
+            buf_r.append(rb)
+            n_buf += len(rb)
+            if n_buf >= BUFFER_BLOCKS * self.chunk_rows:
+                yield from flush(final=False)
+        if n_buf:
+            yield from flush(final=True)
+
+    def n_batches(self, split: str, batch_size: int, world: int = 1) -> int:
+        return -(-self.n_split(split) // batch_size)
+
+
+def open_training_data(path: str | Path, task: Task, *, in_memory: str = "auto", max_memory_gb: float = 4.0,
+                       workers: int = 0) -> InMemoryData | StreamingData:
+    """Load ``path`` for ``task``: in memory when it needs less than ``max_memory_gb`` (or when asked)."""
+    hdr = read_header(path)
+    task.check_header(hdr, path)
+    need = estimate_bytes(hdr, len(task.channels))
+    if in_memory == "yes" or (in_memory == "auto" and need <= max_memory_gb * 1e9):
+        return InMemoryData(path, task)
+    return StreamingData(path, task, workers=workers)

@@ -1,0 +1,533 @@
+"""The training loop shared by every gcml model.
+
+``train(data, config, out)`` trains the registered model ``config.model`` on a MapSet with Adam
+(Kingma & Ba 2015), a learning-rate schedule and early stopping on the validation split, and writes a
+run folder::
+
+    out/config.toml      resolved TrainConfig (plus data path and sha256)
+    out/metrics.jsonl    one JSON line per epoch (train/val loss, val MAE/RMSE, lr, maps/s, ...)
+    out/training.png     loss curves
+    out/best.pt          model bundle with the best validation loss (+ calibration and test metrics)
+    out/last.pt          model bundle after the last epoch
+    out/checkpoint.pt    optimizer, scheduler and early-stopping state for ``resume=True``
+    out/summary.json     the TrainResult of the run
+
+What the network reads and predicts, the normalisation and the loss come from the model's task
+(:mod:`gcml.training.tasks`). Determinism: the initial weights are drawn from ``seed``; the batch
+order and dropout of epoch ``e`` from ``(seed, e)`` only, so a run resumed after epoch ``e`` continues
+exactly as the uninterrupted run would have, and a DistributedDataParallel run on W processes sees the
+same global batches as one process (each rank takes an equal slice).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gcml.errors import FormatError, GcmlError, InputError, OutputExistsError
+from gcml.io.common import atomic_output, sha256_file
+from gcml.training.config import RESUMABLE_CHANGES, TrainConfig, to_toml
+from gcml.training.distributed import (
+    DistEnv,
+    all_reduce_sum,
+    destroy_process_group,
+    env_from_environment,
+    init_process_group,
+    resolve_device,
+    spawn,
+)
+from gcml.training.tasks import TASKS, Task, task_from_bundle
+
+CHECKPOINT_FORMAT = "gcml.checkpoint"
+CHECKPOINT_VERSION = "1.0"
+
+#: progress(event, info): event is "start" (info: epochs, batches), "batch" (info: epoch, batch,
+#: batches, loss) or "epoch" (info: the epoch's metrics line).
+ProgressFn = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    run_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    epochs_run: int
+    best_epoch: int
+    best_val_loss: float
+    stopped_early: bool
+    test_metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_maps_per_s: float = float("nan")
+    device: str = "cpu"
+    world_size: int = 1
+    resumed_from_epoch: int = 0
+
+
+# ------------------------------------------------------------------------------------------------
+# set-up helpers
+# ------------------------------------------------------------------------------------------------
+
+def make_task(config: TrainConfig, channel_units: list[str] | None = None) -> Task:
+    """The task of ``config.model`` with the config's channels, targets and loss (model defaults otherwise)."""
+    from gcml.models.registry import get_model_spec
+
+    spec = get_model_spec(config.model)
+    channels = list(config.channels) or list(spec.default_channels)
+    targets = list(config.targets) or list(spec.default_targets)
+    if not channels or not targets:
+        raise InputError(f"model '{config.model}': give the input channels and targets to train on")
+    if spec.task not in TASKS:
+        raise InputError(f"model '{config.model}': unknown training task '{spec.task}'")
+    return TASKS[spec.task](channels, targets, config.loss, channel_units=channel_units)
+
+
+def _check_kind(path: Path, hdr: dict[str, Any], config: TrainConfig) -> None:
+    from gcml.models.registry import get_model_spec
+
+    spec = get_model_spec(config.model)
+    if hdr["kind"] != spec.data_kind:
+        raise InputError(f"{path}: is a '{hdr['kind']}' MapSet, but model '{config.model}' trains on "
+                         f"'{spec.data_kind}' MapSets")
+
+
+def build_network(config: TrainConfig, task: Task, input_size: tuple[int, int]) -> tuple[torch.nn.Module, dict]:
+    from gcml.models.registry import build_model, get_model_spec
+
+    spec = get_model_spec(config.model)
+    kwargs = {**spec.defaults, **config.arch_kwargs, "in_channels": len(task.channels),
+              "n_outputs": task.n_outputs}
+    if spec.name.startswith("mass-cnn"):
+        kwargs["input_size"] = int(input_size[0])
+    return build_model(config.model, **kwargs), kwargs
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    ss = np.random.SeedSequence([int(seed), int(epoch), int(rank), 0x64726F70])
+    return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _lr(opt: torch.optim.Optimizer) -> float:
+    return float(opt.param_groups[0]["lr"])
+
+
+def _make_scheduler(opt, config: TrainConfig):
+    if config.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=config.lr_factor,
+                                                          patience=config.lr_patience)
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+    return None
+
+
+def _geometry(path: Path, hdr: dict[str, Any]) -> dict[str, Any]:
+    return {"shape": list(hdr["shape"]), "pixel_scale": hdr["pixel_scale"], "pixel_unit": hdr["pixel_unit"],
+            "kind": hdr["kind"], "map_attrs": hdr["map_attrs"], "channels_available": hdr["channels"]}
+
+
+# ------------------------------------------------------------------------------------------------
+# evaluation passes
+# ------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def forward_split(model: torch.nn.Module, task: Task, data, split: str, device: torch.device,
+                  batch_size: int, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Network outputs and physical targets for every map of a split (in file order), on CPU."""
+    model.eval()
+    outs, ys = [], []
+    for xb, yb in data.batches(split, batch_size, epoch=None, seed=0):
+        xb = task.encode_x(xb.to(device, non_blocking=True))
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            out = model(xb)
+        outs.append(out.float().cpu())
+        ys.append(yb)
+    if not outs:
+        return torch.zeros(0, task.n_outputs), torch.zeros(0, len(task.targets))
+    return torch.cat(outs), torch.cat(ys)
+
+
+def quick_metrics(task: Task, out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Loss and, for the first target, MAE, RMSE and bias in its own unit (e.g. dex)."""
+    if len(y) == 0:
+        return {}
+    loss = float(task.loss(out, task.encode_y(y)))
+    mean, _ = task.decode(out)
+    r = (mean[:, 0] - y[:, 0]).double()
+    return {"loss": loss, "mae": float(r.abs().mean()), "rmse": float(torch.sqrt((r**2).mean())),
+            "bias": float(r.mean())}
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints
+# ------------------------------------------------------------------------------------------------
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_output(path, overwrite=True) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **state}, tmp)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a resume checkpoint written by :func:`train` (``weights_only=True``)."""
+    import pickle
+
+    if not path.is_file():
+        raise InputError(f"{path}: no checkpoint to resume from (run without --resume to start afresh)")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise FormatError(f"{path}: not a readable gcml training checkpoint ({first[:160]})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise FormatError(f"{path}: not a gcml training checkpoint (no format='{CHECKPOINT_FORMAT}' entry)")
+    for key in ("config", "epoch", "model", "optimizer"):
+        if key not in ck:
+            raise FormatError(f"{path}: training checkpoint lacks '{key}'")
+    return ck
+
+
+def _check_resume_config(path: Path, saved: dict[str, Any], config: TrainConfig) -> None:
+    now = config.to_dict()
+    for k, v in saved.items():
+        if k in RESUMABLE_CHANGES:
+            continue
+        if k in now and json.dumps(now[k], sort_keys=True) != json.dumps(v, sort_keys=True):
+            raise InputError(f"{path}: the checkpoint was trained with {k}={v!r}, not {now[k]!r}; "
+                             "resume with the same settings (only epochs, device and workers may change)")
+
+
+# ------------------------------------------------------------------------------------------------
+# the loop
+# ------------------------------------------------------------------------------------------------
+
+def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: bool = False,
+          overwrite: bool = False, progress: ProgressFn | None = None, command: str | None = None) -> TrainResult:
+    """Train ``config.model`` on the MapSet ``data`` and write the run folder ``out``.
+
+    Parameters
+    ----------
+    data : path of a MapSet (``gcml simulate-maps`` / ``mock-observe`` output)
+    config : the run's settings
+    out : run folder
+    resume : continue from ``out/checkpoint.pt`` (an interrupted run ends with the same weights as an
+        uninterrupted one on CPU)
+    overwrite : replace the outputs of an earlier run in ``out``
+    progress : callback, see :data:`ProgressFn` (called by rank 0 only)
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    InputError, FormatError, ConfigError, DeviceError, OutputExistsError
+    """
+    data, out = Path(data), Path(out)
+    _preflight(data, config, out, resume=resume, overwrite=overwrite)
+    env = env_from_environment()
+    if env is not None:  # launched by torchrun or SLURM: this process is one rank
+        return _run(env, data, config, out, resume, progress, command)
+    if config.world_size == 1:
+        return _run(DistEnv(), data, config, out, resume, progress, command)
+    import torch.multiprocessing as mp
+
+    queue = mp.get_context("spawn").SimpleQueue() if progress is not None else None
+
+    def poll() -> None:
+        while queue is not None and not queue.empty():
+            event, info = queue.get()
+            progress(event, info)  # type: ignore[misc]
+
+    try:
+        spawn(_spawned, config.world_size, (str(data), config.to_dict(), str(out), resume, queue, command),
+              poll=poll)
+    except Exception as exc:  # a rank failed; show its last line
+        last = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        raise InputError(f"distributed training failed on one process: {last[-1] if last else exc}") from None
+    return result_from_summary(out)
+
+
+def _spawned(rank: int, world: int, data: str, config: dict, out: str, resume: bool, queue, command) -> None:
+    cfg = TrainConfig.from_dict(config)
+    prog = (lambda e, i: queue.put((e, i))) if queue is not None else None
+    _run(DistEnv(rank=rank, world_size=world, local_rank=rank, launched_by="spawn"), Path(data), cfg,
+         Path(out), resume, prog, command)
+
+
+def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Checks done once, before any process starts: data, model, devices, output folder."""
+    from gcml.training.data import read_header
+
+    hdr = read_header(data)
+    _check_kind(data, hdr, config)
+    task = make_task(config)
+    task.check_header(hdr, data)
+    if hdr["n"] == 0:
+        raise InputError(f"{data}: the MapSet has no maps")
+    resolve_device(config.device, config.gpus)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out}: exists and is not a folder; expected a run folder")
+    if resume:
+        load_checkpoint(out / "checkpoint.pt")
+    elif not overwrite:
+        for name in ("best.pt", "last.pt", "checkpoint.pt", "metrics.jsonl"):
+            if (out / name).exists():
+                raise OutputExistsError(f"{out / name} already exists; pass --overwrite to start again "
+                                        "or --resume to continue that run")
+
+
+def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
+         progress: ProgressFn | None, command: str | None) -> TrainResult:
+    from gcml.io.bundle import save_bundle
+    from gcml.training.data import open_training_data, read_header
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device, config.gpus, env.local_rank)
+    if env.distributed:
+        env = init_process_group(env, device)
+    try:
+        hdr = read_header(data)
+        task = make_task(config)
+        ds = open_training_data(data, task, in_memory=config.in_memory, max_memory_gb=config.max_memory_gb,
+                                workers=config.workers)
+        task.channel_units = ds.channel_units
+        task.fit(ds.stats)
+        if ds.n_split("val") == 0:
+            raise InputError(f"{data}: the validation split (split == 1) is empty; early stopping needs it")
+        data_sha = sha256_file(data)
+        torch.manual_seed(config.seed)
+        model, arch_kwargs = build_network(config, task, hdr["shape"])
+        model.to(device)
+        net: torch.nn.Module = model
+        if env.distributed:
+            net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+        opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        sched = _make_scheduler(opt, config)
+        amp = config.amp and device.type == "cuda"
+
+        start_epoch, best_val, best_epoch, bad_epochs, history = 0, math.inf, 0, 0, []
+        ck_path = out / "checkpoint.pt"
+        if resume:
+            ck = load_checkpoint(ck_path)
+            _check_resume_config(ck_path, ck["config"], config)
+            if ck.get("data_sha256") not in (None, data_sha):
+                raise InputError(f"{data}: differs from the MapSet the checkpoint {ck_path} was trained on "
+                                 "(sha256 mismatch)")
+            try:
+                model.load_state_dict(ck["model"])
+                opt.load_state_dict(ck["optimizer"])
+                if sched is not None and ck.get("scheduler") is not None:
+                    sched.load_state_dict(ck["scheduler"])
+            except (RuntimeError, KeyError, ValueError) as exc:
+                raise FormatError(f"{ck_path}: checkpoint does not fit model '{config.model}' ({str(exc)[:160]})") from None
+            start_epoch = int(ck["epoch"])
+            best_val, best_epoch = float(ck.get("best_val", math.inf)), int(ck.get("best_epoch", 0))
+            bad_epochs, history = int(ck.get("bad_epochs", 0)), list(ck.get("history", []))
+        if env.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_output(out / "config.toml", overwrite=True) as tmp:
+                tmp.write_text(f"# gcml train: resolved configuration\n# data = {data}\n# data_sha256 = {data_sha}\n"
+                               + to_toml(config.to_dict()))
+            if not resume:
+                with atomic_output(out / "metrics.jsonl", overwrite=True) as tmp:
+                    tmp.write_text("")
+
+        def bundle(state_dict, metrics: dict[str, Any], epoch: int) -> dict[str, Any]:
+            b = {"architecture": config.model, "arch_kwargs": arch_kwargs, "state_dict": state_dict,
+                 **task.bundle_entries(), "geometry": _geometry(data, hdr), "training": config.to_dict(),
+                 "provenance": {"data": str(data), "data_sha256": data_sha, "command": command or "",
+                                "data_gcml_version": hdr["attrs"].get("gcml_version", ""),
+                                "epoch": epoch, "world_size": env.world_size},
+                 "metrics": metrics}
+            return b
+
+        n_batches = ds.n_batches("train", config.batch_size, env.world_size)
+        if env.is_main and progress is not None:
+            progress("start", {"epochs": config.epochs, "batches": n_batches, "start_epoch": start_epoch})
+        stopped_early = bool(config.early_stopping and bad_epochs >= config.early_stopping)
+        epoch = start_epoch
+        for epoch in range(start_epoch, config.epochs):
+            if stopped_early:
+                break
+            net.train()
+            torch.manual_seed(_epoch_seed(config.seed, epoch, env.rank))
+            t0 = time.perf_counter()
+            s_loss, s_n = 0.0, 0
+            for bi, (xb, yb) in enumerate(ds.batches("train", config.batch_size, epoch=epoch, seed=config.seed,
+                                                     rank=env.rank, world=env.world_size)):
+                xb = task.encode_x(xb.to(device, non_blocking=True))
+                yb = task.encode_y(yb.to(device, non_blocking=True))
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                    outb = net(xb)
+                loss = task.loss(outb, yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                lv = float(loss.detach())
+                if not math.isfinite(lv):
+                    raise InputError(f"{data}: training loss became {lv} in epoch {epoch + 1}; lower --lr")
+                s_loss += lv * len(xb)
+                s_n += len(xb)
+                if env.is_main and progress is not None:
+                    progress("batch", {"epoch": epoch + 1, "batch": bi + 1, "batches": n_batches, "loss": lv})
+            s_loss, s_n = all_reduce_sum([s_loss, float(s_n)], device, env)
+            dt = time.perf_counter() - t0
+            # Every rank evaluates the whole validation split (identical numbers, no communication).
+            vout, vy = forward_split(model, task, ds, "val", device, config.eval_batch_size, amp)
+            vm = quick_metrics(task, vout, vy)
+            val_loss = vm["loss"]
+            line = {"epoch": epoch + 1, "train_loss": s_loss / max(s_n, 1), "val_loss": val_loss,
+                    "val_mae": vm["mae"], "val_rmse": vm["rmse"], "val_bias": vm["bias"], "lr": _lr(opt),
+                    "time_s": dt, "maps_per_s": s_n / dt if dt > 0 else float("nan")}
+            if sched is not None:
+                if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    sched.step(val_loss)
+                else:
+                    sched.step()
+            improved = val_loss < best_val
+            if improved:
+                best_val, best_epoch, bad_epochs = val_loss, epoch + 1, 0
+            else:
+                bad_epochs += 1
+            history.append(line)
+            if env.is_main:
+                task.calibrate(vout, vy)
+                sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                val_metrics = {"val": {k: v for k, v in line.items() if k.startswith("val_")}}
+                if improved:
+                    save_bundle(out / "best.pt", bundle(sd, val_metrics, epoch + 1), overwrite=True)
+                save_bundle(out / "last.pt", bundle(sd, val_metrics, epoch + 1), overwrite=True)
+                with open(out / "metrics.jsonl", "a") as fh:
+                    fh.write(json.dumps(line) + "\n")
+                _save_checkpoint(ck_path, {
+                    "config": config.to_dict(), "epoch": epoch + 1, "model": sd, "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None, "best_val": best_val,
+                    "best_epoch": best_epoch, "bad_epochs": bad_epochs, "history": history,
+                    "data_sha256": data_sha})
+                if progress is not None:
+                    progress("epoch", line)
+            if config.early_stopping and bad_epochs >= config.early_stopping:
+                stopped_early = True
+                epoch += 1
+                break
+        else:
+            epoch = config.epochs
+        result = None
+        if env.is_main:
+            result = _finish(out, data, ds, task, config, device, amp, history, best_epoch, best_val,
+                             stopped_early, env, start_epoch)
+        if env.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return result if result is not None else TrainResult(
+            run_dir=out, best_checkpoint=out / "best.pt", last_checkpoint=out / "last.pt", epochs_run=len(history),
+            best_epoch=best_epoch, best_val_loss=best_val, stopped_early=stopped_early, history=history,
+            device=str(device), world_size=env.world_size, resumed_from_epoch=start_epoch)
+    finally:
+        if env.distributed and env.launched_by == "spawn":
+            destroy_process_group()
+
+
+def _finish(out: Path, data: Path, ds, task: Task, config: TrainConfig, device: torch.device, amp: bool,
+            history: list[dict], best_epoch: int, best_val: float, stopped_early: bool, env: DistEnv,
+            start_epoch: int) -> TrainResult:
+    """Reload best.pt, calibrate on val, compute test metrics, rewrite best.pt, plot, write summary."""
+    from gcml.evaluation.metrics import regression_metrics
+    from gcml.evaluation.plots import plot_training_curves
+    from gcml.io.bundle import load_bundle, save_bundle
+
+    b = load_bundle(out / "best.pt")
+    model, _ = build_network(config, task, b["geometry"]["shape"])
+    model.load_state_dict(b["state_dict"])
+    model.to(device)
+    vout, vy = forward_split(model, task, ds, "val", device, config.eval_batch_size, amp)
+    task.calibrate(vout, vy)
+    metrics: dict[str, Any] = {"val": b.get("metrics", {}).get("val", {})}
+    for split in ("test", "ood"):
+        if ds.n_split(split):
+            o, y = forward_split(model, task, ds, split, device, config.eval_batch_size, amp)
+            mean, std = task.decode(o)
+            metrics[split] = {}
+            for j, name in enumerate(task.targets):
+                metrics[split][name] = regression_metrics(
+                    y[:, j].numpy().astype(float), mean[:, j].numpy().astype(float), std[:, j].numpy().astype(float),
+                    data_min=float(task.y_min[j]), data_max=float(task.y_max[j]))
+    b.update(task.bundle_entries())
+    b["metrics"] = metrics
+    save_bundle(out / "best.pt", b, overwrite=True)
+    plot_training_curves(history, out / "training.png", overwrite=True)
+    speeds = [h["maps_per_s"] for h in history[1:] or history]
+    res = TrainResult(
+        run_dir=out, best_checkpoint=out / "best.pt", last_checkpoint=out / "last.pt", epochs_run=len(history),
+        best_epoch=best_epoch, best_val_loss=best_val, stopped_early=stopped_early, test_metrics=metrics,
+        history=history, train_maps_per_s=float(np.median(speeds)) if speeds else float("nan"),
+        device=str(device), world_size=env.world_size, resumed_from_epoch=start_epoch)
+    from gcml.config import to_jsonable
+
+    with atomic_output(out / "summary.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(to_jsonable(res), indent=1, default=str))
+    return res
+
+
+def result_from_summary(out: Path) -> TrainResult:
+    p = Path(out) / "summary.json"
+    if not p.is_file():
+        raise InputError(f"{p}: the training run wrote no summary")
+    d = json.loads(p.read_text())
+    d["run_dir"] = Path(d["run_dir"])
+    d["best_checkpoint"] = Path(d["best_checkpoint"])
+    d["last_checkpoint"] = Path(d["last_checkpoint"])
+    return TrainResult(**d)
+
+
+# ------------------------------------------------------------------------------------------------
+# loading a trained model (evaluate, predict)
+# ------------------------------------------------------------------------------------------------
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Task, dict[str, Any]]:
+    """Load a model bundle: the network (eval mode), its task (normalisation, decoding) and the bundle."""
+    from gcml.io.bundle import load_bundle
+    from gcml.models.registry import build_model
+
+    b = load_bundle(path)
+    task = task_from_bundle(b)
+    try:
+        model = build_model(b["architecture"], **b["arch_kwargs"])
+        model.load_state_dict(b["state_dict"])
+    except GcmlError:
+        raise
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise FormatError(f"{path}: weights do not fit architecture '{b['architecture']}' ({str(exc)[:160]})") from None
+    model.to(torch.device(device) if isinstance(device, str) else device)
+    model.eval()
+    return model, task, b
+
+
+@torch.no_grad()
+def predict_maps(model: torch.nn.Module, task: Task, maps: np.ndarray, *, batch_size: int = 4096,
+                 device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (physical units, shape (N, n_targets)) for maps (N, C, H, W) whose
+    channels are already ``task.channels`` in order."""
+    dev = torch.device(device) if isinstance(device, str) else device
+    means, stds = [], []
+    x_all = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))
+    for s in range(0, len(x_all), batch_size):
+        out = model(task.encode_x(x_all[s:s + batch_size].to(dev)))
+        m, sd = task.decode(out)
+        means.append(m.cpu().numpy())
+        stds.append(sd.cpu().numpy())
+    if not means:
+        t = len(task.targets)
+        return np.zeros((0, t)), np.zeros((0, t))
+    return np.concatenate(means).astype(float), np.concatenate(stds).astype(float)
