@@ -110,7 +110,6 @@ def load_model(bundle: str | Path | dict[str, Any], *, device: str = "cpu") -> L
     bundle : path of a ``.pt`` bundle or a bundle dict (as :func:`gcml.io.bundle.load_bundle` returns)
     device : torch device for the network
     """
-    import torch
 
     from gcml.io.bundle import load_bundle
     from gcml.models.registry import build_model, get_model_spec

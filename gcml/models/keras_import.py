@@ -351,7 +351,7 @@ def _check_graph(arch: KerasArchitecture) -> None:
     expected = model.keras_graph()
     index = {lay.name: i for i, lay in enumerate(arch.layers)}
     got = [(lay.class_name, [index[n] for n in lay.inbound]) for lay in arch.layers]
-    for i, (exp, have) in enumerate(zip(expected, got)):
+    for i, (exp, have) in enumerate(zip(expected, got, strict=False)):
         if exp != have:
             lay = arch.layers[i]
             exp_in = [arch.layers[j].name if j < len(arch.layers) else f"#{j}" for j in exp[1]]
@@ -445,7 +445,7 @@ def keras_state_dict(arch: KerasArchitecture, weights: dict[str, list[tuple[str,
     sd: dict[str, Any] = {}
     names = {id(m): n for n, m in model.named_modules()}
     prev_flatten = _dense_after_flatten(arch)
-    for lay, fname, mod in zip(layers, file_layers, modules):
+    for lay, fname, mod in zip(layers, file_layers, modules, strict=False):
         if fname != lay.name:
             raise FormatError(f"{wp}: weights for layer '{fname}' come where {arch.path} has layer '{lay.name}'; "
                               "the weights do not belong to this architecture")
@@ -453,7 +453,7 @@ def keras_state_dict(arch: KerasArchitecture, weights: dict[str, list[tuple[str,
         shapes = arch.weight_shapes(lay)
         if len(arrays) != len(shapes):
             raise FormatError(f"{wp}: layer '{fname}' has {len(arrays)} weights, {lay.class_name} needs {len(shapes)}")
-        for (wn, a), s in zip(arrays, shapes):
+        for (wn, a), s in zip(arrays, shapes, strict=False):
             if tuple(a.shape) != tuple(s):
                 raise FormatError(f"{wp}: layer '{fname}' weight '{wn}' has shape {tuple(a.shape)}, the architecture "
                                   f"expects {tuple(s)}")

@@ -92,8 +92,8 @@ class Conv2dSame(nn.Conv2d):
         k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         s = (stride, stride) if isinstance(stride, int) else tuple(stride)
         d = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
-        symmetric = all(si == 1 and (di * (ki - 1)) % 2 == 0 for ki, si, di in zip(k, s, d))
-        pad = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d)) if symmetric else (0, 0)
+        symmetric = all(si == 1 and (di * (ki - 1)) % 2 == 0 for ki, si, di in zip(k, s, d, strict=False))
+        pad = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d, strict=False)) if symmetric else (0, 0)
         super().__init__(in_channels, out_channels, k, stride=s, padding=pad, dilation=d, bias=bias)
         self._explicit_pad = not symmetric
 
@@ -200,7 +200,7 @@ class PidocCNN(nn.Module):
         self.convs = nn.ModuleList()
         self.bns = nn.ModuleList()
         c, size = in_channels, int(input_size)
-        for f, k in zip(filters, kernels):
+        for f, k in zip(filters, kernels, strict=False):
             self.convs.append(keras_conv(c, f, k, padding))
             self.bns.append(_bn2d(f, bn_eps, bn_momentum))
             size = size if padding == "same" else size - k + 1
@@ -223,10 +223,10 @@ class PidocCNN(nn.Module):
         keras_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for conv, bn in zip(self.convs, self.bns):
+        for conv, bn in zip(self.convs, self.bns, strict=False):
             x = F.max_pool2d(F.relu(self.sdrop(bn(F.relu(conv(x))))), 2)
         x = self.drop(torch.flatten(x, 1))
-        for lin, bn in zip(self.denses, self.dense_bns):
+        for lin, bn in zip(self.denses, self.dense_bns, strict=False):
             x = F.relu(bn(F.relu(lin(x))))
         return self.out(x)
 
@@ -253,9 +253,9 @@ class PidocCNN(nn.Module):
     def keras_weight_modules(self) -> list[nn.Module]:
         """Modules with weights in the order of the Keras layers that carry them."""
         mods: list[nn.Module] = []
-        for conv, bn in zip(self.convs, self.bns):
+        for conv, bn in zip(self.convs, self.bns, strict=False):
             mods += [conv, bn]
-        for lin, bn in zip(self.denses, self.dense_bns):
+        for lin, bn in zip(self.denses, self.dense_bns, strict=False):
             mods += [lin, bn]
         return mods + [self.out]
 
@@ -352,14 +352,14 @@ class PidocCED(nn.Module):
             raise ConfigError(f"pidoc-ced: input of {x.shape[-2]}x{x.shape[-1]} px; both sides must be "
                               f"divisible by {m}")
         skips_a, inputs = [], []
-        for conv_a, conv_b in zip(self.enc_a, self.enc_b):
+        for conv_a, conv_b in zip(self.enc_a, self.enc_b, strict=False):
             inputs.append(x)
             a = conv_a(x)
             b = conv_b(a)
             skips_a.append(a)
             x = keras_maxpool(torch.cat([b, a], 1), self.pool_padding)
         z = self.bottleneck(x)
-        for j, (conv_a, conv_b) in enumerate(zip(self.dec_a, self.dec_b)):
+        for j, (conv_a, conv_b) in enumerate(zip(self.dec_a, self.dec_b, strict=False)):
             k = self.levels - 1 - j
             c = conv_a(torch.cat([F.interpolate(z, scale_factor=2, mode="nearest"), skips_a[k]], 1))
             z = conv_b(torch.cat([c, inputs[k]], 1))
@@ -394,8 +394,8 @@ class PidocCED(nn.Module):
     def keras_weight_modules(self) -> list[nn.Module]:
         """Modules with weights in the order of the Keras layers that carry them (creation order)."""
         mods: list[nn.Module] = []
-        for blk in [*[b for pair in zip(self.enc_a, self.enc_b) for b in pair], self.bottleneck,
-                    *[b for pair in zip(self.dec_a, self.dec_b) for b in pair]]:
+        for blk in [*[b for pair in zip(self.enc_a, self.enc_b, strict=False) for b in pair], self.bottleneck,
+                    *[b for pair in zip(self.dec_a, self.dec_b, strict=False) for b in pair]]:
             mods += [blk.conv, blk.bn]
         return mods + [self.out]
 

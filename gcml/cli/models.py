@@ -1,0 +1,87 @@
+"""``gcml models``: list the architectures and shipped models, import the published pi-DOC Keras models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gcml.cli.common import OverwriteOpt, console, is_quiet, user_errors
+
+models_app = typer.Typer(
+    name="models",
+    help="Model architectures and bundles: list them, import the published pi-DOC Keras models.",
+    no_args_is_help=True,
+)
+
+#: where default models shipped with the package live
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
+
+
+@models_app.command("list")
+def list_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """Show the registered architectures (names for 'gcml train') and the default models shipped with gcml."""
+    from gcml.io.bundle import describe_bundle
+    from gcml.models.registry import list_models
+
+    with user_errors():
+        specs = list_models()
+        shipped = []
+        for p in sorted(SHIPPED_DIR.glob("*.pt")) if SHIPPED_DIR.is_dir() else []:
+            d = describe_bundle(p)
+            shipped.append({"file": p.name, "architecture": d["architecture"],
+                            "targets": d["targets"]["names"], "output": d["targets"]["output"]})
+    rows = [{"name": s.name, "data": s.data_kind, "output": s.output, "paper": s.paper,
+             "default_data": s.default_data, "description": s.description} for s in specs]
+    if as_json:
+        console.print_json(json.dumps({"architectures": rows, "shipped_models": shipped}))
+        return
+    from rich.table import Table
+
+    t = Table(title="architectures", title_justify="left")
+    for col in ("name", "data", "output", "paper", "description"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], r["data"], r["output"], "yes" if r["paper"] else "gcml", r["description"])
+    console.print(t)
+    if shipped:
+        t = Table(title=f"shipped models ({SHIPPED_DIR})", title_justify="left")
+        for col in ("file", "architecture", "targets", "output"):
+            t.add_column(col)
+        for s in shipped:
+            t.add_row(s["file"], s["architecture"], ", ".join(s["targets"] or []), str(s["output"]))
+        console.print(t)
+    else:
+        console.print("shipped models: none in this installation")
+
+
+@models_app.command("import-keras")
+def import_keras_cmd(
+    architecture: Annotated[Path, typer.Argument(help="Keras model JSON (the authors' CNN.json or CED.json).")],
+    weights: Annotated[Path, typer.Argument(help="Keras HDF5 weights (e.g. CNN_100.h5).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle to write [default: pidoc_<kind>.pt].")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="cnn (age, distance) or ced (mass map); "
+                                             "detected from the JSON when omitted.")] = None,
+    standardization: Annotated[Path | None, typer.Option(
+        "--standardization", help="JSON of the authors' training standardisation constants "
+        "[default: the pi-DOC constants shipped with gcml].")] = None,
+    overwrite: OverwriteOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+) -> None:
+    """Convert a published pi-DOC Keras model into a gcml bundle (predictions in Msun, kpc and Gyr)."""
+    from gcml.models.keras_import import import_keras, read_keras_architecture
+
+    with user_errors():
+        if out is None:
+            out = Path(f"pidoc_{read_keras_architecture(architecture, kind=kind).kind}.pt")
+        res = import_keras(architecture, weights, out, kind=kind, standardization=standardization,
+                           overwrite=overwrite)
+    if not is_quiet(quiet):
+        b = res.bundle
+        console.print(f"{res.architecture.architecture}: {res.n_params:,} parameters (Keras count) from "
+                      f"{weights.name}; outputs {', '.join(f'{n} ({u})' for n, u in zip(b['targets']['names'], b['targets']['units'], strict=True))}")
+    console.print(f"model bundle: {res.path}")
