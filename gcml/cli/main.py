@@ -46,6 +46,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("info", "gcml.cli.info", "info_cmd"),
     ("merge", "gcml.cli.merge", "merge_cmd"),
     ("train", "gcml.cli.train", "train_cmd"),
+    ("mock-observe", "gcml.cli.mock_observe", "mock_observe_cmd"),
 ]
 
 

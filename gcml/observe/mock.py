@@ -1,0 +1,551 @@
+"""``mock-observe``: snapshots -> pi-DOC mock images (photometry) or Kaur-style V/sigma maps (kinematics).
+
+The driver enumerates images before reading any snapshot: snapshot ``s`` (in input order; folders in
+natural file-name order) gets ``n_per`` images, image ``i = s * n_per + j`` draws its random choices
+(centre shift, rotation, random viewing direction, noise) from ``item_rng(seed, i)``, and the random
+subset of the (axis, distance, PSF) grid of a snapshot from ``item_rng(seed, s, stream=1)``. The output
+therefore does not depend on ``workers`` or on how a run is sharded (``--shard K/N`` makes the K-th
+contiguous block of snapshots; ``gcml merge`` joins the shards in order into the single-run file).
+
+Rows are streamed to a :class:`gcml.io.mapset.MapSetWriter` one snapshot at a time, so memory stays
+bounded whatever the number of snapshots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gcml.errors import ConfigError, InputError
+from gcml.observe.photometric import (
+    ARCSEC_PC_PER_KPC,
+    ImageGeometry,
+    NoiseConfig,
+    PhotometricImager,
+    cluster_centre,
+    projection_matrix,
+    to_pidoc_flux,
+)
+from gcml.random import item_rng
+
+KINDS = ("photometry", "kinematics")
+FLUX_CONVENTIONS = ("gcml", "pidoc")
+CENTRES = ("shrinking-sphere", "com", "origin")
+AXIS_CHOICES = ("x", "y", "z", "random")
+#: (theta, phi) of the named axes, as in gcml.observe.kinematic.view_basis
+AXIS_ANGLES = {"x": (math.pi / 2, 0.0), "y": (math.pi / 2, math.pi / 2), "z": (0.0, 0.0)}
+
+
+@dataclass(frozen=True)
+class MockObserveConfig:
+    """Everything that decides the images; stored (resolved) in the output file.
+
+    Photometry (Chardin & Bianchini 2021, Section 2.2; defaults are the paper's):
+
+    psf_fwhm : PSF FWHMs [arcsec]; distance_kpc : distances [kpc]; axes : lines of sight (x, y, z or
+    random); the grid axes x distance x PSF is made for every snapshot, or ``n_random`` images drawn
+    from it (with replacement when ``n_random`` exceeds the grid). fov_arcsec, pixel_scale : the field
+    and its pixels; smoothing_px : Gaussian sigma of both maps; max_shift_arcsec : centre shift, uniform
+    in [-max, max] per axis; rotate : random rotation by 0/90/180/270 deg; beta : Moffat index;
+    flux_convention : "gcml" (F = L_V / (4 pi d^2) per pixel, Lsun kpc^-2) or "pidoc" (log10 of that,
+    see docs/mock-observe.md; ``pidoc_four_pi`` and ``pidoc_floor`` set its details); age_gyr,
+    metallicity : for snapshots without ages / luminosities; centre : how the cluster centre is found;
+    noise : beyond the paper (off by default).
+
+    Kinematics (the map code of gcml.observe.kinematic): kin_n_pix, kin_extent_kpc, kin_smoothing_kpc,
+    kin_min_count; ``n_random`` random viewing directions per snapshot (axes "random") or the named axes.
+    """
+
+    kind: str = "photometry"
+    psf_fwhm: tuple[float, ...] = (0.5, 1.5)
+    distance_kpc: tuple[float, ...] = (10.0, 25.0, 50.0, 75.0, 100.0)
+    axes: tuple[str, ...] = ("z",)
+    n_random: int = 0
+    fov_arcsec: float = 40.0
+    pixel_scale: float = 0.25
+    smoothing_px: float = 4.0
+    max_shift_arcsec: float = 5.0
+    rotate: bool = True
+    beta: float = 2.5
+    flux_convention: str = "gcml"
+    pidoc_four_pi: bool = True
+    pidoc_floor: float = 1e-9
+    age_gyr: float | None = None
+    metallicity: float | None = None
+    centre: str = "shrinking-sphere"
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    fits_ra: float = 180.0
+    fits_dec: float = 0.0
+    kin_n_pix: int = 10
+    kin_extent_kpc: float = 40.0
+    kin_smoothing_kpc: float = 4.0
+    kin_min_count: float = 0.1
+    pattern: str | None = None
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"option --kind: expected photometry or kinematics, got '{self.kind}'")
+        if self.flux_convention not in FLUX_CONVENTIONS:
+            raise ConfigError(f"option --flux-convention: expected gcml or pidoc, got '{self.flux_convention}'")
+        if self.centre not in CENTRES:
+            raise ConfigError(f"option --centre: expected one of {', '.join(CENTRES)}, got '{self.centre}'")
+        if not self.axes:
+            raise ConfigError("option --axis: give at least one of x, y, z, random")
+        for a in self.axes:
+            if a not in AXIS_CHOICES:
+                raise ConfigError(f"option --axis: expected x, y, z or random, got '{a}'")
+        if self.n_random < 0:
+            raise ConfigError(f"option --n-random: expected a number of images >= 0, got {self.n_random}")
+        if self.kind == "photometry":
+            if not self.psf_fwhm or any(not (math.isfinite(f) and f > 0) for f in self.psf_fwhm):
+                raise ConfigError(f"option --psf: FWHM must be positive arcsec, got {list(self.psf_fwhm)}")
+            if not self.distance_kpc or any(not (math.isfinite(d) and d > 0) for d in self.distance_kpc):
+                raise ConfigError(f"option --distance: distances must be positive kpc, got {list(self.distance_kpc)}")
+            ImageGeometry(self.fov_arcsec, self.pixel_scale)  # validates the field
+            if not (math.isfinite(self.smoothing_px) and self.smoothing_px >= 0):
+                raise ConfigError(f"option --smoothing: expected a sigma >= 0 pixels, got {self.smoothing_px}")
+            if not (math.isfinite(self.max_shift_arcsec) and self.max_shift_arcsec >= 0):
+                raise ConfigError(f"option --max-shift: expected >= 0 arcsec, got {self.max_shift_arcsec}")
+            if not self.beta > 1:
+                raise ConfigError(f"option --beta: the Moffat index must be > 1, got {self.beta}")
+        if self.age_gyr is not None and not self.age_gyr > 0:
+            raise ConfigError(f"option --age: expected a positive age in Gyr, got {self.age_gyr}")
+        if self.metallicity is not None and not 0 < self.metallicity < 0.1:
+            raise ConfigError(f"option --metallicity: expected a metal mass fraction Z in (0, 0.1), got {self.metallicity}")
+
+    @property
+    def geometry(self) -> ImageGeometry:
+        return ImageGeometry(self.fov_arcsec, self.pixel_scale)
+
+    def grid(self) -> list[tuple[str, float, float]]:
+        """The (axis, distance, PSF) combinations made for every snapshot (photometry)."""
+        if self.kind == "kinematics":
+            return [(a, float("nan"), float("nan")) for a in self.axes]
+        return list(itertools.product(self.axes, self.distance_kpc, self.psf_fwhm))
+
+    @property
+    def images_per_snapshot(self) -> int:
+        return self.n_random if self.n_random > 0 else len(self.grid())
+
+
+@dataclass
+class MockObserveResult:
+    """What a run made: output path, counts, timing, FITS files."""
+
+    path: Path
+    n_images: int
+    n_snapshots: int
+    seconds: float
+    kind: str
+    fits_files: list[Path] = field(default_factory=list)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.n_images / self.seconds if self.seconds > 0 else float("inf")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def expand_inputs(inputs: Sequence[str | Path], *, pattern: str | None = None) -> list[Path]:
+    """Snapshot files from files and folders, in the order given (folders in natural name order)."""
+    from gcml.io.snapshots import list_snapshot_files
+
+    if not inputs:
+        raise InputError("no input snapshots given; pass snapshot files or folders")
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if not p.exists():
+            raise InputError(f"{p}: file or folder not found")
+        files.extend(list_snapshot_files(p, pattern=pattern) if p.is_dir() else [p])
+    return files
+
+
+def group_id_of(name: str) -> int:
+    """A stable integer id of a simulation name (first 6 bytes of its SHA-256), equal across runs."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:6], "big")
+
+
+def load_snapshot(path: Path, config: MockObserveConfig) -> Any:
+    """Read a snapshot and make sure it has V-band luminosities (photometry) and an age.
+
+    Luminosities, in order of preference: the snapshot's own ``lum_v``; ``lum_bol`` and ``teff`` with the
+    Reed (1998) bolometric correction; the stellar-evolution table (``mass_initial`` or ``mass``) at
+    ``config.age_gyr`` (or the snapshot's age) and ``config.metallicity`` (or the snapshot's Z).
+    """
+    from dataclasses import replace
+
+    from gcml.io.snapshots import read_snapshot
+
+    snap = read_snapshot(path)
+    if snap.n == 0:
+        raise InputError(f"{path}: the snapshot has no particles")
+    age = snap.age if snap.age is not None and np.isfinite(snap.age) else config.age_gyr
+    if config.age_gyr is not None and (snap.age is None or not np.isfinite(snap.age)):
+        snap = replace(snap, age=float(config.age_gyr))
+    if config.kind != "photometry":
+        return snap
+    if snap.lum_v is not None and np.all(np.isfinite(snap.lum_v)):
+        pass
+    elif snap.lum_bol is not None and snap.teff is not None:
+        from gcml.physics.photometry import lum_v_from_bolometric
+
+        snap = replace(snap, lum_v=np.asarray(lum_v_from_bolometric(snap.lum_bol, snap.teff), float))
+    else:
+        z = snap.metallicity if snap.metallicity is not None else config.metallicity
+        if config.age_gyr is not None:
+            age = config.age_gyr
+        if config.metallicity is not None:
+            z = config.metallicity
+        if age is None or z is None:
+            raise InputError(f"{path}: the snapshot has no V-band luminosities; pass --age GYR and "
+                             "--metallicity Z to take them from the stellar-evolution table")
+        snap = replace(snap, lum_v=stellar_lum_v(snap, float(age), float(z), path))
+    if np.any(~np.isfinite(snap.lum_v)) or np.any(snap.lum_v < 0):
+        raise InputError(f"{path}: lum_v has negative or non-finite values")
+    return snap
+
+
+def stellar_lum_v(snap: Any, age_gyr: float, metallicity: float, path: Path) -> np.ndarray:
+    """V-band luminosities of the stars from the stellar-evolution table (gcml.physics.stellar)."""
+    try:
+        from gcml.physics import stellar
+    except ImportError:
+        raise InputError(f"{path}: the snapshot has no luminosities and this gcml has no "
+                         "stellar-evolution table (gcml.physics.stellar)") from None
+    m0 = snap.mass_initial if snap.mass_initial is not None else snap.mass
+    return np.asarray(stellar.lum_v_at_age(m0, age_gyr, metallicity), float)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Per-snapshot work (runs in worker processes)
+
+
+def _views_for_snapshot(config: MockObserveConfig, s: int) -> list[tuple[str, float, float]]:
+    grid = config.grid()
+    if config.n_random <= 0:
+        return grid
+    rng = item_rng(config.seed, s, stream=1)
+    k = config.n_random
+    idx = rng.choice(len(grid), size=k, replace=k > len(grid))
+    return [grid[i] for i in idx]
+
+
+def _image_randoms(config: MockObserveConfig, index: int, axis: str) -> dict[str, Any]:
+    """Random choices of one image from its own stream (shift, rotation, direction, then noise)."""
+    rng = item_rng(config.seed, index)
+    u = rng.random(6)
+    shift = (2.0 * u[0:2] - 1.0) * config.max_shift_arcsec
+    rot = int(min(3, math.floor(u[2] * 4))) if config.rotate else 0
+    if axis == "random":
+        theta, phi = math.acos(min(1.0, max(-1.0, 2.0 * u[3] - 1.0))), 2.0 * math.pi * u[4]
+    else:
+        theta, phi = AXIS_ANGLES[axis]
+    return {"shift": shift, "rot": rot, "theta": theta, "phi": phi, "rng": rng}
+
+
+def _photometry_snapshot(path: Path, s: int, config: MockObserveConfig, threads: int = 1) -> dict[str, Any]:
+    snap = load_snapshot(path, config)
+    views = _views_for_snapshot(config, s)
+    n = len(views)
+    first = s * config.images_per_snapshot
+    rnd = [_image_randoms(config, first + j, views[j][0]) for j in range(n)]
+    imager = _imager(config, threads)
+    if config.centre == "shrinking-sphere":
+        c = cluster_centre(snap.pos, snap.mass)
+    elif config.centre == "com":
+        c = np.average(snap.pos, axis=0, weights=snap.mass) if snap.mass.sum() > 0 else snap.pos.mean(0)
+    else:
+        c = np.zeros(3)
+    rel = snap.pos - c
+    geo = config.geometry
+    h = geo.n_pix
+    flux = np.empty((n, 1, h, h), np.float32)
+    mass = np.empty((n, 1, h, h), np.float32)
+    lum_fov = np.empty(n)
+    mass_fov = np.empty(n)
+    # Views sharing a projection (named axis) are binned together; random directions one by one.
+    keys: dict[tuple, list[int]] = {}
+    for j, (axis, _, _) in enumerate(views):
+        key = (axis,) if axis != "random" else ("random", j)
+        keys.setdefault(key, []).append(j)
+    for key, js in keys.items():
+        r0 = rnd[js[0]]
+        p = projection_matrix(key[0] if key[0] != "random" else (r0["theta"], r0["phi"]))
+        xy = rel @ p[:2].T
+        res = imager.images(
+            xy, snap.lum_v, snap.mass,
+            distance_kpc=np.array([views[j][1] for j in js]), psf_fwhm=np.array([views[j][2] for j in js]),
+            rotation_k=np.array([rnd[j]["rot"] for j in js]),
+            shift_arcsec=np.array([rnd[j]["shift"] for j in js]),
+            rngs=[rnd[j]["rng"] for j in js],
+        )
+        f = res.flux
+        if config.flux_convention == "pidoc":
+            f = to_pidoc_flux(f, four_pi=config.pidoc_four_pi, floor=config.pidoc_floor)
+        flux[js, 0] = f
+        mass[js, 0] = res.mass
+        lum_fov[js] = res.lum_v_fov
+        mass_fov[js] = res.mass_fov
+    sim = snap.simulation or path.stem
+    age = snap.age if snap.age is not None else float("nan")
+    with np.errstate(divide="ignore"):
+        targets = {
+            "age": np.full(n, age, np.float32),
+            "distance": np.array([v[1] for v in views], np.float32),
+            "log10_mass_fov": np.log10(mass_fov).astype(np.float32),
+            "log10_mass_total": np.full(n, math.log10(max(snap.mass.sum(), 1e-300)), np.float32),
+        }
+    meta = {
+        "group_id": np.full(n, group_id_of(sim), np.int64),
+        "snapshot_id": np.full(n, s, np.int64),
+        "snapshot_file": np.array([str(path)] * n, dtype=object),
+        "simulation": np.array([sim] * n, dtype=object),
+        "axis": np.array([v[0] for v in views], dtype=object),
+        "view_theta": np.array([r["theta"] for r in rnd]),
+        "view_phi": np.array([r["phi"] for r in rnd]),
+        "psf_fwhm": np.array([v[2] for v in views]),
+        "distance": np.array([v[1] for v in views]),
+        "shift_x": np.array([r["shift"][0] for r in rnd]),
+        "shift_y": np.array([r["shift"][1] for r in rnd]),
+        "rotation": np.array([90.0 * r["rot"] for r in rnd]),
+        "lum_v_fov": lum_fov,
+        "mass_fov": mass_fov,
+        "metallicity": np.full(n, np.nan if snap.metallicity is None else snap.metallicity),
+    }
+    return {"maps": flux, "truth": {"mass": mass}, "targets": targets, "meta": meta}
+
+
+def _kinematics_snapshot(path: Path, s: int, config: MockObserveConfig, threads: int = 1) -> dict[str, Any]:
+    from gcml.observe.kinematic import kinematic_maps, project
+
+    snap = load_snapshot(path, config)
+    views = _views_for_snapshot(config, s)
+    n = len(views)
+    first = s * config.images_per_snapshot
+    rnd = [_image_randoms(config, first + j, views[j][0]) for j in range(n)]
+    geo = _map_geometry(config)
+    if config.centre == "origin":
+        c = np.zeros(3)
+    else:
+        c = cluster_centre(snap.pos, snap.mass) if config.centre == "shrinking-sphere" else np.average(
+            snap.pos, axis=0, weights=snap.mass)
+    pos_kpc = (snap.pos - c)[None] * 1e-3                        # snapshots are in pc, maps in kpc
+    w = snap.mass if snap.mass.sum() > 0 else np.ones(snap.n)
+    vel = snap.vel - np.average(snap.vel, axis=0, weights=w)     # systemic velocity removed
+    theta = np.array([[r["theta"] for r in rnd]])
+    phi = np.array([[r["phi"] for r in rnd]])
+    x, y, v = project(pos_kpc, vel[None], theta, phi)
+    maps = kinematic_maps(x[0], y[0], v[0], geo)
+    sim = snap.simulation or path.stem
+    mt = snap.meta.get("mass_total", float("nan")) if isinstance(snap.meta, dict) else float("nan")
+    targets = {"log10_mass_total": np.full(n, math.log10(mt) if mt and mt > 0 else np.nan, np.float32)}
+    meta = {
+        "group_id": np.full(n, group_id_of(sim), np.int64),
+        "snapshot_id": np.full(n, s, np.int64),
+        "snapshot_file": np.array([str(path)] * n, dtype=object),
+        "simulation": np.array([sim] * n, dtype=object),
+        "family": np.array(["snapshot"] * n, dtype=object),
+        "axis": np.array([v_[0] for v_ in views], dtype=object),
+        "view_theta": theta[0],
+        "view_phi": phi[0],
+        "n_gc": np.full(n, snap.n, np.int64),
+    }
+    return {"maps": maps, "truth": {}, "targets": targets, "meta": meta}
+
+
+def _map_geometry(config: MockObserveConfig) -> Any:
+    from gcml.observe.kinematic import MapGeometry
+
+    return MapGeometry(n_pix=config.kin_n_pix, extent_kpc=config.kin_extent_kpc,
+                       smoothing_kpc=config.kin_smoothing_kpc, min_count=config.kin_min_count)
+
+
+_IMAGERS: dict[tuple, PhotometricImager] = {}
+
+
+def _imager(config: MockObserveConfig, threads: int) -> PhotometricImager:
+    """One imager (with its kernel-FFT cache) per process and configuration."""
+    key = (config.fov_arcsec, config.pixel_scale, config.smoothing_px, config.beta, config.noise, threads)
+    if key not in _IMAGERS:
+        _IMAGERS[key] = PhotometricImager(config.geometry, smoothing_px=config.smoothing_px, beta=config.beta,
+                                          noise=config.noise, workers=threads)
+    return _IMAGERS[key]
+
+
+def _work(args: tuple) -> dict[str, Any]:
+    path, s, config, threads = args
+    fn = _photometry_snapshot if config.kind == "photometry" else _kinematics_snapshot
+    return fn(path, s, config, threads)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Driver
+
+
+def _specs(config: MockObserveConfig) -> dict[str, Any]:
+    if config.kind == "photometry":
+        geo = config.geometry
+        unit = "Lsun/kpc2" if config.flux_convention == "gcml" else "log10(Lsun/kpc2)"
+        return dict(
+            channels=["flux"], units=[unit], pixel_scale=geo.pixel_scale, pixel_unit="arcsec",
+            shape=(geo.n_pix, geo.n_pix), kind="photometry",
+            targets={"age": ("Gyr", "age of the stellar population"),
+                     "distance": ("kpc", "distance of the cluster"),
+                     "log10_mass_fov": ("dex(Msun)", "true mass of the stars inside the field"),
+                     "log10_mass_total": ("dex(Msun)", "true mass of the whole snapshot")},
+            truth={"mass": ("Msun", "mass per pixel, smoothed like the image (no PSF)")},
+            meta={"group_id": ("", "i8"), "snapshot_id": ("", "i8"), "snapshot_file": ("", "str"),
+                  "simulation": ("", "str"), "axis": ("", "str"), "view_theta": ("rad", "f8"),
+                  "view_phi": ("rad", "f8"), "psf_fwhm": ("arcsec", "f8"), "distance": ("kpc", "f8"),
+                  "shift_x": ("arcsec", "f8"), "shift_y": ("arcsec", "f8"), "rotation": ("deg", "f8"),
+                  "lum_v_fov": ("Lsun", "f8"), "mass_fov": ("Msun", "f8"), "metallicity": ("", "f8")},
+            map_attrs={"extent": list(geo.extent), "fov_arcsec": config.fov_arcsec,
+                       "smoothing_px": config.smoothing_px, "psf": "moffat", "psf_beta": config.beta,
+                       "flux_convention": config.flux_convention,
+                       "flux_unit": "V-band flux per pixel F = L_V / (4 pi d^2) [Lsun kpc^-2]"
+                       + ("" if config.flux_convention == "gcml" else
+                          f"; stored as log10({'F' if config.pidoc_four_pi else '4 pi F'}) with floor "
+                          f"{config.pidoc_floor}")},
+        )
+    from gcml.observe.kinematic import CHANNELS, UNITS
+
+    geo = _map_geometry(config)
+    return dict(
+        channels=list(CHANNELS), units=list(UNITS), pixel_scale=geo.pixel_scale, pixel_unit="kpc",
+        shape=(geo.n_pix, geo.n_pix), kind="kinematics",
+        targets={"log10_mass_total": ("dex(Msun)", "snapshot meta mass_total (NaN when absent)")},
+        truth={},
+        meta={"group_id": ("", "i8"), "snapshot_id": ("", "i8"), "snapshot_file": ("", "str"),
+              "simulation": ("", "str"), "family": ("", "str"), "axis": ("", "str"),
+              "view_theta": ("rad", "f8"), "view_phi": ("rad", "f8"), "n_gc": ("", "i8")},
+        map_attrs={"extent": list(geo.extent), **geo.to_attrs()},
+    )
+
+
+def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObserveConfig, *,
+                 overwrite: bool = False, workers: int = 1, shard: tuple[int, int] = (0, 1),
+                 fits_dir: str | Path | None = None,
+                 progress: Callable[[int, int], None] | None = None,
+                 command: str | None = None) -> MockObserveResult:
+    """Turn snapshots into a MapSet of mock images (photometry) or kinematic maps.
+
+    Parameters
+    ----------
+    inputs : snapshot files or folders (gcml HDF5, NBODY6/NBODY6++ conf.3, ASCII tables)
+    out : output MapSet path (``images.h5``)
+    config : MockObserveConfig
+    overwrite : replace an existing output (and FITS files)
+    workers : processes, one snapshot at a time each; the result does not depend on it
+    shard : (k, n), 0-based: make the k-th of n contiguous blocks of snapshots
+    fits_dir : also write one FITS per image there (photometry only)
+    progress : called with (images done, images total)
+
+    Returns
+    -------
+    MockObserveResult
+    """
+    from gcml.io.common import check_output_path
+    from gcml.io.mapset import MapSetWriter, assign_splits
+
+    t0 = time.perf_counter()
+    k, nshard = (int(v) for v in shard)
+    if not (nshard >= 1 and 0 <= k < nshard):
+        raise ConfigError(f"option --shard: expected K/N with 1 <= K <= N, got {k + 1}/{nshard}")
+    if workers < 1:
+        raise ConfigError(f"option --workers: expected at least 1, got {workers}")
+    if fits_dir is not None and config.kind != "photometry":
+        raise ConfigError("option --fits: FITS images are written for --kind photometry only")
+    check_output_path(out, overwrite=overwrite)
+    files = expand_inputs(inputs, pattern=config.pattern)
+    n_all = len(files)
+    lo, hi = k * n_all // nshard, (k + 1) * n_all // nshard
+    mine = list(range(lo, hi))
+    per = config.images_per_snapshot
+    n_images = len(mine) * per
+    spec = _specs(config)
+    fits_files: list[Path] = []
+    jobs = [(files[s], s, config) for s in mine]
+    threads = 1 if workers > 1 else 2
+    with MapSetWriter(out, n=n_images, overwrite=overwrite, config=config, seed=config.seed,
+                      parents=[files[s] for s in mine], command=command, **spec) as writer:
+        row = 0
+        for res in _run(jobs, workers, threads):
+            m = len(res["maps"])
+            split = assign_splits(res["meta"]["group_id"], config.split_fractions, config.seed)
+            writer.write(row, maps=res["maps"], targets=res["targets"], meta=res["meta"], split=split,
+                         truth=res["truth"])
+            if fits_dir is not None:
+                fits_files.extend(_write_fits(fits_dir, row, res, config, overwrite=overwrite))
+            row += m
+            if progress is not None:
+                progress(row, n_images)
+    return MockObserveResult(path=Path(out), n_images=n_images, n_snapshots=len(mine),
+                             seconds=time.perf_counter() - t0, kind=config.kind, fits_files=fits_files)
+
+
+def _run(jobs: list[tuple], workers: int, threads: int) -> Iterator[dict[str, Any]]:
+    if workers <= 1 or len(jobs) <= 1:
+        for path, s, config in jobs:
+            yield _work((path, s, config, threads))
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        yield from ex.map(_work, [(p, s, c, 1) for p, s, c in jobs], chunksize=1)
+
+
+def _write_fits(fits_dir: str | Path, row0: int, res: dict[str, Any], config: MockObserveConfig, *,
+                overwrite: bool) -> list[Path]:
+    """One FITS per image: flux (primary) and truth mass (extension MASS), TAN WCS at (fits_ra, fits_dec)."""
+    from gcml.io.fits import FitsExtension, make_tan_wcs, write_fits_image
+
+    geo = config.geometry
+    wcs = make_tan_wcs((geo.n_pix, geo.n_pix), geo.pixel_scale, ra_deg=config.fits_ra, dec_deg=config.fits_dec)
+    out = []
+    meta, tg = res["meta"], res["targets"]
+    unit = "Lsun/kpc2" if config.flux_convention == "gcml" else "log10(Lsun/kpc2)"
+    for j in range(len(res["maps"])):
+        cards = [
+            ("GCMLKIND", "mock-observe photometry", "gcml mock observation"),
+            ("GCMLSNAP", str(meta["snapshot_file"][j])[-68:], "snapshot file"),
+            ("GCMLSIM", str(meta["simulation"][j])[-68:], "simulation"),
+            ("GCMLROW", row0 + j, "row in the MapSet"),
+            ("GCMLDIST", float(meta["distance"][j]), "[kpc] distance"),
+            ("GCMLAGE", float(tg["age"][j]), "[Gyr] age"),
+            ("GCMLPSF", float(meta["psf_fwhm"][j]), "[arcsec] Moffat PSF FWHM"),
+            ("GCMLBETA", config.beta, "Moffat beta"),
+            ("GCMLSMTH", config.smoothing_px, "[px] Gaussian smoothing sigma"),
+            ("GCMLSHX", float(meta["shift_x"][j]), "[arcsec] cluster centre x offset"),
+            ("GCMLSHY", float(meta["shift_y"][j]), "[arcsec] cluster centre y offset"),
+            ("GCMLROT", float(meta["rotation"][j]), "[deg] rotation"),
+            ("GCMLAXIS", str(meta["axis"][j]), "line of sight"),
+            ("GCMLLUM", float(meta["lum_v_fov"][j]), "[Lsun] V luminosity in field"),
+            ("GCMLMASS", float(meta["mass_fov"][j]), "[Msun] mass in field"),
+            ("GCMLFLUX", config.flux_convention, "flux convention (docs/conventions.md)"),
+        ]
+        path = Path(fits_dir) / f"image_{row0 + j:07d}.fits"
+        out.append(write_fits_image(
+            path, res["maps"][j, 0], wcs, header_cards=cards, unit=unit, overwrite=overwrite,
+            extensions=[FitsExtension("MASS", res["truth"]["mass"][j, 0], unit="Msun",
+                                      cards={"GCMLNOTE": "true mass per pixel, smoothed, no PSF"})]))
+    return out
+
+
+__all__ = [
+    "ARCSEC_PC_PER_KPC", "MockObserveConfig", "MockObserveResult", "expand_inputs", "group_id_of",
+    "load_snapshot", "mock_observe",
+]
