@@ -45,6 +45,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     # (command name, module, function)
     ("info", "gcml.cli.info", "info_cmd"),
     ("merge", "gcml.cli.merge", "merge_cmd"),
+    ("simulate-maps", "gcml.cli.simulate_maps", "simulate_maps_cmd"),
     ("train", "gcml.cli.train", "train_cmd"),
     ("mock-observe", "gcml.cli.mock_observe", "mock_observe_cmd"),
 ]

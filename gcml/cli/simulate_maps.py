@@ -1,0 +1,95 @@
+"""``gcml simulate-maps``: V / sigma / count maps of GC systems of simulated galaxies (Kaur et al. 2021)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gcml.cli.common import (
+    ConfigOpt,
+    OverwriteOpt,
+    QuietOpt,
+    SeedOpt,
+    WorkersOpt,
+    console,
+    is_quiet,
+    make_progress,
+    resolve_options,
+    user_errors,
+)
+
+RangeOpt = Annotated[str, typer.Option()]
+
+
+def simulate_maps_cmd(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output MapSet (HDF5).")] = Path("maps.h5"),
+    family: Annotated[str, typer.Option("--family", help="Galaxy families, comma-separated: disk, merger, unknown (unknown is written with split=ood).")] = "disk,merger",
+    n_galaxies: Annotated[int, typer.Option("--n-galaxies", help="Number of galaxies (families alternate).")] = 2000,
+    views: Annotated[int, typer.Option("--views", help="Viewing directions per galaxy (uniform on the sphere).")] = 100,
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 1,
+    shard: Annotated[str | None, typer.Option("--shard", help="Compute only block K of N of the galaxies, e.g. 2/8 (merge the parts with 'gcml merge').")] = None,
+    n_gc: Annotated[int, typer.Option("--n-gc", help="GCs per galaxy (at M200 = 1e12 Msun when --n-gc-slope is set).")] = 200,
+    n_gc_slope: Annotated[float, typer.Option("--n-gc-slope", help="N_gc ∝ (M200 / 1e12 Msun)^slope (1 = constant GC-to-halo mass ratio).")] = 0.0,
+    n_gc_min: Annotated[int, typer.Option("--n-gc-min", help="Fewest GCs per galaxy when scaling with mass.")] = 10,
+    n_gc_max: Annotated[int, typer.Option("--n-gc-max", help="Most GCs per galaxy when scaling with mass.")] = 5000,
+    subsample: Annotated[str, typer.Option("--subsample", help="Fraction of GCs kept per view, 'low:high' drawn uniformly (1 = all).")] = "1",
+    v_error: Annotated[str, typer.Option("--v-error", help="Per-GC velocity error [km/s], 'low:high' drawn uniformly per GC; noise is added to the velocities.")] = "0",
+    subtract_errors: Annotated[bool, typer.Option("--subtract-errors", help="Subtract the velocity errors from sigma in quadrature.")] = False,
+    n_pix: Annotated[int, typer.Option("--n-pix", help="Map size in pixels per side.")] = 10,
+    extent: Annotated[float, typer.Option("--extent", help="Full map width [kpc].")] = 40.0,
+    smoothing: Annotated[float, typer.Option("--smoothing", help="Gaussian kernel sigma [kpc].")] = 4.0,
+    min_count: Annotated[float, typer.Option("--min-count", help="Pixels with a kernel-weighted GC count below this get V = sigma = 0.")] = 0.1,
+    log_m200: Annotated[str, typer.Option("--log-m200", help="log10 halo mass range [Msun], drawn uniformly.")] = "11:13",
+    bulge_to_disk: Annotated[str, typer.Option("--bulge-to-disk", help="Bulge-to-disk mass ratio range.")] = "0:4",
+    beta: Annotated[str, typer.Option("--beta", help="GC velocity anisotropy range (0 = isotropic).")] = "0",
+    f_rot: Annotated[str, typer.Option("--f-rot", help="GC rotation T_rot / T_kin range.")] = "0:0.5",
+    mass_ratio: Annotated[str, typer.Option("--mass-ratio", help="Merger mass ratio range (secondary / primary).")] = "0.3:1",
+    f_v: Annotated[str, typer.Option("--f-v", help="Merger relative speed in units of the circular speed.")] = "0.05:1",
+    separation: Annotated[str, typer.Option("--separation", help="Initial merger separation in disk sizes (5 scale lengths).")] = "4:8",
+    merger_steps: Annotated[int, typer.Option("--merger-steps", help="Leapfrog steps of the merger GC integration.")] = 600,
+    split: Annotated[str, typer.Option("--split", help="Train, val, test fractions (by galaxy).")] = "0.8,0.1,0.1",
+    config: ConfigOpt = None,
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Simulate galaxies with GC systems and write their V, sigma and count maps with true-mass labels."""
+    from gcml.config import parse_list, parse_range
+    from gcml.simulate.galaxies import SimulateMapsConfig, simulate_maps
+
+    with user_errors():
+        o = resolve_options(ctx, config, "simulate-maps")
+        cfg = SimulateMapsConfig(
+            families=tuple(parse_list(o["family"], name="--family", kind=str)),
+            n_galaxies=o["n_galaxies"], views=o["views"], seed=o["seed"], n_gc=o["n_gc"],
+            n_gc_slope=o["n_gc_slope"], n_gc_min=o["n_gc_min"], n_gc_max=o["n_gc_max"],
+            subsample=parse_range(o["subsample"], name="--subsample"),
+            v_error_kms=parse_range(o["v_error"], name="--v-error"),
+            subtract_errors=o["subtract_errors"], n_pix=o["n_pix"], extent_kpc=o["extent"],
+            smoothing_kpc=o["smoothing"], min_count=o["min_count"],
+            log_m200=parse_range(o["log_m200"], name="--log-m200"),
+            bulge_to_disk=parse_range(o["bulge_to_disk"], name="--bulge-to-disk"),
+            beta=parse_range(o["beta"], name="--beta"), f_rot=parse_range(o["f_rot"], name="--f-rot"),
+            mass_ratio=parse_range(o["mass_ratio"], name="--mass-ratio"), f_v=parse_range(o["f_v"], name="--f-v"),
+            separation=parse_range(o["separation"], name="--separation"), merger_steps=o["merger_steps"],
+            split_fractions=tuple(parse_list(o["split"], name="--split")),
+        )
+        with make_progress(o["quiet"]) as bar:
+            task = bar.add_task("simulate-maps", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            res = simulate_maps(cfg, o["out"], overwrite=o["overwrite"], workers=o["workers"], shard=o["shard"],
+                                progress=progress)
+    fams = ", ".join(f"{k} {v}" for k, v in res.families.items())
+    msg = (f"wrote {res.path}: {res.n_maps} maps of {res.n_galaxies} galaxies ({fams}; ids "
+           f"{res.galaxy_range[0]}-{res.galaxy_range[1] - 1}) in {res.seconds:.1f} s, "
+           f"{res.maps_per_second:,.0f} maps/s, {res.file_size_bytes / 1e6:.1f} MB")
+    if is_quiet(quiet):
+        console.print(str(res.path))
+    else:
+        console.print(msg)

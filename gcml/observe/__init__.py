@@ -1,0 +1,1 @@
+"""Mock observations: kinematic maps of tracers, photometric images."""

@@ -1,0 +1,1 @@
+"""Simulations that produce training data: galaxies with GC systems (simulate-maps)."""

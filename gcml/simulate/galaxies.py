@@ -1,0 +1,525 @@
+"""``simulate-maps``: V / sigma / count maps of GC systems of simulated galaxies with true-mass labels.
+
+The training data of Kaur et al. (2021, MNRAS 508, 868), regenerated: galaxies of three families
+
+- ``disk``: NFW halo (Navarro, Frenk & White 1997) with the Dutton & Macciò (2014) c(M) relation and
+  scatter, exponential disk and Hernquist (1990) bulge with stellar mass from Moster et al. (2013) and
+  disk size from Kravtsov (2013); GC system in Jeans equilibrium with rotation (:mod:`gcml.physics.gcs`).
+- ``merger``: remnants of two such galaxies merged by the restricted N-body scheme of
+  :mod:`gcml.physics.merger` (the paper's "elliptical" models).
+- ``unknown``: the paper's "completely unknown" set (Section 3.5), drawn from other priors (anisotropic
+  GC systems, concentrations off the relation, fast rotators, minor mergers) and written with split = ood.
+
+Every galaxy draws all its random numbers from its own stream ``item_rng(seed, galaxy_index)`` in a
+fixed order, so the output does not depend on batching, ``workers`` or ``shard``. Each galaxy is seen from
+``views`` directions uniform on the sphere; the GCs are sampled once per galaxy and projected onto all
+views with one batched product, and the maps come from :func:`gcml.observe.kinematic.kinematic_maps`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gcml.errors import ConfigError
+from gcml.evaluation.baselines import tracer_mass_estimator
+from gcml.io.mapset import MapSetWriter, assign_splits
+from gcml.observe.kinematic import CHANNELS, UNITS, MapGeometry, kinematic_maps, project, random_views, view_basis
+from gcml.physics import potentials as pot
+from gcml.physics.gcs import (
+    GC_CORE_FRACTION,
+    GC_TRUNCATION_FRACTION,
+    draw_gc_randoms,
+    sample_gc_systems,
+    stack_randoms,
+)
+from gcml.physics.merger import PROFILE_KEYS, integrate_mergers
+from gcml.random import item_rng
+
+FAMILIES = ("disk", "merger", "unknown")
+APERTURES_KPC = (5, 10, 20, 50)
+
+# Parameters recorded in /meta for every map (NaN where a family does not have one).
+PARAM_META: dict[str, str] = {
+    "m200": "Msun", "concentration": "", "mstar": "Msun", "r_disk_kpc": "kpc", "bulge_to_disk": "",
+    "m_bulge": "Msun", "a_bulge_kpc": "kpc", "f_rot": "", "beta": "", "mass_ratio": "", "f_v": "",
+    "separation_kpc": "kpc", "m200_2": "Msun", "concentration_2": "", "mstar_2": "Msun",
+    "r_disk_2_kpc": "kpc", "bulge_to_disk_2": "", "t_merge_gyr": "Gyr", "merged": "",
+}
+
+
+def _pair(v: Any, name: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v[0]), float(v[1])) if isinstance(v, (list, tuple)) else (float(v), float(v))
+    except (TypeError, ValueError, IndexError):
+        raise ConfigError(f"option {name}: expected 'low:high', got {v!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        raise ConfigError(f"option {name}: expected finite 'low:high' with low <= high, got {lo}:{hi}")
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class SimulateMapsConfig:
+    """Everything ``simulate-maps`` needs; every field is also a command-line option and config key.
+
+    Ranges are (low, high) tuples drawn uniformly (``log_m200`` in log10 Msun, i.e. log-uniform mass).
+    """
+
+    families: tuple[str, ...] = ("disk", "merger")
+    n_galaxies: int = 2000
+    views: int = 100
+    seed: int = 0
+    # GC system
+    n_gc: int = 200
+    n_gc_slope: float = 0.0
+    n_gc_min: int = 10
+    n_gc_max: int = 5000
+    subsample: tuple[float, float] = (1.0, 1.0)
+    v_error_kms: tuple[float, float] = (0.0, 0.0)
+    # Maps
+    n_pix: int = 10
+    extent_kpc: float = 40.0
+    smoothing_kpc: float = 4.0
+    min_count: float = 0.1
+    subtract_errors: bool = False
+    # Galaxy priors
+    log_m200: tuple[float, float] = (11.0, 13.0)
+    bulge_to_disk: tuple[float, float] = (0.0, 4.0)
+    beta: tuple[float, float] = (0.0, 0.0)
+    f_rot: tuple[float, float] = (0.0, 0.5)
+    # Mergers
+    mass_ratio: tuple[float, float] = (0.3, 1.0)
+    f_v: tuple[float, float] = (0.05, 1.0)
+    separation: tuple[float, float] = (4.0, 8.0)
+    merger_steps: int = 600
+    # Output
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    tme_alpha: float = 0.0
+    tme_gamma: float = 3.0
+    tme_beta: float = 0.0
+    batch_galaxies: int = 32
+
+    def __post_init__(self) -> None:
+        fams = tuple(str(f).strip() for f in self.families)
+        bad = [f for f in fams if f not in FAMILIES]
+        if not fams or bad:
+            raise ConfigError(f"option --family: unknown family {', '.join(bad) or '(none)'}; expected one or more of "
+                              f"{', '.join(FAMILIES)}")
+        object.__setattr__(self, "families", fams)
+        for name in ("n_galaxies", "views", "n_gc", "n_pix", "merger_steps", "batch_galaxies", "n_gc_min", "n_gc_max"):
+            v = getattr(self, name)
+            if int(v) != v or v < 1:
+                raise ConfigError(f"option --{name.replace('_', '-')}: expected a positive integer, got {v}")
+        if self.n_gc_min > self.n_gc_max:
+            raise ConfigError("options --n-gc-min/--n-gc-max: expected min <= max")
+        for name in ("subsample", "v_error_kms", "log_m200", "bulge_to_disk", "beta", "f_rot", "mass_ratio", "f_v",
+                     "separation"):
+            object.__setattr__(self, name, _pair(getattr(self, name), f"--{name.replace('_', '-')}"))
+        checks = {
+            "subsample": (0.0, 1.0, "fractions in (0, 1]"), "v_error_kms": (0.0, math.inf, "errors >= 0 km/s"),
+            "log_m200": (8.0, 16.0, "log10 halo masses between 8 and 16"),
+            "bulge_to_disk": (0.0, 100.0, "ratios between 0 and 100"), "beta": (-10.0, 0.95, "anisotropies below 0.95"),
+            "f_rot": (0.0, 0.95, "values in [0, 0.95]"), "mass_ratio": (0.01, 1.0, "ratios in [0.01, 1]"),
+            "f_v": (0.0, 3.0, "values in [0, 3]"), "separation": (0.5, 50.0, "0.5-50 disk sizes"),
+        }
+        for name, (lo, hi, what) in checks.items():
+            a, b = getattr(self, name)
+            if a < lo or b > hi or (name == "subsample" and a <= 0):
+                raise ConfigError(f"option --{name.replace('_', '-')}: {a}:{b} is impossible; expected {what}")
+        fr = tuple(float(x) for x in self.split_fractions)
+        if len(fr) != 3 or min(fr) < 0 or abs(sum(fr) - 1.0) > 1e-6:
+            raise ConfigError(f"option --split: expected three non-negative fractions summing to 1, got {list(fr)}")
+        object.__setattr__(self, "split_fractions", fr)
+        # validates the map geometry
+        self.geometry  # noqa: B018
+
+    @property
+    def geometry(self) -> MapGeometry:
+        return MapGeometry(n_pix=int(self.n_pix), extent_kpc=float(self.extent_kpc),
+                           smoothing_kpc=float(self.smoothing_kpc), min_count=float(self.min_count),
+                           subtract_errors=bool(self.subtract_errors))
+
+
+@dataclass
+class SimulateMapsResult:
+    """What :func:`simulate_maps` wrote."""
+
+    path: Path
+    n_maps: int
+    n_galaxies: int
+    galaxy_range: tuple[int, int]
+    seconds: float
+    maps_per_second: float
+    file_size_bytes: int
+    families: dict[str, int] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------- per galaxy draws
+
+
+def _draw_profile(rng: np.random.Generator, log_m200: float, cfg: SimulateMapsConfig, *, c_offset: float = 0.0,
+                  bd_range: tuple[float, float] | None = None) -> dict[str, float]:
+    m200 = 10.0**log_m200
+    c = float(pot.concentration_dutton_maccio(m200, rng, offset_dex=c_offset))
+    mstar = float(pot.stellar_mass_moster2013(m200, rng))
+    rd = float(pot.disk_scale_length_kravtsov(m200, rng))
+    lo, hi = bd_range or cfg.bulge_to_disk
+    bd = float(rng.uniform(lo, hi))
+    m_bulge = mstar * bd / (1.0 + bd)
+    # Bulge "size" R_b (Kaur Table 1) taken as 5 Hernquist scale radii, like the disk size = 5 R0.
+    a_bulge = max(float(pot.bulge_size_kpc(m_bulge)) / 5.0, 0.01)
+    return dict(m200=m200, c=c, m_disk=mstar - m_bulge, r_disk=rd, m_bulge=m_bulge, a_bulge=a_bulge,
+                mstar=mstar, bulge_to_disk=bd)
+
+
+def _n_gc(cfg: SimulateMapsConfig, m200: float) -> int:
+    n = cfg.n_gc * (m200 / 1e12) ** cfg.n_gc_slope
+    return int(np.clip(round(n), cfg.n_gc_min, cfg.n_gc_max))
+
+
+def _draw_galaxy(index: int, cfg: SimulateMapsConfig) -> dict[str, Any]:
+    """All random choices of galaxy ``index``, drawn from its own stream in a fixed order."""
+    rng = item_rng(cfg.seed, index)
+    family = cfg.families[index % len(cfg.families)]
+    g: dict[str, Any] = {"index": index, "family": family}
+    kind = family
+    beta_r, frot_r, q_r, c_off, bd_r = cfg.beta, cfg.f_rot, cfg.mass_ratio, 0.0, None
+    if family == "unknown":
+        # Paper Section 3.5: models outside the training priors.
+        kind = "disk" if rng.random() < 0.5 else "merger"
+        beta_r, frot_r, q_r = (0.2, 0.6), (0.5, 0.8), (0.1, 0.3)
+        c_off = float(rng.choice([-0.25, 0.25]))
+        bd_r = (4.0, 8.0)
+    g["kind"] = kind
+    log_m = float(rng.uniform(*cfg.log_m200))
+    g["beta"] = float(rng.uniform(*beta_r))
+    g["f_rot"] = float(rng.uniform(*frot_r))
+    if kind == "disk":
+        g["p1"] = _draw_profile(rng, log_m, cfg, c_offset=c_off, bd_range=bd_r)
+        n = _n_gc(cfg, g["p1"]["m200"])
+        g["gc1"] = draw_gc_randoms(rng, n)
+        g["n_gc"] = n
+    else:
+        q = float(rng.uniform(*q_r))
+        m_tot = 10.0**log_m
+        g["mass_ratio"] = q
+        g["f_v"] = float(rng.uniform(*cfg.f_v))
+        g["p1"] = _draw_profile(rng, math.log10(m_tot / (1 + q)), cfg, c_offset=c_off, bd_range=bd_r)
+        g["p2"] = _draw_profile(rng, math.log10(m_tot * q / (1 + q)), cfg, c_offset=c_off, bd_range=bd_r)
+        n = _n_gc(cfg, m_tot)
+        n2 = max(1, int(round(n * q / (1 + q))))
+        n1 = max(1, n - n2)
+        g["gc1"] = draw_gc_randoms(rng, n1)
+        g["gc2"] = draw_gc_randoms(rng, n2)
+        g["spins"] = rng.random((2, 2))
+        g["sep_sizes"] = float(rng.uniform(*cfg.separation))
+        g["n_gc"] = n1 + n2
+    v = cfg.views
+    g["views"] = rng.random((v, 2))
+    n = g["n_gc"]
+    g["keep_u"] = rng.random((v, n)) if cfg.subsample != (1.0, 1.0) else None
+    g["keep_p"] = rng.uniform(*cfg.subsample, size=v) if cfg.subsample != (1.0, 1.0) else None
+    if cfg.v_error_kms[1] > 0:
+        g["err"] = rng.uniform(*cfg.v_error_kms, size=(v, n))
+        g["noise"] = rng.standard_normal((v, n))
+    else:
+        g["err"] = None
+    return g
+
+
+# ------------------------------------------------------------------------------- physics of a batch
+
+
+def _profiles(gals: list[dict], key: str) -> dict[str, np.ndarray]:
+    return {k: np.array([g[key][k] if key in g else 0.0 for g in gals], float) for k in PROFILE_KEYS}
+
+
+def _zero_profile(n: int) -> dict[str, np.ndarray]:
+    p = {k: np.zeros(n) for k in PROFILE_KEYS}
+    p["c"] = np.full(n, 10.0)
+    p["r_disk"] = np.ones(n)
+    p["a_bulge"] = np.ones(n)
+    return p
+
+
+def _gc_scales(p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    size = 5.0 * p["r_disk"]
+    return GC_CORE_FRACTION * size, GC_TRUNCATION_FRACTION * size
+
+
+def _sample(gals: list[dict], key: str, pkey: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p = _profiles(gals, pkey)
+    draws, mask = stack_randoms([g[key] for g in gals], max(len(g[key]["u_r"]) for g in gals))
+    a, rt = _gc_scales(p)
+    pe = {k: v[:, None] for k, v in p.items()}
+    s = sample_gc_systems(draws, mask, a=a, r_t=rt, enclosed_mass=lambda r: pot.galaxy_enclosed_mass(r, **pe),
+                          beta=np.array([g["beta"] for g in gals]), f_rot=np.array([g["f_rot"] for g in gals]))
+    return s.pos, s.vel, mask
+
+
+def _phase_space(gals: list[dict], cfg: SimulateMapsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """GC positions/velocities (B, N, 3) in each galaxy's frame, mask, and per-galaxy extras."""
+    kind = gals[0]["kind"]
+    b = len(gals)
+    if kind == "disk":
+        pos, vel, mask = _sample(gals, "gc1", "p1")
+        return pos, vel, mask, {}
+    pos1, vel1, m1 = _sample(gals, "gc1", "p1")
+    pos2, vel2, m2 = _sample(gals, "gc2", "p2")
+    spins = np.stack([g["spins"] for g in gals])                      # (B, 2, 2)
+    th, ph = random_views(spins[..., 0], spins[..., 1])
+    rot = np.swapaxes(view_basis(th, ph), -1, -2)                     # galaxy z -> spin direction
+    pos1 = np.einsum("bjk,bnk->bnj", rot[:, 0], pos1)
+    vel1 = np.einsum("bjk,bnk->bnj", rot[:, 0], vel1)
+    pos2 = np.einsum("bjk,bnk->bnj", rot[:, 1], pos2)
+    vel2 = np.einsum("bjk,bnk->bnj", rot[:, 1], vel2)
+    p1, p2 = _profiles(gals, "p1"), _profiles(gals, "p2")
+    sep = np.array([g["sep_sizes"] for g in gals]) * 5.0 * p1["r_disk"]
+    res = integrate_mergers(pos1, vel1, pos2, vel2, p1=p1, p2=p2, separation_kpc=sep,
+                            f_v=np.array([g["f_v"] for g in gals]), n_steps=cfg.merger_steps)
+    mask = np.concatenate([m1, m2], 1)
+    from gcml.physics.units import TIME_UNIT_GYR
+
+    extra = {"separation_kpc": sep, "t_merge_gyr": res.t_merge * TIME_UNIT_GYR, "merged": res.merged.astype(float)}
+    assert res.pos.shape[0] == b
+    return res.pos, res.vel, mask, extra
+
+
+def _enclosed_total(r: np.ndarray, p1: dict, p2: dict) -> np.ndarray:
+    return pot.galaxy_enclosed_mass(r, **p1) + pot.galaxy_enclosed_mass(r, **p2)
+
+
+def _effective_radius(p1: dict, p2: dict) -> np.ndarray:
+    """Projected half-stellar-mass radius of one or two (concentric) stellar components, by bisection."""
+    half = 0.5 * (p1["m_disk"] + p1["m_bulge"] + p2["m_disk"] + p2["m_bulge"])
+    lo = np.zeros_like(half)
+    hi = 50.0 * np.maximum.reduce([p1["r_disk"], p1["a_bulge"], p2["r_disk"], p2["a_bulge"]])
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        m = sum(pot.disk_cylinder_mass(mid, p["m_disk"], p["r_disk"]) + pot.hernquist_projected_mass(mid, p["m_bulge"], p["a_bulge"])
+                for p in (p1, p2))
+        below = m < half
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]:
+    """Maps, targets and meta of a block of galaxies of one kind."""
+    b = len(gals)
+    v = cfg.views
+    geom = cfg.geometry
+    pos, vel, mask, extra = _phase_space(gals, cfg)
+    n = pos.shape[1]
+    views = np.stack([g["views"] for g in gals])                      # (B, V, 2)
+    theta, phi = random_views(views[..., 0], views[..., 1])
+    x, y, vlos = project(pos, vel, theta, phi)                         # (B, V, N)
+    m = np.broadcast_to(mask[:, None, :], (b, v, n)).copy()
+    err = None
+    if gals[0]["keep_u"] is not None:
+        ku = np.zeros((b, v, n))
+        kp = np.stack([g["keep_p"] for g in gals])
+        for i, g in enumerate(gals):
+            ku[i, :, : g["n_gc"]] = g["keep_u"]
+        m &= ku < kp[..., None]
+    if gals[0]["err"] is not None:
+        err = np.zeros((b, v, n))
+        noise = np.zeros((b, v, n))
+        for i, g in enumerate(gals):
+            err[i, :, : g["n_gc"]] = g["err"]
+            noise[i, :, : g["n_gc"]] = g["noise"]
+        vlos = vlos + err * noise
+    half = cfg.extent_kpc / 2.0
+    infield = m & (np.abs(x) <= half) & (np.abs(y) <= half)
+    maps = kinematic_maps(x.reshape(b * v, n), y.reshape(b * v, n), vlos.reshape(b * v, n), geom,
+                          v_err=None if err is None else err.reshape(b * v, n), mask=m.reshape(b * v, n))
+    R = np.hypot(x, y)
+    tme, r_out = tracer_mass_estimator(R.reshape(b * v, n), vlos.reshape(b * v, n), mask=infield.reshape(b * v, n),
+                                       alpha=cfg.tme_alpha, gamma=cfg.tme_gamma, beta=cfg.tme_beta)
+    p1 = _profiles(gals, "p1")
+    p2 = _profiles(gals, "p2") if gals[0]["kind"] == "merger" else _zero_profile(b)
+    mstar = p1["m_disk"] + p1["m_bulge"] + p2["m_disk"] + p2["m_bulge"]
+    m200 = p1["m200"] + p2["m200"]
+    r_e = _effective_radius(p1, p2)
+    rep = lambda a: np.repeat(np.asarray(a, float), v)  # noqa: E731
+    rp1 = {k: rep(val) for k, val in p1.items()}
+    rp2 = {k: rep(val) for k, val in p2.items()}
+    targets = {
+        "log10_mass_total": rep(np.log10(m200 + mstar)),
+        "log10_m200": rep(np.log10(m200)),
+        "log10_mstar": rep(np.log10(mstar)),
+    }
+    for ap in APERTURES_KPC:
+        targets[f"log10_mass_within_{ap}kpc"] = rep(np.log10(_enclosed_total(np.full(b, float(ap)), p1, p2)))
+    targets["log10_mass_within_5re"] = rep(np.log10(_enclosed_total(5.0 * r_e, p1, p2)))
+    with np.errstate(divide="ignore"):
+        targets["log10_mass_within_rout"] = np.where(r_out > 0, np.log10(np.maximum(_enclosed_total(r_out, rp1, rp2), 1e-300)), np.nan)
+    merger = gals[0]["kind"] == "merger"
+    nan = np.full(b, np.nan)
+    params = {
+        "m200": m200, "concentration": p1["c"], "mstar": mstar, "r_disk_kpc": p1["r_disk"],
+        "bulge_to_disk": np.array([g["p1"]["bulge_to_disk"] for g in gals]), "m_bulge": p1["m_bulge"] + p2["m_bulge"],
+        "a_bulge_kpc": p1["a_bulge"], "f_rot": np.array([g["f_rot"] for g in gals]),
+        "beta": np.array([g["beta"] for g in gals]),
+        "mass_ratio": np.array([g.get("mass_ratio", np.nan) for g in gals]),
+        "f_v": np.array([g.get("f_v", np.nan) for g in gals]),
+        "separation_kpc": extra.get("separation_kpc", nan),
+        "m200_2": p2["m200"] if merger else nan, "concentration_2": p2["c"] if merger else nan,
+        "mstar_2": (p2["m_disk"] + p2["m_bulge"]) if merger else nan,
+        "r_disk_2_kpc": p2["r_disk"] if merger else nan,
+        "bulge_to_disk_2": np.array([g["p2"]["bulge_to_disk"] for g in gals]) if merger else nan,
+        "t_merge_gyr": extra.get("t_merge_gyr", nan), "merged": extra.get("merged", nan),
+    }
+    meta = {
+        "group_id": rep([g["index"] for g in gals]).astype(np.int64),
+        "family": np.repeat(np.array([g["family"] for g in gals]), v),
+        "view_theta": theta.reshape(-1), "view_phi": phi.reshape(-1),
+        "n_gc": infield.reshape(b * v, n).sum(1).astype(np.int32),
+        "r_out_kpc": r_out, "tme_log10_mass": np.where(np.isfinite(tme) & (tme > 0), np.log10(np.where(tme > 0, tme, 1.0)), np.nan),
+        "r_e_kpc": rep(r_e),
+    }
+    meta.update({k: rep(val) for k, val in params.items()})
+    return {"maps": maps, "targets": {k: np.asarray(t, np.float32) for k, t in targets.items()}, "meta": meta}
+
+
+def simulate_galaxies(indices: list[int] | range, cfg: SimulateMapsConfig) -> dict[str, Any]:
+    """Maps, targets and meta of the galaxies ``indices`` (rows ordered by galaxy, then view)."""
+    gals = [_draw_galaxy(int(i), cfg) for i in indices]
+    parts: list[tuple[list[int], dict]] = []
+    for kind in ("disk", "merger"):
+        sel = [j for j, g in enumerate(gals) if g["kind"] == kind]
+        if sel:
+            parts.append((sel, _simulate_block([gals[j] for j in sel], cfg)))
+    # Back into galaxy order.
+    v = cfg.views
+    rows = np.concatenate([np.concatenate([np.arange(j * v, (j + 1) * v) for j in sel]) for sel, _ in parts])
+    order = np.argsort(rows, kind="stable")
+    cat = lambda key, name: np.concatenate([p[key][name] for _, p in parts])[order]  # noqa: E731
+    return {
+        "maps": np.concatenate([p["maps"] for _, p in parts])[order],
+        "targets": {k: cat("targets", k) for k in parts[0][1]["targets"]},
+        "meta": {k: cat("meta", k) for k in parts[0][1]["meta"]},
+    }
+
+
+# ------------------------------------------------------------------------------------------ driver
+
+
+TARGET_DESCRIPTIONS = {
+    "log10_mass_total": "halo M200 + stellar mass",
+    "log10_m200": "NFW halo mass within r200 (200 x critical density)",
+    "log10_mstar": "stellar mass (disk + bulge)",
+    "log10_mass_within_5kpc": "true 3D mass (halo + stars) within 5 kpc",
+    "log10_mass_within_10kpc": "true 3D mass (halo + stars) within 10 kpc",
+    "log10_mass_within_20kpc": "true 3D mass (halo + stars) within 20 kpc",
+    "log10_mass_within_50kpc": "true 3D mass (halo + stars) within 50 kpc",
+    "log10_mass_within_5re": "true 3D mass within 5 projected half-stellar-mass radii",
+    "log10_mass_within_rout": "true 3D mass within the projected radius of the outermost GC in the map",
+}
+META_UNITS = {"group_id": "", "family": "", "view_theta": "rad", "view_phi": "rad", "n_gc": "",
+              "r_out_kpc": "kpc", "tme_log10_mass": "dex(Msun)", "r_e_kpc": "kpc", **PARAM_META}
+
+
+def parse_shard(shard: tuple[int, int] | str | None, n_galaxies: int) -> tuple[int, int]:
+    """Galaxy index range [start, stop) of shard K/N (K from 1); blocks as equal as possible."""
+    if shard is None:
+        return 0, n_galaxies
+    if isinstance(shard, str):
+        try:
+            k, n = (int(s) for s in shard.split("/"))
+        except ValueError:
+            raise ConfigError(f"option --shard: expected 'K/N' such as 2/8, got '{shard}'") from None
+    else:
+        k, n = shard
+    if not (1 <= k <= n):
+        raise ConfigError(f"option --shard: expected K/N with 1 <= K <= N, got {k}/{n}")
+    start = (k - 1) * n_galaxies // n
+    stop = k * n_galaxies // n
+    return start, stop
+
+
+def _worker(args: tuple[list[int], SimulateMapsConfig]) -> dict[str, Any]:
+    return simulate_galaxies(args[0], args[1])
+
+
+def simulate_maps(
+    config: SimulateMapsConfig, out: str | Path = "maps.h5", *, overwrite: bool = False, workers: int = 1,
+    shard: tuple[int, int] | str | None = None, progress: Callable[[int, int], None] | None = None,
+    command: str | None = None,
+) -> SimulateMapsResult:
+    """Simulate galaxies, make their maps and write a MapSet.
+
+    Parameters
+    ----------
+    config : SimulateMapsConfig
+    out : output MapSet path (refused if it exists unless ``overwrite``).
+    workers : processes; results are identical for any number.
+    shard : (K, N) or "K/N": compute only the K-th of N blocks of galaxies (global group ids).
+    progress : called as ``progress(maps_done, maps_total)``.
+
+    Returns
+    -------
+    SimulateMapsResult
+    """
+    cfg = config
+    start, stop = parse_shard(shard, cfg.n_galaxies)
+    if workers < 1:
+        raise ConfigError(f"option --workers: expected at least 1, got {workers}")
+    ids = list(range(start, stop))
+    v = cfg.views
+    n_maps = len(ids) * v
+    geom = cfg.geometry
+    fams = {f: sum(1 for i in ids if cfg.families[i % len(cfg.families)] == f) for f in cfg.families}
+    map_attrs = {**geom.to_attrs(), "extent": list(geom.extent), "v_error_min_kms": cfg.v_error_kms[0],
+                 "v_error_max_kms": cfg.v_error_kms[1], "subsample_min": cfg.subsample[0],
+                 "subsample_max": cfg.subsample[1], "centre": "galaxy centre of mass",
+                 "tme": json_tme(cfg)}
+    meta_spec = {k: (u, "str" if k == "family" else ("<i8" if k == "group_id" else ("<i4" if k == "n_gc" else "<f8")))
+                 for k, u in META_UNITS.items()}
+    targets_spec = {k: ("dex(Msun)", d) for k, d in TARGET_DESCRIPTIONS.items()}
+    resolved = asdict(cfg)
+    resolved["shard"] = f"{start}:{stop}"
+    t0 = time.perf_counter()
+    blocks = [ids[i:i + cfg.batch_galaxies] for i in range(0, len(ids), cfg.batch_galaxies)]
+    path = Path(out)
+    with MapSetWriter(path, n=n_maps, channels=CHANNELS, units=UNITS, pixel_scale=geom.pixel_scale, pixel_unit="kpc",
+                      shape=(geom.n_pix, geom.n_pix), kind="kinematics", targets=targets_spec, meta=meta_spec,
+                      map_attrs=map_attrs, overwrite=overwrite, command=command, config=resolved, seed=cfg.seed) as w:
+        done = 0
+
+        def write(res: dict[str, Any]) -> None:
+            nonlocal done
+            gid = res["meta"]["group_id"]
+            split = assign_splits(gid, cfg.split_fractions, cfg.seed)
+            split = np.where(res["meta"]["family"] == "unknown", 3, split).astype(np.uint8)
+            w.write(done, maps=res["maps"], targets=res["targets"], meta=res["meta"], split=split)
+            done += len(gid)
+            if progress is not None:
+                progress(done, n_maps)
+
+        if workers == 1 or len(blocks) <= 1:
+            for blk in blocks:
+                write(simulate_galaxies(blk, cfg))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as ex:
+                for res in ex.map(_worker, [(blk, cfg) for blk in blocks]):
+                    write(res)
+    dt = time.perf_counter() - t0
+    size = path.stat().st_size
+    return SimulateMapsResult(path=path, n_maps=n_maps, n_galaxies=len(ids), galaxy_range=(start, stop),
+                              seconds=dt, maps_per_second=n_maps / dt if dt > 0 else float("inf"),
+                              file_size_bytes=size, families=fams)
+
+
+def json_tme(cfg: SimulateMapsConfig) -> str:
+    """The TME settings stored with the maps (JSON)."""
+    import json
+
+    return json.dumps({"alpha": cfg.tme_alpha, "gamma": cfg.tme_gamma, "beta": cfg.tme_beta,
+                       "reference": "Watkins, Evans & An 2010, MNRAS 406, 264, eq. 24"})
