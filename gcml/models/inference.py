@@ -12,6 +12,10 @@ For the imported pi-DOC CED this is the authors' ``log10(M/Msun per pixel) = y *
 their CNN ``(distance kpc, age Gyr) = y * 32.402 + 29.629`` (Chardin & Bianchini 2021, Section 3).
 Networks with uncertainty heads predict a log-variance ``s`` of the standardised quantity; its standard
 deviation in the de-standardised (log10 or linear) unit is ``exp(s / 2) * std``.
+
+Bundles written by ``gcml train`` carry a ``task`` entry; for them the training task
+(:mod:`gcml.training.tasks`) standardises the inputs and decodes the outputs (with its calibrated
+uncertainty), so training and prediction cannot disagree.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class LoadedModel:
     target_units: list[str]
     path: Path | None = None
     device: str = "cpu"
+    task: Any = None
     notes: list[str] = field(default_factory=list)
 
     # ---------------------------------------------------------------- preprocessing
@@ -128,10 +133,15 @@ def load_model(bundle: str | Path | dict[str, Any], *, device: str = "cpu") -> L
         raise FormatError(f"{path or 'bundle'}: state_dict does not fit architecture {arch} ({first[:160]})") from None
     model.eval().to(device)
     targets = bundle.get("targets") or {}
+    task = None
+    if "task" in bundle:  # written by gcml train: its task owns normalisation and decoding
+        from gcml.training.tasks import task_from_bundle
+
+        task = task_from_bundle(bundle)
     return LoadedModel(model=model, bundle=bundle, architecture=arch,
                        output=str(targets.get("output", spec.output)),
                        target_names=list(targets.get("names") or []),
-                       target_units=list(targets.get("units") or []), path=path, device=device)
+                       target_units=list(targets.get("units") or []), path=path, device=device, task=task)
 
 
 def _as_nchw(x: Any, channels: int, path: Path | None) -> np.ndarray:
@@ -179,6 +189,8 @@ def predict_arrays(bundle: str | Path | dict[str, Any] | LoadedModel, x: Any, *,
     lm = bundle if isinstance(bundle, LoadedModel) else load_model(bundle, device=device)
     channels = len(lm.bundle["inputs"].get("channels") or [1])
     a = _as_nchw(x, channels, lm.path)
+    if lm.task is not None:
+        return _predict_task(lm, a, standardized, batch_size)
     n_floored = 0
     if standardized:
         xs = a.astype(np.float32)
@@ -244,3 +256,26 @@ def _scalars(lm: LoadedModel, raw: np.ndarray, names: list[str], first: int, unc
         if unc and raw.shape[1] >= 2 * t:
             sd = np.exp(0.5 * raw[:, t + j].astype(np.float64)) * lm.target_std(idx)
             result[f"log10_{name}_std" if lm.target_transform(idx) == "log10" else f"{name}_std"] = sd
+
+
+def _predict_task(lm: LoadedModel, a: np.ndarray, standardized: bool, batch_size: int) -> dict[str, np.ndarray]:
+    """Prediction with a training task's encode_x/decode (bundles from ``gcml train``)."""
+    import torch
+
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    means, stds = [], []
+    with torch.inference_mode():
+        for i in range(0, len(a), batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(a[i:i + batch_size], dtype=np.float32)).to(lm.device)
+            out = lm.model(xb if standardized else lm.task.encode_x(xb))
+            m, sd = lm.task.decode(out)
+            means.append(m.float().cpu().numpy())
+            stds.append(sd.float().cpu().numpy())
+    mean = np.concatenate(means).astype(np.float64)
+    std = np.concatenate(stds).astype(np.float64)
+    result: dict[str, np.ndarray] = {"n_floored": np.asarray(0)}
+    for j, name in enumerate(lm.task.targets):
+        result[name] = mean[:, j]
+        result[f"{name}_std"] = std[:, j]
+    return result

@@ -644,6 +644,20 @@ def _builder(cls: type[nn.Module]):
     return build
 
 
+def _map_builder(cls: type[nn.Module]):
+    """Builder of a map network; ``n_outputs`` (what the training loop passes) sets the output channels,
+    and 2 output channels mean (mean, log-variance) unless ``uncertainty`` is given."""
+
+    def build(n_outputs: int | None = None, **kwargs) -> nn.Module:
+        if n_outputs is not None:
+            kwargs["out_channels"] = int(n_outputs)
+            kwargs.setdefault("uncertainty", int(n_outputs) == 2)
+        return cls(**kwargs)
+
+    build.__doc__ = f"Build :class:`{cls.__name__}` (``n_outputs`` = output channels)."
+    return build
+
+
 _CHANNELS = ("flux_v",)
 _SCALARS = ("distance", "age")  # pi-DOC's output order (authors' functions.py: column 0 distance, 1 age)
 
@@ -654,7 +668,7 @@ register_model(ModelSpec(
     task="scalar-regression", default_channels=_CHANNELS, default_targets=_SCALARS,
 ))
 register_model(ModelSpec(
-    name="pidoc-ced", builder=_builder(PidocCED), data_kind="photometry", output="map",
+    name="pidoc-ced", builder=_map_builder(PidocCED), data_kind="photometry", output="map",
     default_data="images.h5", paper=True,
     description="pi-DOC mass-map encoder-decoder (Chardin & Bianchini 2021), layer for layer as the Keras model",
     task="map-regression", default_channels=_CHANNELS, default_targets=("mass",),
@@ -666,7 +680,7 @@ register_model(ModelSpec(
     task="scalar-regression", default_channels=_CHANNELS, default_targets=_SCALARS,
 ))
 register_model(ModelSpec(
-    name="pidoc-ced-lite", builder=_builder(PidocCEDLite), data_kind="photometry", output="map",
+    name="pidoc-ced-lite", builder=_map_builder(PidocCEDLite), data_kind="photometry", output="map",
     default_data="images.h5", paper=False,
     description="gcml fast mass-map U-Net on the 2x-pooled image (mass maps are smoothed, sigma = 4 px)",
     task="map-regression", default_channels=_CHANNELS, default_targets=("mass",),
