@@ -86,7 +86,10 @@ def _set_cards(header: Any, cards: Mapping[str, Any] | Sequence[tuple] | None) -
             value = value.item()
         if isinstance(value, float) and not math.isfinite(value):
             value = str(value)
-        header[_card_key(key)] = (value, comment[0]) if comment else value
+        k = _card_key(key)
+        # a comment that does not fit on the card is dropped rather than truncated with a warning
+        fits_card = not comment or len(k) + len(repr(value)) + len(str(comment[0])) + 6 <= 80
+        header[k] = (value, comment[0]) if comment and fits_card else value
 
 
 def write_fits_image(path: str | Path, data: np.ndarray, wcs: Any | None = None, *,

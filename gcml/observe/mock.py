@@ -181,9 +181,10 @@ def group_id_of(name: str) -> int:
 def load_snapshot(path: Path, config: MockObserveConfig) -> Any:
     """Read a snapshot and make sure it has V-band luminosities (photometry) and an age.
 
+    ``config.age_gyr`` and ``config.metallicity``, when given, replace the snapshot's own values.
     Luminosities, in order of preference: the snapshot's own ``lum_v``; ``lum_bol`` and ``teff`` with the
-    Reed (1998) bolometric correction; the stellar-evolution table (``mass_initial`` or ``mass``) at
-    ``config.age_gyr`` (or the snapshot's age) and ``config.metallicity`` (or the snapshot's Z).
+    Reed (1998) bolometric correction; the stellar-evolution table (``mass_initial`` or ``mass``) at the
+    snapshot's age and metallicity.
     """
     from dataclasses import replace
 
@@ -192,9 +193,10 @@ def load_snapshot(path: Path, config: MockObserveConfig) -> Any:
     snap = read_snapshot(path)
     if snap.n == 0:
         raise InputError(f"{path}: the snapshot has no particles")
-    age = snap.age if snap.age is not None and np.isfinite(snap.age) else config.age_gyr
-    if config.age_gyr is not None and (snap.age is None or not np.isfinite(snap.age)):
+    if config.age_gyr is not None:
         snap = replace(snap, age=float(config.age_gyr))
+    if config.metallicity is not None:
+        snap = replace(snap, metallicity=float(config.metallicity))
     if config.kind != "photometry":
         return snap
     if snap.lum_v is not None and np.all(np.isfinite(snap.lum_v)):
@@ -204,12 +206,8 @@ def load_snapshot(path: Path, config: MockObserveConfig) -> Any:
 
         snap = replace(snap, lum_v=np.asarray(lum_v_from_bolometric(snap.lum_bol, snap.teff), float))
     else:
-        z = snap.metallicity if snap.metallicity is not None else config.metallicity
-        if config.age_gyr is not None:
-            age = config.age_gyr
-        if config.metallicity is not None:
-            z = config.metallicity
-        if age is None or z is None:
+        age, z = snap.age, snap.metallicity
+        if age is None or not np.isfinite(age) or z is None or not np.isfinite(z):
             raise InputError(f"{path}: the snapshot has no V-band luminosities; pass --age GYR and "
                              "--metallicity Z to take them from the stellar-evolution table")
         snap = replace(snap, lum_v=stellar_lum_v(snap, float(age), float(z), path))
@@ -219,14 +217,19 @@ def load_snapshot(path: Path, config: MockObserveConfig) -> Any:
 
 
 def stellar_lum_v(snap: Any, age_gyr: float, metallicity: float, path: Path) -> np.ndarray:
-    """V-band luminosities of the stars from the stellar-evolution table (gcml.physics.stellar)."""
+    """V-band luminosities from the stellar-evolution table (:func:`gcml.physics.stellar.evolve_stars`).
+
+    The table wants zero-age masses: ``mass_initial`` when the snapshot has them, else the current masses
+    (exact at t = 0, and for the main-sequence stars that dominate the light of an old cluster below the
+    turn-off; evolved stars and remnants of an old N-body snapshot are then approximate).
+    """
     try:
-        from gcml.physics import stellar
-    except ImportError:
+        from gcml.physics.stellar import evolve_stars
+    except ImportError:  # pragma: no cover - the table ships with gcml
         raise InputError(f"{path}: the snapshot has no luminosities and this gcml has no "
                          "stellar-evolution table (gcml.physics.stellar)") from None
     m0 = snap.mass_initial if snap.mass_initial is not None else snap.mass
-    return np.asarray(stellar.lum_v_at_age(m0, age_gyr, metallicity), float)
+    return np.asarray(evolve_stars(m0, age_gyr, metallicity).lum_v, float)
 
 
 # ---------------------------------------------------------------------------------------------------
