@@ -99,7 +99,7 @@ class InMemoryData(_Base):
         if len(tr) == 0:
             raise InputError(f"{self.path}: the training split (split == 0) is empty")
         self.stats = DataStats(
-            channel_mean=tr.mean(dim=(0, 2, 3)).numpy(), channel_std=tr.std(dim=(0, 2, 3)).numpy(),
+            channel_mean=tr.mean(dim=(0, 2, 3)).numpy(), channel_std=tr.std(dim=(0, 2, 3), correction=0).numpy(),
             targets={t: ms.targets[t].astype(float) for t in ms.targets}, split=self.split,
             units=dict(ms.target_units))
 

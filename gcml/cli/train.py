@@ -1,0 +1,127 @@
+"""``gcml train``: train a registered network on a MapSet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gcml.cli.common import (
+    ConfigOpt,
+    DeviceOpt,
+    GpusOpt,
+    OverwriteOpt,
+    QuietOpt,
+    SeedOpt,
+    console,
+    is_quiet,
+    make_progress,
+    resolve_options,
+    user_errors,
+)
+
+
+def train_cmd(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="Architecture from the registry: mass-cnn (Kaur et al. 2021), "
+                                              "mass-cnn-gcml, ... ('gcml models list').")] = "mass-cnn",
+    data: Annotated[Path | None, typer.Option("--data", "-d", help="MapSet to train on [default: the model's "
+                                              "usual file, maps.h5 for mass-cnn].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder [default: runs/MODEL/].")] = None,
+    channels: Annotated[str | None, typer.Option("--channels", help="Input channels: a count (1 = sigma, "
+                                                 "2 = sigma,v, 3 = sigma,v,count) or names [default: the model's].")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Target(s) under /targets, comma-separated "
+                                               "[default: log10_mass_total].")] = None,
+    depth: Annotated[int | None, typer.Option("--depth", help="mass-cnn convolutions: 2 or 4.")] = None,
+    loss: Annotated[str, typer.Option("--loss", help="gaussian_nll (mean + log-variance) or mse (paper: "
+                                      "squared error on the label rescaled to 0-10).")] = "gaussian_nll",
+    no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Switch dropout off.")] = False,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Maximum epochs.")] = 30,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Global batch size.")] = 256,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="Adam weight decay.")] = 0.0,
+    lr_schedule: Annotated[str, typer.Option("--lr-schedule", help="plateau, cosine or none.")] = "plateau",
+    patience: Annotated[int, typer.Option("--patience", min=0, help="Early stopping: epochs without a better "
+                                          "validation loss (0 = never stop early).")] = 8,
+    device: DeviceOpt = "auto",
+    gpus: GpusOpt = 0,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="CPU processes for DistributedDataParallel "
+                                       "(gloo).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data-loading workers when the MapSet "
+                                         "is streamed from disk.")] = 0,
+    in_memory: Annotated[str, typer.Option("--in-memory", help="auto, yes or no.")] = "auto",
+    max_memory_gb: Annotated[float, typer.Option("--max-memory-gb", help="'auto' loads MapSets smaller than "
+                                                 "this into memory.")] = 4.0,
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision (bfloat16) on CUDA.")] = True,
+    threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads (0 = torch default).")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in the run folder.")] = False,
+    seed: SeedOpt = 0,
+    config: ConfigOpt = None,
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a network on a MapSet; writes best.pt, last.pt, metrics.jsonl and training.png to the run folder.
+
+    Example: gcml train mass-cnn --channels 2 --depth 4 --data maps.h5 -o runs/dl2
+    """
+    with user_errors():
+        from gcml.errors import ConfigError
+        from gcml.models.mass_cnn import resolve_channels
+        from gcml.models.registry import get_model_spec
+        from gcml.training import TrainConfig, train
+
+        o = resolve_options(ctx, config, "train")
+        spec = get_model_spec(o["model"])
+        arch: dict = {}
+        if o["depth"] is not None:
+            arch["depth"] = o["depth"]
+        if o["no_dropout"]:
+            arch.update(dropout_conv=0.0, dropout_dense=0.0)
+        chans = resolve_channels(o["channels"]) if o["channels"] is not None else list(spec.default_channels)
+        targets = [t.strip() for t in o["target"].split(",") if t.strip()] if o["target"] else list(spec.default_targets)
+        data_path = Path(o["data"]) if o["data"] is not None else Path(spec.default_data)
+        out_dir = Path(o["out"]) if o["out"] is not None else Path("runs") / spec.name
+        from gcml.training.distributed import resolve_device
+
+        resolve_device(o["device"], o["gpus"])  # too many GPUs: say so before anything else
+        if not data_path.exists():
+            raise ConfigError(f"--data {data_path}: file not found" + (
+                " (make one with 'gcml simulate-maps -o maps.h5')" if o["data"] is None else ""))
+        cfg = TrainConfig(
+            model=spec.name, arch_kwargs=arch, channels=tuple(chans), targets=tuple(targets), loss=o["loss"],
+            epochs=o["epochs"], batch_size=o["batch_size"], lr=o["lr"], weight_decay=o["weight_decay"],
+            lr_schedule=o["lr_schedule"], early_stopping=o["patience"], seed=o["seed"], device=o["device"],
+            gpus=o["gpus"], nproc=o["nproc"], workers=o["workers"], in_memory=o["in_memory"],
+            max_memory_gb=o["max_memory_gb"], amp=o["amp"], threads=o["threads"])
+        q = is_quiet(o["quiet"])
+        with make_progress(q) as prog:
+            tasks: dict[str, int] = {}
+
+            def progress(event: str, info: dict) -> None:
+                if event == "start":
+                    tasks["epochs"] = prog.add_task("epochs", total=info["epochs"], completed=info["start_epoch"])
+                    tasks["batches"] = prog.add_task("batches", total=info["batches"])
+                elif event == "batch":
+                    prog.update(tasks["batches"], completed=info["batch"],
+                                description=f"epoch {info['epoch']} loss {info['loss']:.4f}")
+                elif event == "epoch":
+                    prog.update(tasks["epochs"], completed=info["epoch"])
+                    prog.reset(tasks["batches"])
+                    if not q:
+                        prog.console.print(
+                            f"epoch {info['epoch']:3d}  train {info['train_loss']:.4f}  val {info['val_loss']:.4f}  "
+                            f"val MAE {info['val_mae']:.4f}  lr {info['lr']:.2e}  {info['maps_per_s']:.0f} maps/s",
+                            highlight=False)
+
+            res = train(data_path, cfg, out_dir, resume=o["resume"], overwrite=o["overwrite"], progress=progress)
+    console.print(f"run folder: {res.run_dir}  (best epoch {res.best_epoch} of {res.epochs_run}"
+                  f"{', stopped early' if res.stopped_early else ''}; {res.train_maps_per_s:.0f} maps/s on {res.device}"
+                  f"{f' x {res.world_size} processes' if res.world_size > 1 else ''})", highlight=False)
+    test = res.test_metrics.get("test", {})
+    for name, m in test.items():
+        console.print(f"test {name}: MAE {m['mae_dex']:.3f}, RMSE {m['rmse_dex']:.3f}, bias {m['bias_dex']:+.3f}, "
+                      f"scatter {m['scatter_dex']:.3f}; normalised MAE {m['mae_norm']:.3f}, RMSE {m['rmse_norm']:.3f}; "
+                      f"accuracy {m['accuracy']:.1f}%; 68% coverage {m.get('coverage_68', float('nan')):.2f}",
+                      highlight=False)
+    console.print(f"best model: {res.best_checkpoint}")

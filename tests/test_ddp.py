@@ -1,0 +1,65 @@
+"""DistributedDataParallel on 2 CPU processes (gloo) follows the single-process run batch for batch."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from synth_mapsets import make_mapset
+
+from gcml.errors import DeviceError
+from gcml.io.bundle import load_bundle
+from gcml.training import TrainConfig, train
+from gcml.training.distributed import DistEnv, _first_slurm_host, env_from_environment, resolve_device
+
+
+def _losses(run):
+    return [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow  # ~16 s: two fresh processes import torch
+def test_ddp_two_cpu_processes_match_single_process(tmp_path):
+    data = make_mapset(tmp_path / "syn.h5", n_gal=24, views=8)
+    cfg = TrainConfig(channels=("sigma", "v"), epochs=2, batch_size=32, seed=7, device="cpu", threads=1,
+                      loss="mse", early_stopping=0, arch_kwargs={"dropout_conv": 0.0, "dropout_dense": 0.0})
+    single = train(data, cfg, tmp_path / "one")
+    multi = train(data, cfg.replace(nproc=2), tmp_path / "two")
+    assert multi.world_size == 2 and single.world_size == 1
+    a, b = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert len(a) == len(b) == 2
+    for la, lb in zip(a, b):
+        assert lb["train_loss"] == pytest.approx(la["train_loss"], abs=1e-5, rel=0)
+        assert lb["val_loss"] == pytest.approx(la["val_loss"], abs=1e-5, rel=0)
+    wa = load_bundle(tmp_path / "one" / "last.pt")["state_dict"]
+    wb = load_bundle(tmp_path / "two" / "last.pt")["state_dict"]
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=0)
+
+
+def test_environment_detection(monkeypatch):
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"):
+        monkeypatch.delenv(k, raising=False)
+    assert env_from_environment() is None
+    monkeypatch.setenv("SLURM_PROCID", "5")
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "gpu[003-006,010]")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    assert env_from_environment() == DistEnv(rank=5, world_size=8, local_rank=1, launched_by="slurm")
+    import os
+
+    assert os.environ["MASTER_ADDR"] == "gpu003"
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert env_from_environment() == DistEnv(rank=3, world_size=4, local_rank=3, launched_by="torchrun")
+    assert _first_slurm_host("node17") == "node17"
+
+
+def test_too_many_gpus_is_one_clear_error():
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with pytest.raises(DeviceError, match=f"option --gpus {n + 1}: this machine has {n} CUDA GPU"):
+        resolve_device("auto", n + 1)
+    assert resolve_device("cpu").type == "cpu"
