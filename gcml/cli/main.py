@@ -45,7 +45,16 @@ COMMANDS: list[tuple[str, str, str]] = [
     # (command name, module, function)
     ("info", "gcml.cli.info", "info_cmd"),
     ("merge", "gcml.cli.merge", "merge_cmd"),
+    ("simulate-maps", "gcml.cli.simulate_maps", "simulate_maps_cmd"),
     ("train", "gcml.cli.train", "train_cmd"),
+    ("mock-observe", "gcml.cli.mock_observe", "mock_observe_cmd"),
+    ("simulate-clusters", "gcml.cli.simulate_clusters", "simulate_clusters_cmd"),
+]
+
+
+# Command groups (typer sub-apps): (group name, module, typer app attribute).
+SUBAPPS: list[tuple[str, str, str]] = [
+    ("models", "gcml.cli.models", "models_app"),
 ]
 
 
@@ -54,6 +63,8 @@ def _register() -> None:
 
     for name, module, func in COMMANDS:
         app.command(name)(getattr(importlib.import_module(module), func))
+    for name, module, attr in SUBAPPS:
+        app.add_typer(getattr(importlib.import_module(module), attr), name=name)
 
 
 _register()
