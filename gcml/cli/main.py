@@ -48,7 +48,6 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("simulate-maps", "gcml.cli.simulate_maps", "simulate_maps_cmd"),
     ("train", "gcml.cli.train", "train_cmd"),
     ("mock-observe", "gcml.cli.mock_observe", "mock_observe_cmd"),
-    ("simulate-clusters", "gcml.cli.simulate_clusters", "simulate_clusters_cmd"),
 ]
 
 
