@@ -47,6 +47,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("merge", "gcml.cli.merge", "merge_cmd"),
     ("simulate-maps", "gcml.cli.simulate_maps", "simulate_maps_cmd"),
     ("train", "gcml.cli.train", "train_cmd"),
+    ("evaluate", "gcml.cli.evaluate", "evaluate_cmd"),
     ("mock-observe", "gcml.cli.mock_observe", "mock_observe_cmd"),
 ]
 

@@ -1,0 +1,241 @@
+"""``evaluate(models, mapset, split, out)``: metrics, plots and a one-page report for trained models.
+
+For each model bundle the MapSet maps of the chosen split are run through the network exactly as in
+training (channels, normalisation from the bundle) and compared with the true labels
+(:mod:`gcml.evaluation.metrics`, defined in docs/evaluation.md). When the MapSet carries the
+Watkins et al. (2010) tracer mass estimate per map (meta ``tme_log10_mass``, the TME mass within
+``r_out``, the projected radius of the outermost GC) and the true mass within the same radius
+(target ``log10_mass_within_rout``), the TME is scored against that target on the same maps, as a
+classical baseline; each CNN is scored against its own target (like with like when a model was
+trained on ``log10_mass_within_rout``).
+
+Outputs in ``out``: ``metrics.json``, ``report.md``, ``pred_vs_true.png``, ``errors.png``
+(E_i histograms and cumulative |E_i|), ``coverage.png`` and ``predictions.npz``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gcml.errors import InputError, OutputExistsError
+from gcml.evaluation.metrics import N_BINS, regression_metrics, relative_errors
+from gcml.io.common import atomic_output
+
+TME_META, TME_TARGET = "tme_log10_mass", "log10_mass_within_rout"
+SPLIT_CHOICES = ("test", "ood", "val", "train", "all")
+
+
+@dataclass
+class EvaluateResult:
+    """What ``evaluate`` produced."""
+
+    out: Path
+    split: str
+    n_maps: int
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> {target: metrics}
+    baseline: dict[str, Any] | None = None
+    files: list[Path] = field(default_factory=list)
+
+
+def _label(path: Path, used: set[str]) -> str:
+    lab = path.parent.name + "/" + path.name if path.parent.name else path.name
+    base, k = lab, 2
+    while lab in used:
+        lab, k = f"{base}#{k}", k + 1
+    used.add(lab)
+    return lab
+
+
+def _check_geometry(bundle: dict, hdr: dict, path: Path, mpath: Path) -> None:
+    g = bundle.get("geometry", {})
+    if g.get("kind") and g["kind"] != hdr["kind"]:
+        raise InputError(f"{mpath}: is a '{hdr['kind']}' MapSet, but model {path} was trained on '{g['kind']}' maps")
+    if g.get("shape") and list(g["shape"]) != list(hdr["shape"]):
+        raise InputError(f"{mpath}: maps are {hdr['shape'][0]}x{hdr['shape'][1]} pixels, model {path} expects "
+                         f"{g['shape'][0]}x{g['shape'][1]}")
+    ps = g.get("pixel_scale")
+    if ps is not None and hdr["pixel_scale"] == hdr["pixel_scale"] and not np.isclose(ps, hdr["pixel_scale"], rtol=1e-4):
+        raise InputError(f"{mpath}: pixel_scale {hdr['pixel_scale']} {hdr['pixel_unit']} differs from the "
+                         f"{ps} {g.get('pixel_unit', '')} model {path} was trained on")
+
+
+def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str | Path, *,
+             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096) -> EvaluateResult:
+    """Evaluate one or more model bundles on a MapSet split and write the report folder ``out``.
+
+    Parameters
+    ----------
+    models : model bundles (``best.pt`` of ``gcml train``)
+    mapset : MapSet file
+    split : ``test``, ``ood``, ``val``, ``train`` or ``all``
+    out : report folder
+
+    Returns
+    -------
+    EvaluateResult
+    """
+    import torch
+
+    from gcml.evaluation.plots import plot_coverage, plot_error_histograms, plot_pred_vs_true
+    from gcml.io.mapset import read_mapset
+    from gcml.training.data import read_header
+    from gcml.training.distributed import resolve_device
+    from gcml.training.loop import load_model, predict_maps
+
+    if split not in SPLIT_CHOICES:
+        raise InputError(f"option --split: expected one of {', '.join(SPLIT_CHOICES)}, got '{split}'")
+    if not models:
+        raise InputError("evaluate: give at least one model bundle")
+    mpath, out = Path(mapset), Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out}: exists and is not a folder")
+    names = ("metrics.json", "report.md", "pred_vs_true.png", "errors.png", "coverage.png", "predictions.npz")
+    if not overwrite:
+        for n in names:
+            if (out / n).exists():
+                raise OutputExistsError(f"{out / n} already exists; pass --overwrite to replace it")
+    hdr = read_header(mpath)
+    dev = resolve_device(device)
+    loaded = []
+    for m in models:
+        model, task, b = load_model(m, dev)
+        _check_geometry(b, hdr, Path(m), mpath)
+        task.check_header(hdr, mpath)
+        loaded.append((Path(m), model, task, b))
+    ms = read_mapset(mpath, split=split, with_truth=False)
+    if ms.n == 0:
+        raise InputError(f"{mpath}: the '{split}' split has no maps")
+    bad = ~np.isfinite(ms.maps).all(axis=(1, 2, 3))
+    if bad.any():
+        raise InputError(f"{mpath}: /maps has NaN or inf values (first in map {int(np.flatnonzero(bad)[0])} of split {split})")
+
+    used: set[str] = set()
+    res = EvaluateResult(out=out, split=split, n_maps=ms.n)
+    scatter: dict[str, dict] = {}
+    errors: dict[str, np.ndarray] = {}
+    zs: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {}
+    families = np.asarray(ms.meta["family"]).astype(str) if "family" in ms.meta else None
+    for path, model, task, b in loaded:
+        lab = _label(path, used)
+        x = ms.maps[:, [ms.channels.index(c) for c in task.channels]]
+        with torch.no_grad():
+            mean, std = predict_maps(model, task, x, batch_size=batch_size, device=dev)
+        tn = b["targets"]["norm"]
+        per: dict[str, Any] = {}
+        for j, t in enumerate(task.targets):
+            y = ms.targets[t].astype(float)
+            lo, hi = float(tn["data_min"][j]), float(tn["data_max"][j])
+            met = regression_metrics(y, mean[:, j], std[:, j], data_min=lo, data_max=hi)
+            if families is not None:
+                met["by_family"] = {f: {k: v for k, v in regression_metrics(
+                    y[families == f], mean[families == f, j], std[families == f, j], data_min=lo, data_max=hi).items()
+                    if k != "binned_pred"} for f in sorted(set(families))}
+            per[t] = met
+            key = f"{lab}: {t}" if len(task.targets) > 1 else lab
+            scatter[key] = {"true": y, "pred": mean[:, j], "binned": met["binned_pred"]}
+            errors[key] = relative_errors(y, mean[:, j])
+            zs[key] = (mean[:, j] - y) / std[:, j]
+            arrays[f"{lab}|{t}|mean"] = mean[:, j]
+            arrays[f"{lab}|{t}|std"] = std[:, j]
+        per["_model"] = {"file": str(path), "architecture": b["architecture"], "arch_kwargs": b["arch_kwargs"],
+                         "channels": task.channels, "loss": b["targets"].get("loss"),
+                         "parameters": int(sum(p.numel() for p in model.parameters())),
+                         "trained_on_sha256": b.get("provenance", {}).get("data_sha256")}
+        res.models[lab] = per
+
+    if TME_META in ms.meta and TME_TARGET in ms.targets:
+        y = ms.targets[TME_TARGET].astype(float)
+        tme = np.asarray(ms.meta[TME_META], float)
+        ok = np.isfinite(tme) & np.isfinite(y)
+        if ok.any():
+            met = regression_metrics(y[ok], tme[ok], data_min=float(y[ok].min()), data_max=float(y[ok].max()))
+            met["n_without_estimate"] = int((~ok).sum())
+            res.baseline = {"name": "Watkins et al. (2010) tracer mass estimator", "target": TME_TARGET, **met}
+            scatter[f"TME vs {TME_TARGET}"] = {"true": y[ok], "pred": tme[ok], "binned": met["binned_pred"]}
+            errors["TME"] = relative_errors(y[ok], tme[ok])
+            # each CNN that predicts the same target is compared like with like on the same maps
+            for lab, per in res.models.items():
+                if TME_TARGET in per:
+                    per[TME_TARGET]["same_maps_as_tme"] = True
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = [
+        plot_pred_vs_true(scatter, out / "pred_vs_true.png", overwrite=True),
+        plot_error_histograms(errors, out / "errors.png", overwrite=True),
+        plot_coverage(zs, out / "coverage.png", overwrite=True),
+    ]
+    with atomic_output(out / "predictions.npz", overwrite=True) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, split=ms.split, group_id=ms.meta.get("group_id", np.zeros(ms.n)), **{
+                k.replace("/", "_"): v for k, v in arrays.items()})
+    files.append(out / "predictions.npz")
+    from gcml.config import to_jsonable
+
+    doc = {"mapset": str(mpath), "split": split, "n_maps": ms.n, "n_bins": N_BINS, "models": res.models,
+           "baseline": res.baseline}
+    with atomic_output(out / "metrics.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(to_jsonable(doc), indent=1, allow_nan=True))
+    with atomic_output(out / "report.md", overwrite=True) as tmp:
+        tmp.write_text(render_report(doc))
+    files += [out / "metrics.json", out / "report.md"]
+    res.files = files
+    return res
+
+
+def _f(v: Any, fmt: str) -> str:
+    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, fmt)
+
+
+def comparison_table(doc: dict[str, Any]) -> str:
+    """Markdown table in the layout of Kaur et al. (2021) Tables 2 and 3 (one row per model), plus gcml's columns."""
+    head = ("| model | input | target | N | accuracy (%) | MAE (0-10) | RMSE (0-10) | MAE (dex) | bias (dex) | "
+            "scatter (dex) | 68% cov. | 95% cov. |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+    rows = []
+    for lab, per in doc["models"].items():
+        info = per["_model"]
+        for t, m in per.items():
+            if t == "_model":
+                continue
+            desc = f"{info['architecture']} d{info['arch_kwargs'].get('depth', '')} {info.get('loss') or ''}".strip()
+            rows.append(f"| {lab} ({desc}) | {','.join(info['channels'])} | {t} | {m['n']} | {_f(m['accuracy'], '.1f')} | "
+                        f"{_f(m['mae_norm'], '.3f')} | {_f(m['rmse_norm'], '.3f')} | {_f(m['mae_dex'], '.3f')} | "
+                        f"{_f(m['bias_dex'], '+.3f')} | {_f(m['scatter_dex'], '.3f')} | {_f(m.get('coverage_68'), '.2f')} | "
+                        f"{_f(m.get('coverage_95'), '.2f')} |")
+    b = doc.get("baseline")
+    if b:
+        rows.append(f"| TME (Watkins+2010) | GC x, y, v | {b['target']} | {b['n']} | {_f(b['accuracy'], '.1f')} | "
+                    f"{_f(b['mae_norm'], '.3f')} | {_f(b['rmse_norm'], '.3f')} | {_f(b['mae_dex'], '.3f')} | "
+                    f"{_f(b['bias_dex'], '+.3f')} | {_f(b['scatter_dex'], '.3f')} | – | – |")
+    return head + "\n".join(rows) + "\n"
+
+
+def render_report(doc: dict[str, Any]) -> str:
+    lines = [f"# gcml evaluation: {doc['mapset']} (split {doc['split']}, {doc['n_maps']} maps)", "",
+             "Metrics as defined in docs/evaluation.md: accuracy = 100 (1 - mean over 20 equal true-label bins of the "
+             "mean |E_i|), E_i = (M_p - M_c)/M_c on the log10 mass label; MAE/RMSE (0-10) on the label rescaled to "
+             "0-10 over the training data range; bias/scatter in dex; coverage of the central 68%/95% Gaussian intervals.",
+             "", comparison_table(doc)]
+    fam_rows = []
+    for lab, per in doc["models"].items():
+        for t, m in per.items():
+            if t != "_model" and "by_family" in m:
+                for f, fm in m["by_family"].items():
+                    fam_rows.append(f"| {lab} | {t} | {f} | {fm['n']} | {_f(fm.get('mae_dex'), '.3f')} | "
+                                    f"{_f(fm.get('bias_dex'), '+.3f')} | {_f(fm.get('scatter_dex'), '.3f')} | "
+                                    f"{_f(fm.get('coverage_68'), '.2f')} |")
+    if fam_rows:
+        lines += ["## By galaxy family", "", "| model | target | family | N | MAE (dex) | bias | scatter | 68% cov. |",
+                  "|---|---|---|---:|---:|---:|---:|---:|", *fam_rows, ""]
+    if doc.get("baseline"):
+        lines += ["The TME row scores the Watkins et al. (2010) tracer mass estimate within r_out (from the GCs behind "
+                  "each map) against the true mass within the same radius, on the same maps; each CNN row is scored "
+                  "against its own target.", ""]
+    lines += ["![predicted vs true](pred_vs_true.png)", "", "![relative errors](errors.png)", "",
+              "![interval coverage](coverage.png)", ""]
+    return "\n".join(lines)
