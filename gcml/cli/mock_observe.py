@@ -70,6 +70,7 @@ def mock_observe_cmd(
     map_pixels: Annotated[int, typer.Option("--map-pixels", help="Kinematics: pixels per side.")] = 10,
     map_extent: Annotated[float, typer.Option("--map-extent", help="Kinematics: map width [kpc].")] = 40.0,
     map_smoothing: Annotated[float, typer.Option("--map-smoothing", help="Kinematics: Gaussian kernel sigma [kpc].")] = 4.0,
+    compression: Annotated[str, typer.Option("--compression", help="MapSet compression: gzip or none (faster writes, larger file).")] = "gzip",
     seed: SeedOpt = 0,
     workers: WorkersOpt = 1,
     shard: Annotated[str | None, typer.Option("--shard", help="K/N: make only the K-th of N blocks of snapshots (join with gcml merge).")] = None,
@@ -99,7 +100,7 @@ def mock_observe_cmd(
                               poisson=o["poisson"], read_noise=o["read_noise"], saturation=o["saturation"],
                               field_density=o["field_stars"]),
             fits_ra=o["ra"], fits_dec=o["dec"], kin_n_pix=o["map_pixels"], kin_extent_kpc=o["map_extent"],
-            kin_smoothing_kpc=o["map_smoothing"], seed=o["seed"],
+            kin_smoothing_kpc=o["map_smoothing"], compression=o["compression"], seed=o["seed"],
         )
         sh = parse_shard(o["shard"])
         with make_progress(o["quiet"]) as prog:

@@ -62,6 +62,8 @@ class MockObserveConfig:
 
     Kinematics (the map code of gcml.observe.kinematic): kin_n_pix, kin_extent_kpc, kin_smoothing_kpc,
     kin_min_count; ``n_random`` random viewing directions per snapshot (axes "random") or the named axes.
+
+    Output: compression of the MapSet ("gzip", or "none": larger files, faster writes).
     """
 
     kind: str = "photometry"
@@ -90,6 +92,7 @@ class MockObserveConfig:
     kin_min_count: float = 0.1
     pattern: str | None = None
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    compression: str = "gzip"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -104,6 +107,8 @@ class MockObserveConfig:
         for a in self.axes:
             if a not in AXIS_CHOICES:
                 raise ConfigError(f"option --axis: expected x, y, z or random, got '{a}'")
+        if self.compression not in ("gzip", "none"):
+            raise ConfigError(f"option --compression: expected gzip or none, got '{self.compression}'")
         if self.n_random < 0:
             raise ConfigError(f"option --n-random: expected a number of images >= 0, got {self.n_random}")
         if self.kind == "photometry":
@@ -483,7 +488,8 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     jobs = [(files[s], s, config) for s in mine]
     threads = 1 if workers > 1 else 2
     with MapSetWriter(out, n=n_images, overwrite=overwrite, config=config, seed=config.seed,
-                      parents=[files[s] for s in mine], command=command, **spec) as writer:
+                      parents=[files[s] for s in mine], command=command,
+                      compression=None if config.compression == "none" else "gzip", **spec) as writer:
         row = 0
         for res in _run(jobs, workers, threads):
             m = len(res["maps"])

@@ -141,26 +141,40 @@ def cluster_centre(pos: np.ndarray, weights: np.ndarray | None = None, *, shrink
                    min_stars: int = 100) -> np.ndarray:
     """Centre of a cluster by the shrinking-sphere method (Power et al. 2003, MNRAS 338, 14).
 
-    Start from the weighted centre of all stars; repeatedly keep the stars within ``shrink`` times the
-    previous radius around the current centre and recompute, until fewer than ``min_stars`` (or 1% of the
-    stars) remain. Robust to escapers and tidal tails, unlike the plain centre of mass.
+    Start from the weighted centre of all stars and the sphere holding 90 % of them; repeatedly keep the
+    stars within ``shrink`` times the previous radius around the current centre and recompute, until fewer
+    than ``min_stars`` (or 1% of the stars) remain. Robust to escapers and tidal tails, unlike the plain centre of mass.
     """
     pos = np.asarray(pos, float)
     w = np.ones(len(pos)) if weights is None else np.asarray(weights, float)
     if len(pos) == 0:
         raise InputError("cannot find the centre of a snapshot with no stars")
-    keep = np.ones(len(pos), bool)
-    c = np.average(pos, axis=0, weights=w if w.sum() > 0 else None)
-    r = float(np.sqrt(((pos - c) ** 2).sum(1)).max())
+    if not w.sum() > 0:
+        w = np.ones(len(pos))
+
+    def wmean(p: np.ndarray, ww: np.ndarray) -> np.ndarray:
+        return (ww @ p) / ww.sum() if ww.sum() > 0 else p.mean(0)
+
+    def dist2(p: np.ndarray, c: np.ndarray) -> np.ndarray:
+        q = p - c
+        return np.einsum("ij,ij->i", q, q)
+
+    c = wmean(pos, w)
+    d2 = dist2(pos, c)
+    # start from the sphere holding 90 % of the stars (escapers beyond it only slow the first steps)
+    k = int(0.9 * (len(d2) - 1))
+    r = float(np.sqrt(np.partition(d2, k)[k])) / shrink + 1e-12
     stop = max(min_stars, len(pos) // 100)
+    p, ww = pos, w
     while True:
+        # each sphere lies inside the previous one (up to the centre's small move), so only the stars
+        # kept last time are tested: the work shrinks geometrically
         r *= shrink
-        inside = ((pos - c) ** 2).sum(1) < r * r
+        inside = dist2(p, c) < r * r
         if inside.sum() < stop:
             break
-        keep = inside
-        ww = w[keep]
-        c = np.average(pos[keep], axis=0, weights=ww if ww.sum() > 0 else None)
+        p, ww = p[inside], ww[inside]
+        c = wmean(p, ww)
     return c
 
 
@@ -206,34 +220,40 @@ def bin_views(xy_pc: np.ndarray, weights: np.ndarray, distance_kpc: np.ndarray, 
     npx = geometry.n_pix
     ps = geometry.pixel_scale
     npp = npx * npx
+    # A rotation by k * 90 deg about the cluster centre followed by the shift equals binning the unrotated
+    # cluster shifted by R^-1 shift and then rotating the binned map about the field centre with np.rot90,
+    # which is exact because the grid is symmetric about its centre (pixel edges map onto pixel edges).
+    cs = np.array([1.0, 0.0, -1.0, 0.0])[rot]
+    sn = np.array([0.0, 1.0, 0.0, -1.0])[rot]
+    shx = cs * sh[:, 0] + sn * sh[:, 1]
+    shy = -sn * sh[:, 0] + cs * sh[:, 1]
     # Only stars within the field's circumscribed circle (about the shifted centre) can land in it: sort
     # the stars by projected radius once, and view b uses the first n_b of them. The views' star lists are
     # concatenated so that everything below is one flat vectorised pass.
-    r2 = (xy ** 2).sum(1)
-    order = np.argsort(r2, kind="stable")
+    r2 = np.einsum("ij,ij->i", xy, xy)
+    order = np.argsort(r2)
+    xs = xy[order]
     scale = ARCSEC_PC_PER_KPC / d / ps  # pixels per pc, (B,)
-    rmax_px = npx / 2 * math.sqrt(2) + np.hypot(sh[:, 0], sh[:, 1]) / ps + 1.0
+    rmax_px = npx / 2 * math.sqrt(2) + np.hypot(shx, shy) / ps + 1.0
     n_b = np.searchsorted(r2[order], (rmax_px / scale) ** 2, side="right")
     tot = int(n_b.sum())
-    view = np.repeat(np.arange(b), n_b)
     starts = np.cumsum(n_b) - n_b
-    star = order[np.arange(tot) - np.repeat(starts, n_b)]
-    sc = scale[view]
-    x0 = xy[star, 0] * sc
-    y0 = xy[star, 1] * sc
-    cs = np.array([1.0, 0.0, -1.0, 0.0])
-    sn = np.array([0.0, 1.0, 0.0, -1.0])
-    c, s = cs[rot][view], sn[rot][view]
-    u = c * x0 - s * y0 + (sh[:, 0] / ps + npx / 2)[view]
-    v = s * x0 + c * y0 + (sh[:, 1] / ps + npx / 2)[view]
-    ix = np.floor(u).astype(np.int64)
-    iy = np.floor(v).astype(np.int64)
-    ok = (ix >= 0) & (ix < npx) & (iy >= 0) & (iy < npx)
-    flat = np.where(ok, iy * npx + ix, npp) + view * (npp + 1)
+    local = np.arange(tot) - np.repeat(starts, n_b)
+    u = xs[local, 0] * np.repeat(scale, n_b) + np.repeat(shx / ps + npx / 2, n_b)
+    v = xs[local, 1] * np.repeat(scale, n_b) + np.repeat(shy / ps + npx / 2, n_b)
+    ok = (u >= 0) & (u < npx) & (v >= 0) & (v < npx)
+    # truncation equals floor for the pixels kept (u, v >= 0); the others go to a dump bin per view
+    flat = np.where(ok, v.astype(np.int64) * npx + u.astype(np.int64), npp)
+    flat += np.repeat(np.arange(b) * (npp + 1), n_b)
     maps = np.empty((b, k, npx, npx))
     for j in range(k):  # K is a handful of quantities, not particles
-        sums = np.bincount(flat, weights=w[star, j], minlength=b * (npp + 1)).reshape(b, npp + 1)
+        ws = w[order, j][local]
+        sums = np.bincount(flat, weights=ws, minlength=b * (npp + 1)).reshape(b, npp + 1)
         maps[:, j] = sums[:, :npp].reshape(b, npx, npx)
+    for kk in (1, 2, 3):
+        sel = rot == kk
+        if sel.any():
+            maps[sel] = np.rot90(maps[sel], kk, axes=(3, 2))
     inside = maps.sum(axis=(2, 3))
     return maps, inside
 
