@@ -51,6 +51,7 @@ def simulate_maps_cmd(
     f_v: Annotated[str, typer.Option("--f-v", help="Merger relative speed in units of the circular speed.")] = "0.05:1",
     separation: Annotated[str, typer.Option("--separation", help="Initial merger separation in disk sizes (5 scale lengths).")] = "4:8",
     merger_steps: Annotated[int, typer.Option("--merger-steps", help="Leapfrog steps of the merger GC integration.")] = 600,
+    block_size: Annotated[int, typer.Option("--block-size", help="Galaxies computed together (memory vs speed); the unit of --shard and of bitwise reproducibility.")] = 32,
     split: Annotated[str, typer.Option("--split", help="Train, val, test fractions (by galaxy).")] = "0.8,0.1,0.1",
     config: ConfigOpt = None,
     overwrite: OverwriteOpt = False,
@@ -75,7 +76,7 @@ def simulate_maps_cmd(
             beta=parse_range(o["beta"], name="--beta"), f_rot=parse_range(o["f_rot"], name="--f-rot"),
             mass_ratio=parse_range(o["mass_ratio"], name="--mass-ratio"), f_v=parse_range(o["f_v"], name="--f-v"),
             separation=parse_range(o["separation"], name="--separation"), merger_steps=o["merger_steps"],
-            split_fractions=tuple(parse_list(o["split"], name="--split")),
+            split_fractions=tuple(parse_list(o["split"], name="--split")), batch_galaxies=o["block_size"],
         )
         with make_progress(o["quiet"]) as bar:
             task = bar.add_task("simulate-maps", total=None)
@@ -90,6 +91,6 @@ def simulate_maps_cmd(
            f"{res.galaxy_range[0]}-{res.galaxy_range[1] - 1}) in {res.seconds:.1f} s, "
            f"{res.maps_per_second:,.0f} maps/s, {res.file_size_bytes / 1e6:.1f} MB")
     if is_quiet(quiet):
-        console.print(str(res.path))
+        console.print(str(res.path), soft_wrap=True, highlight=False)
     else:
-        console.print(msg)
+        console.print(msg, soft_wrap=True, highlight=False)

@@ -149,10 +149,15 @@ def project(pos: np.ndarray, vel: np.ndarray, theta: np.ndarray, phi: np.ndarray
     -------
     x, y, v_los : (G, V, N)
     """
-    p = view_basis(theta, phi)                      # (G, V, 3, 3)
-    xy = np.einsum("gvjk,gnk->gvjn", p[:, :, :2, :], pos, optimize=True)
-    vlos = np.einsum("gvk,gnk->gvn", p[:, :, 2, :], vel, optimize=True)
-    return xy[:, :, 0], xy[:, :, 1], vlos
+    p = view_basis(theta, phi)[..., None]           # (G, V, 3, 3, 1)
+    # Explicit sums over the 3 components (not BLAS): every value depends only on its own galaxy, so
+    # results are bit-identical whatever the batch composition.
+    r = [pos[:, None, :, k] for k in range(3)]       # (G, 1, N)
+    u = [vel[:, None, :, k] for k in range(3)]
+    x = p[:, :, 0, 0] * r[0] + p[:, :, 0, 1] * r[1] + p[:, :, 0, 2] * r[2]
+    y = p[:, :, 1, 0] * r[0] + p[:, :, 1, 1] * r[1] + p[:, :, 1, 2] * r[2]
+    vlos = p[:, :, 2, 0] * u[0] + p[:, :, 2, 1] * u[1] + p[:, :, 2, 2] * u[2]
+    return x, y, vlos
 
 
 def kinematic_maps(

@@ -74,10 +74,14 @@ def batched_interp(xq: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     q = np.clip((xq - lo) / span, 0.0, 1.0) + off
     idx = np.searchsorted(xs, q.ravel(), side="right").reshape(q.shape) - 1
     idx = np.clip(idx - (np.arange(b) * k)[:, None], 0, k - 2)
+    # The shifted search can be off by one where rounding of the shift matters; settle the segment with
+    # the unshifted values so the result does not depend on the row's position in the batch.
+    xqc = np.clip(xq, x[:, :1], x[:, -1:])
+    idx = np.where((np.take_along_axis(x, idx, 1) > xqc) & (idx > 0), idx - 1, idx)
+    idx = np.where((np.take_along_axis(x, idx + 1, 1) <= xqc) & (idx < k - 2), idx + 1, idx)
     x0 = np.take_along_axis(x, idx, 1)
     x1 = np.take_along_axis(x, idx + 1, 1)
     y0 = np.take_along_axis(y, idx, 1)
     y1 = np.take_along_axis(y, idx + 1, 1)
-    xqc = np.clip(xq, x[:, :1], x[:, -1:])
     w = np.where(x1 > x0, (xqc - x0) / np.where(x1 > x0, x1 - x0, 1.0), 0.0)
     return y0 + w * (y1 - y0)

@@ -68,6 +68,11 @@ def _expand(p: dict[str, np.ndarray], ndim: int) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, float).reshape((-1,) + (1,) * (ndim - 1)) for k, v in p.items()}
 
 
+def _norm(d: np.ndarray) -> np.ndarray:
+    """Length of (B, 3) vectors by explicit sums (rounding independent of the batch)."""
+    return np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2 + d[:, 2] ** 2)
+
+
 def _chi(x: np.ndarray) -> np.ndarray:
     """Chandrasekhar's chi(X) = erf(X) - 2X/sqrt(pi) exp(-X^2), with its series 4X^3/(3 sqrt(pi)) (1 - 3X^2/5)
     below X = 0.01 (the difference of the two terms loses all precision there)."""
@@ -81,11 +86,11 @@ def _chi(x: np.ndarray) -> np.ndarray:
 def _orbit_accel(d: np.ndarray, v: np.ndarray, p1: dict, p2: dict, m1: np.ndarray, m2: np.ndarray,
                  ln_lambda: float) -> tuple[np.ndarray, np.ndarray]:
     """Gravitational acceleration (B, 3) of the relative orbit and the friction rate gamma (B,) [1/time]."""
-    r = np.maximum(np.linalg.norm(d, axis=-1), 1e-9)
+    r = np.maximum(_norm(d), 1e-9)
     menc1 = galaxy_enclosed_mass(r, **p1)
     menc2 = galaxy_enclosed_mass(r, **p2)
     a = -G * (menc1 + menc2)[:, None] * d / r[:, None] ** 3
-    speed = np.maximum(np.linalg.norm(v, axis=-1), 1e-9)
+    speed = np.maximum(_norm(v), 1e-9)
     vc1 = np.sqrt(G * np.maximum(menc1, 1e-30) / r)
     vc2 = np.sqrt(G * np.maximum(menc2, 1e-30) / r)
     chi1 = _chi(speed / vc1)
@@ -123,7 +128,7 @@ def integrate_orbits(d0: np.ndarray, v0: np.ndarray, p1: dict, p2: dict, m1: np.
         d = d + dt * v
         acc, gam = _orbit_accel(d, v, p1, p2, m1, m2, ln_lambda)
         v = (v * np.exp(-0.5 * dt * gam[:, None])) + 0.5 * dt * acc
-        now = (~merged) & (np.linalg.norm(d, axis=-1) < merge_radius)
+        now = (~merged) & (_norm(d) < merge_radius)
         t_merge = np.where(now, k * dt[:, 0], t_merge)
         merged |= now
         d = np.where(merged[:, None], 0.0, d)
@@ -136,7 +141,7 @@ def _gc_accel(x: np.ndarray, c1: np.ndarray, c2: np.ndarray, p1: dict, p2: dict)
     a = np.zeros_like(x)
     for c, p in ((c1, p1), (c2, p2)):
         dx = x - c[:, None, :]
-        r = np.maximum(np.sqrt(np.einsum("bnk,bnk->bn", dx, dx)), 1e-6)
+        r = np.maximum(np.sqrt(dx[..., 0] ** 2 + dx[..., 1] ** 2 + dx[..., 2] ** 2), 1e-6)
         a -= (G * galaxy_enclosed_mass(r, **p) / r**3)[..., None] * dx
     return a
 

@@ -254,9 +254,9 @@ def _gc_scales(p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return GC_CORE_FRACTION * size, GC_TRUNCATION_FRACTION * size
 
 
-def _sample(gals: list[dict], key: str, pkey: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sample(gals: list[dict], key: str, pkey: str, n_pad: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p = _profiles(gals, pkey)
-    draws, mask = stack_randoms([g[key] for g in gals], max(len(g[key]["u_r"]) for g in gals))
+    draws, mask = stack_randoms([g[key] for g in gals], n_pad)
     a, rt = _gc_scales(p)
     pe = {k: v[:, None] for k, v in p.items()}
     s = sample_gc_systems(draws, mask, a=a, r_t=rt, enclosed_mass=lambda r: pot.galaxy_enclosed_mass(r, **pe),
@@ -268,28 +268,39 @@ def _phase_space(gals: list[dict], cfg: SimulateMapsConfig) -> tuple[np.ndarray,
     """GC positions/velocities (B, N, 3) in each galaxy's frame, mask, and per-galaxy extras."""
     kind = gals[0]["kind"]
     b = len(gals)
+    n = gals[0]["n_gc"]
     if kind == "disk":
-        pos, vel, mask = _sample(gals, "gc1", "p1")
+        pos, vel, mask = _sample(gals, "gc1", "p1", n)
         return pos, vel, mask, {}
-    pos1, vel1, m1 = _sample(gals, "gc1", "p1")
-    pos2, vel2, m2 = _sample(gals, "gc2", "p2")
+    # Both progenitors padded to the galaxy's n_gc, so array shapes depend only on n_gc.
+    pos1, vel1, m1 = _sample(gals, "gc1", "p1", n)
+    pos2, vel2, m2 = _sample(gals, "gc2", "p2", n)
     spins = np.stack([g["spins"] for g in gals])                      # (B, 2, 2)
     th, ph = random_views(spins[..., 0], spins[..., 1])
     rot = np.swapaxes(view_basis(th, ph), -1, -2)                     # galaxy z -> spin direction
-    pos1 = np.einsum("bjk,bnk->bnj", rot[:, 0], pos1)
-    vel1 = np.einsum("bjk,bnk->bnj", rot[:, 0], vel1)
-    pos2 = np.einsum("bjk,bnk->bnj", rot[:, 1], pos2)
-    vel2 = np.einsum("bjk,bnk->bnj", rot[:, 1], vel2)
+    pos1, vel1 = _rotate(rot[:, 0], pos1), _rotate(rot[:, 0], vel1)
+    pos2, vel2 = _rotate(rot[:, 1], pos2), _rotate(rot[:, 1], vel2)
     p1, p2 = _profiles(gals, "p1"), _profiles(gals, "p2")
     sep = np.array([g["sep_sizes"] for g in gals]) * 5.0 * p1["r_disk"]
     res = integrate_mergers(pos1, vel1, pos2, vel2, p1=p1, p2=p2, separation_kpc=sep,
                             f_v=np.array([g["f_v"] for g in gals]), n_steps=cfg.merger_steps)
     mask = np.concatenate([m1, m2], 1)
+    # Keep the n real GCs (progenitor 1's, then 2's), dropping the padding.
+    order = np.argsort(~mask, axis=1, kind="stable")[:, :n]
+    pos = np.take_along_axis(res.pos, order[..., None], 1)
+    vel = np.take_along_axis(res.vel, order[..., None], 1)
+    mask = np.take_along_axis(mask, order, 1)
     from gcml.physics.units import TIME_UNIT_GYR
 
     extra = {"separation_kpc": sep, "t_merge_gyr": res.t_merge * TIME_UNIT_GYR, "merged": res.merged.astype(float)}
-    assert res.pos.shape[0] == b
-    return res.pos, res.vel, mask, extra
+    assert pos.shape[0] == b and mask.all()
+    return pos, vel, mask, extra
+
+
+def _rotate(rot: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """rot (B, 3, 3) applied to vectors x (B, N, 3), by explicit sums (batch-independent rounding)."""
+    return np.stack([rot[:, j, 0, None] * x[..., 0] + rot[:, j, 1, None] * x[..., 1] + rot[:, j, 2, None] * x[..., 2]
+                     for j in range(3)], -1)
 
 
 def _enclosed_total(r: np.ndarray, p1: dict, p2: dict) -> np.ndarray:
@@ -339,7 +350,7 @@ def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]
     infield = m & (np.abs(x) <= half) & (np.abs(y) <= half)
     maps = kinematic_maps(x.reshape(b * v, n), y.reshape(b * v, n), vlos.reshape(b * v, n), geom,
                           v_err=None if err is None else err.reshape(b * v, n), mask=m.reshape(b * v, n))
-    R = np.hypot(x, y)
+    R = np.sqrt(x * x + y * y)  # not np.hypot: its SIMD tail rounds differently with the array length
     tme, r_out = tracer_mass_estimator(R.reshape(b * v, n), vlos.reshape(b * v, n), mask=infield.reshape(b * v, n),
                                        alpha=cfg.tme_alpha, gamma=cfg.tme_gamma, beta=cfg.tme_beta)
     p1 = _profiles(gals, "p1")
@@ -392,10 +403,13 @@ def simulate_galaxies(indices: list[int] | range, cfg: SimulateMapsConfig) -> di
     """Maps, targets and meta of the galaxies ``indices`` (rows ordered by galaxy, then view)."""
     gals = [_draw_galaxy(int(i), cfg) for i in indices]
     parts: list[tuple[list[int], dict]] = []
-    for kind in ("disk", "merger"):
-        sel = [j for j, g in enumerate(gals) if g["kind"] == kind]
-        if sel:
-            parts.append((sel, _simulate_block([gals[j] for j in sel], cfg)))
+    # Galaxies are computed in groups of the same kind and GC number, so that every array a galaxy
+    # takes part in has the same shape whatever else is in the batch: the bytes written do not depend
+    # on batching, workers or shards.
+    keys = sorted({(g["kind"], g["n_gc"]) for g in gals})
+    for kind, n in keys:
+        sel = [j for j, g in enumerate(gals) if g["kind"] == kind and g["n_gc"] == n]
+        parts.append((sel, _simulate_block([gals[j] for j in sel], cfg)))
     # Back into galaxy order.
     v = cfg.views
     rows = np.concatenate([np.concatenate([np.arange(j * v, (j + 1) * v) for j in sel]) for sel, _ in parts])
@@ -426,8 +440,12 @@ META_UNITS = {"group_id": "", "family": "", "view_theta": "rad", "view_phi": "ra
               "r_out_kpc": "kpc", "tme_log10_mass": "dex(Msun)", "r_e_kpc": "kpc", **PARAM_META}
 
 
-def parse_shard(shard: tuple[int, int] | str | None, n_galaxies: int) -> tuple[int, int]:
-    """Galaxy index range [start, stop) of shard K/N (K from 1); blocks as equal as possible."""
+def parse_shard(shard: tuple[int, int] | str | None, n_galaxies: int, block: int = 1) -> tuple[int, int]:
+    """Galaxy index range [start, stop) of shard K/N (K from 1).
+
+    Shards are made of whole blocks of ``block`` galaxies (the unit of computation, see
+    :func:`simulate_maps`), as equal in number as possible.
+    """
     if shard is None:
         return 0, n_galaxies
     if isinstance(shard, str):
@@ -439,8 +457,9 @@ def parse_shard(shard: tuple[int, int] | str | None, n_galaxies: int) -> tuple[i
         k, n = shard
     if not (1 <= k <= n):
         raise ConfigError(f"option --shard: expected K/N with 1 <= K <= N, got {k}/{n}")
-    start = (k - 1) * n_galaxies // n
-    stop = k * n_galaxies // n
+    nb = -(-n_galaxies // block)
+    start = min((k - 1) * nb // n * block, n_galaxies)
+    stop = min(k * nb // n * block, n_galaxies)
     return start, stop
 
 
@@ -460,7 +479,9 @@ def simulate_maps(
     config : SimulateMapsConfig
     out : output MapSet path (refused if it exists unless ``overwrite``).
     workers : processes; results are identical for any number.
-    shard : (K, N) or "K/N": compute only the K-th of N blocks of galaxies (global group ids).
+    shard : (K, N) or "K/N": compute only the K-th of N parts of the galaxies (global group ids); parts are
+        whole blocks of ``config.batch_galaxies`` galaxies, the unit of computation (changing the block size
+        may change the last bits of the results, nothing else does).
     progress : called as ``progress(maps_done, maps_total)``.
 
     Returns
@@ -468,7 +489,8 @@ def simulate_maps(
     SimulateMapsResult
     """
     cfg = config
-    start, stop = parse_shard(shard, cfg.n_galaxies)
+    bs = cfg.batch_galaxies
+    start, stop = parse_shard(shard, cfg.n_galaxies, bs)
     if workers < 1:
         raise ConfigError(f"option --workers: expected at least 1, got {workers}")
     ids = list(range(start, stop))
@@ -486,7 +508,11 @@ def simulate_maps(
     resolved = asdict(cfg)
     resolved["shard"] = f"{start}:{stop}"
     t0 = time.perf_counter()
-    blocks = [ids[i:i + cfg.batch_galaxies] for i in range(0, len(ids), cfg.batch_galaxies)]
+    # Galaxies are computed in fixed blocks of global indices [j bs, (j + 1) bs): numpy's vectorised
+    # transcendental functions may round the last bit differently with the array size, so a galaxy must
+    # always be computed together with the same companions to give the same bytes for any --workers or
+    # --shard (shards are whole blocks).
+    blocks = [list(range(i, min(i + bs, stop))) for i in range(start, stop, bs)]
     path = Path(out)
     with MapSetWriter(path, n=n_maps, channels=CHANNELS, units=UNITS, pixel_scale=geom.pixel_scale, pixel_unit="kpc",
                       shape=(geom.n_pix, geom.n_pix), kind="kinematics", targets=targets_spec, meta=meta_spec,
