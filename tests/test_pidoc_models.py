@@ -214,3 +214,27 @@ def test_predict_arrays_with_training_task():
     mean, std = predict_maps(model, task, x)
     np.testing.assert_allclose(out["distance"], mean[:, 0], rtol=1e-5)
     np.testing.assert_allclose(out["age_std"], std[:, 1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["pidoc-ced-lite", "pidoc-cnn-lite", "pidoc-net"])
+def test_fuse_for_inference_is_exact(name):
+    from gcml.models.pidoc import fuse_for_inference
+
+    torch.manual_seed(3)
+    model = build_model(name, filters=[4, 8, 8]) if name != "pidoc-cnn-lite" else build_model(name, filters=[4, 8])
+    for m in model.modules():  # non-trivial BatchNorm statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    model.eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+        fused = fuse_for_inference(model)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+        out = fused(x)
+    if isinstance(ref, dict):
+        ref, out = torch.cat([ref["map"].flatten(1), ref["scalar"]], 1), torch.cat([out["map"].flatten(1), out["scalar"]], 1)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)

@@ -52,6 +52,7 @@ class LoadedModel:
     path: Path | None = None
     device: str = "cpu"
     task: Any = None
+    channels_last: bool = False
     notes: list[str] = field(default_factory=list)
 
     # ---------------------------------------------------------------- preprocessing
@@ -107,14 +108,19 @@ def _per(value: Any, n: int, what: str, path: Path | None) -> list:
     return [value] * n
 
 
-def load_model(bundle: str | Path | dict[str, Any], *, device: str = "cpu") -> LoadedModel:
+def load_model(bundle: str | Path | dict[str, Any], *, device: str = "cpu", optimize: bool = True) -> LoadedModel:
     """Rebuild a bundle's network (``weights_only`` loading) in evaluation mode.
 
     Parameters
     ----------
     bundle : path of a ``.pt`` bundle or a bundle dict (as :func:`gcml.io.bundle.load_bundle` returns)
     device : torch device for the network
+    optimize : fold BatchNorm into the preceding convolutions (:func:`gcml.models.pidoc.fuse_for_inference`,
+        exact up to float rounding) and use the channels-last memory layout, which oneDNN runs faster on
+        CPUs; the module then no longer matches the bundle's ``state_dict`` keys (use False to fine-tune it)
     """
+
+    import torch
 
     from gcml.io.bundle import load_bundle
     from gcml.models.registry import build_model, get_model_spec
@@ -132,6 +138,10 @@ def load_model(bundle: str | Path | dict[str, Any], *, device: str = "cpu") -> L
         first = str(exc).strip().splitlines()[0]
         raise FormatError(f"{path or 'bundle'}: state_dict does not fit architecture {arch} ({first[:160]})") from None
     model.eval().to(device)
+    if optimize:
+        from gcml.models.pidoc import fuse_for_inference
+
+        model = fuse_for_inference(model).to(memory_format=torch.channels_last)
     targets = bundle.get("targets") or {}
     task = None
     if "task" in bundle:  # written by gcml train: its task owns normalisation and decoding
@@ -141,7 +151,15 @@ def load_model(bundle: str | Path | dict[str, Any], *, device: str = "cpu") -> L
     return LoadedModel(model=model, bundle=bundle, architecture=arch,
                        output=str(targets.get("output", spec.output)),
                        target_names=list(targets.get("names") or []),
-                       target_units=list(targets.get("units") or []), path=path, device=device, task=task)
+                       target_units=list(targets.get("units") or []), path=path, device=device, task=task,
+                       channels_last=optimize)
+
+
+def _to_model(lm: LoadedModel, x: Any) -> Any:
+    import torch
+
+    x = x.to(lm.device)
+    return x.contiguous(memory_format=torch.channels_last) if lm.channels_last else x
 
 
 def _as_nchw(x: Any, channels: int, path: Path | None) -> np.ndarray:
@@ -201,7 +219,7 @@ def predict_arrays(bundle: str | Path | dict[str, Any] | LoadedModel, x: Any, *,
     outs: list[Any] = []
     with torch.inference_mode():
         for i in range(0, len(xs), batch_size):
-            y = lm.model(torch.from_numpy(xs[i:i + batch_size]).to(lm.device))
+            y = lm.model(_to_model(lm, torch.from_numpy(xs[i:i + batch_size])))
             outs.append({k: v.float().cpu().numpy() for k, v in y.items()} if isinstance(y, dict)
                         else y.float().cpu().numpy())
     result: dict[str, np.ndarray] = {"n_floored": np.asarray(n_floored)}
@@ -268,7 +286,7 @@ def _predict_task(lm: LoadedModel, a: np.ndarray, standardized: bool, batch_size
     with torch.inference_mode():
         for i in range(0, len(a), batch_size):
             xb = torch.from_numpy(np.ascontiguousarray(a[i:i + batch_size], dtype=np.float32)).to(lm.device)
-            out = lm.model(xb if standardized else lm.task.encode_x(xb))
+            out = lm.model(_to_model(lm, xb if standardized else lm.task.encode_x(xb)))
             m, sd = lm.task.decode(out)
             means.append(m.float().cpu().numpy())
             stds.append(sd.float().cpu().numpy())
