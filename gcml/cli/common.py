@@ -87,9 +87,11 @@ def resolve_options(ctx: typer.Context, config_path: Path | None, command: str,
             try:
                 if isinstance(val, list) and not getattr(param, "multiple", False):
                     val = ",".join(str(v) for v in val)
-                values[name] = param.type_cast_value(ctx, val) if val is not None else None
-            except typer.BadParameter as exc:
-                raise ConfigError(f"config file {config_path}: option {name}: {exc.message}") from None
+                cast = getattr(param, "process_value", None) or param.type_cast_value
+                values[name] = cast(ctx, val) if val is not None else None
+            except Exception as exc:  # click/typer BadParameter and friends
+                msg = getattr(exc, "message", None) or str(exc)
+                raise ConfigError(f"config file {config_path}: option {name}: {msg}") from None
     return values
 
 
