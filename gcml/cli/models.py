@@ -63,12 +63,12 @@ def list_cmd(
 def import_keras_cmd(
     architecture: Annotated[Path, typer.Argument(help="Keras model JSON (the authors' CNN.json or CED.json).")],
     weights: Annotated[Path, typer.Argument(help="Keras HDF5 weights (e.g. CNN_100.h5).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle to write [default: pidoc_<kind>.pt].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle to write (default: pidoc_<kind>.pt).")] = None,
     kind: Annotated[str | None, typer.Option("--kind", help="cnn (age, distance) or ced (mass map); "
                                              "detected from the JSON when omitted.")] = None,
     standardization: Annotated[Path | None, typer.Option(
         "--standardization", help="JSON of the authors' training standardisation constants "
-        "[default: the pi-DOC constants shipped with gcml].")] = None,
+        "(default: the pi-DOC constants shipped with gcml).")] = None,
     overwrite: OverwriteOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
