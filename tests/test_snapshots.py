@@ -244,3 +244,19 @@ def test_info_describes_snapshot(tmp_path, cli):
     res = cli("info", tmp_path / "s.h5", "--json")
     assert res.exit_code == 0, res.output
     assert '"gcml.snapshot 1.0"' in res.output and '"n": 200' in res.output
+
+
+def test_with_luminosities(shared_data):
+    from gcml.io.snapshots import with_luminosities
+    from gcml.physics.photometry import lum_v_from_bolometric
+
+    s = read_snapshot(shared_data / "nbody" / "nbody6pp_conf.3_0.dat", metallicity=0.001)
+    with pytest.raises(InputError, match="no luminosities and no metallicity"):
+        with_luminosities(read_snapshot(shared_data / "nbody" / "nbody6pp_conf.3_0.dat"))
+    lit = with_luminosities(s, age_gyr=12.0)
+    assert lit.lum_v.shape == (s.n,) and np.all(lit.lum_v >= 0) and lit.lum_v.sum() > 0
+    np.testing.assert_array_equal(lit.mass, s.mass)
+    # Stars with L_bol and Teff use the Reed (1998) correction directly.
+    t = _snap(lum=False)
+    t.lum_bol, t.teff = np.full(t.n, 2.0), np.full(t.n, 5000.0)
+    np.testing.assert_allclose(with_luminosities(t).lum_v, lum_v_from_bolometric(2.0, 5000.0))
