@@ -138,7 +138,7 @@ def test_lite_network_learns():
 
 def _bundle(model, arch, kwargs, targets, output):
     return {"architecture": arch, "arch_kwargs": kwargs, "state_dict": model.state_dict(),
-            "inputs": {"channels": ["flux_v"], "units": ["Lsun/kpc2"],
+            "inputs": {"channels": ["flux"], "units": ["Lsun/kpc2"],
                        "norm": {"transform": ["log10"], "mean": [-5.0], "std": [2.0], "floor": [1e-12]}},
             "targets": targets, "geometry": {"shape": [32, 32]}}
 
@@ -202,7 +202,7 @@ def test_predict_arrays_with_training_task():
     from gcml.training.loop import predict_maps
     from gcml.training.tasks import ScalarRegressionTask
 
-    task = ScalarRegressionTask(["flux_v"], ["distance", "age"], "gaussian_nll", target_units=["kpc", "Gyr"])
+    task = ScalarRegressionTask(["flux"], ["distance", "age"], "gaussian_nll", target_units=["kpc", "Gyr"])
     task.x_mean, task.x_std = np.array([2.0]), np.array([3.0])
     task.y_offset, task.y_scale = np.array([50.0, 7.0]), np.array([20.0, 3.0])
     kwargs = {"n_outputs": task.n_outputs, "filters": [4, 8]}

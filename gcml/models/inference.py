@@ -56,8 +56,12 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
 
     # ---------------------------------------------------------------- preprocessing
-    def standardize(self, x: np.ndarray) -> tuple[np.ndarray, int]:
-        """Physical inputs (N, C, H, W) -> standardised network inputs; returns (array, n values floored)."""
+    def standardize(self, x: np.ndarray, *, log10_input: bool = False) -> tuple[np.ndarray, int]:
+        """Physical inputs (N, C, H, W) -> standardised network inputs; returns (array, n values floored).
+
+        ``log10_input``: the channels with a "log10" transform already hold log10 values (e.g. a MapSet
+        written with ``--flux-convention pidoc``, unit "log10(Lsun/kpc2)").
+        """
         norm = self.bundle["inputs"].get("norm") or {}
         c = x.shape[1]
         tr = _per(norm.get("transform", "none"), c, "inputs.norm.transform", self.path)
@@ -68,7 +72,9 @@ class LoadedModel:
         n_floored = 0
         for i in range(c):
             xi = x[:, i].astype(np.float64)
-            if tr[i] == "log10":
+            if tr[i] == "log10" and log10_input:
+                pass
+            elif tr[i] == "log10":
                 lo = floor[i] if floor[i] is not None else np.finfo(np.float64).tiny
                 low = xi < lo
                 n_floored += int(low.sum())
@@ -180,7 +186,7 @@ def _as_nchw(x: Any, channels: int, path: Path | None) -> np.ndarray:
 
 
 def predict_arrays(bundle: str | Path | dict[str, Any] | LoadedModel, x: Any, *, standardized: bool = False,
-                   batch_size: int = 32, device: str = "cpu") -> dict[str, np.ndarray]:
+                   log10_input: bool = False, batch_size: int = 32, device: str = "cpu") -> dict[str, np.ndarray]:
     """Apply a bundle to input maps and return physical outputs.
 
     Parameters
@@ -189,6 +195,8 @@ def predict_arrays(bundle: str | Path | dict[str, Any] | LoadedModel, x: Any, *,
     x : input maps (H, W), (N, H, W) or (N, C, H, W) in the bundle's input units (pi-DOC: V-band flux per
         pixel in Lsun/kpc^2), or already standardised network inputs with ``standardized=True``
     standardized : skip the input standardisation
+    log10_input : ``x`` holds log10 of the input quantity for channels the bundle log-transforms (pi-DOC's
+        own input convention; ``gcml mock-observe --flux-convention pidoc``)
     batch_size : images per forward pass
     device : torch device (when ``bundle`` is not already loaded)
 
@@ -213,7 +221,7 @@ def predict_arrays(bundle: str | Path | dict[str, Any] | LoadedModel, x: Any, *,
     if standardized:
         xs = a.astype(np.float32)
     else:
-        xs, n_floored = lm.standardize(a)
+        xs, n_floored = lm.standardize(a, log10_input=log10_input)
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}")
     outs: list[Any] = []

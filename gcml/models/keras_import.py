@@ -554,7 +554,7 @@ def pidoc_norms(kind: str, consts: dict[str, float]) -> tuple[dict[str, Any], di
     y * std + mean`` with one scalar pair for both columns.
     """
     mean_l, std_l = consts["meanluminosityVtrain"], consts["stdluminosityVtrain"]
-    inputs = {"channels": ["flux_v"], "units": ["Lsun/kpc2"],
+    inputs = {"channels": ["flux"], "units": ["Lsun/kpc2"],
               "norm": {"transform": ["log10"], "mean": [mean_l], "std": [std_l],
                        "floor": [float(10 ** (mean_l - 8 * std_l))]}}
     if kind == "ced":

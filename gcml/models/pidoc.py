@@ -686,7 +686,7 @@ def _map_builder(cls: type[nn.Module]):
     return build
 
 
-_CHANNELS = ("flux_v",)
+_CHANNELS = ("flux",)  # the photometry MapSet channel written by gcml mock-observe
 _SCALARS = ("distance", "age")  # pi-DOC's output order (authors' functions.py: column 0 distance, 1 age)
 
 register_model(ModelSpec(
