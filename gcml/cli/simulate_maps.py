@@ -51,7 +51,7 @@ def simulate_maps_cmd(
     f_v: Annotated[str, typer.Option("--f-v", help="Merger relative speed in units of the circular speed.")] = "0.05:1",
     separation: Annotated[str, typer.Option("--separation", help="Initial merger separation in disk sizes (5 scale lengths).")] = "4:8",
     merger_steps: Annotated[int, typer.Option("--merger-steps", help="Leapfrog steps of the merger GC integration.")] = 600,
-    block_size: Annotated[int, typer.Option("--block-size", help="Galaxies computed together (memory vs speed); the unit of --shard and of bitwise reproducibility.")] = 32,
+    block_size: Annotated[int, typer.Option("--block-size", help="Galaxies computed together (memory vs speed); the unit of --shard and of bitwise reproducibility.")] = 128,
     split: Annotated[str, typer.Option("--split", help="Train, val, test fractions (by galaxy).")] = "0.8,0.1,0.1",
     config: ConfigOpt = None,
     overwrite: OverwriteOpt = False,

@@ -190,34 +190,71 @@ def kinematic_maps(
     if m.shape != x.shape:
         raise InputError(f"kinematic maps: mask has shape {m.shape}, expected {x.shape}")
     finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(v)
-    m = m * finite
-    x = np.where(finite, x, 0.0).astype(np.float32)
-    y = np.where(finite, y, 0.0).astype(np.float32)
-    v = np.where(finite, v, 0.0).astype(np.float32)
+    if not finite.all():
+        m = m * finite
+        x, y, v = (np.where(finite, a, np.float32(0)) for a in (x, y, v))
     g = geometry
+    npix = int(g.n_pix)
+    use_err = g.subtract_errors and v_err is not None
+    e = None
+    if use_err:
+        e = np.atleast_2d(np.asarray(v_err, np.float32))
+        if e.shape != x.shape:
+            raise InputError(f"kinematic maps: v_err has shape {e.shape}, expected {x.shape}")
+        e = np.where(np.isfinite(e), e, 0.0).astype(np.float32)
+    out = np.empty((b, 3, npix, npix), np.float32)
+    # Work in chunks of maps small enough for the temporaries to stay in the CPU cache.
+    step = max(1, _CHUNK_ELEMENTS // max(1, n * npix))
+    for i in range(0, b, step):
+        sl = slice(i, min(i + step, b))
+        out[sl] = _maps_chunk(x[sl], y[sl], v[sl], m[sl], None if e is None else e[sl], g)
+    return out
+
+
+_CHUNK_ELEMENTS = 1 << 17
+
+
+def _kernel(p: np.ndarray, centres: np.ndarray, inv: np.float32) -> np.ndarray:
+    """exp(inv (p - c)^2) for positions p (B, N) and pixel centres c (P,): (B, P, N) float32, 0 below 6e-16.
+
+    Pixels are the middle axis so the inner loops run over the N tracers (fast in numpy).
+    """
+    w = np.subtract(p[:, None, :], centres[:, None])
+    np.square(w, out=w)
+    w *= inv
+    # Arguments below -35 (weights < 6e-16) become exactly 0: negligible, and it keeps subnormal floats
+    # (which are very slow on x86) out of the products; counts that small are empty pixels anyway.
+    w[w < -35.0] = -np.inf
+    np.exp(w, out=w)
+    return w
+
+
+def _maps_chunk(x, y, v, m, e, g: MapGeometry) -> np.ndarray:
+    b, n = x.shape
     npix = int(g.n_pix)
     c = g.pixel_centres().astype(np.float32)
     inv = np.float32(-0.5 / float(g.smoothing_kpc) ** 2)
-    wx = np.exp(inv * (x[..., None] - c) ** 2)                     # (B, N, W)
-    wy = np.exp(inv * (y[..., None] - c) ** 2) * m[..., None]      # (B, N, H)
     # Remove each set's mean velocity first so the second moment does not lose float32 precision.
     nm = np.maximum(m.sum(1, keepdims=True), 1.0)
     v0 = (v * m).sum(1, keepdims=True) / nm
     dv = (v - v0) * m
-    cols = [wx, wx * dv[..., None], wx * (dv * dv)[..., None]]
-    use_err = g.subtract_errors and v_err is not None
-    if use_err:
-        e = np.atleast_2d(np.asarray(v_err, np.float32))
-        e = np.where(np.isfinite(e), e, 0.0) * m
-        cols.append(wx * (e * e)[..., None])
-    rhs = np.concatenate(cols, -1)                                 # (B, N, k W)
-    s = np.matmul(wy.transpose(0, 2, 1), rhs)                      # (B, H, k W)
+    k = 4 if e is not None else 3
+    rhs = np.empty((b, k * npix, n), np.float32)                   # rows: wx, wx dv, wx dv^2 [, wx e^2]
+    wx = _kernel(x, c, inv)                                        # (B, W, N)
+    rhs[:, :npix] = wx
+    np.multiply(wx, dv[:, None, :], out=rhs[:, npix:2 * npix])
+    np.multiply(rhs[:, npix:2 * npix], dv[:, None, :], out=rhs[:, 2 * npix:3 * npix])
+    if e is not None:
+        np.multiply(wx, (e * e * m)[:, None, :], out=rhs[:, 3 * npix:])
+    wy = _kernel(y, c, inv)                                        # (B, H, N)
+    wy *= m[:, None, :]
+    s = np.matmul(wy, rhs.transpose(0, 2, 1))                      # (B, H, k W)
     s0, s1, s2 = s[..., :npix], s[..., npix:2 * npix], s[..., 2 * npix:3 * npix]
     full = s0 >= max(float(g.min_count), 1e-30)
     safe = np.where(full, s0, 1.0)
     mean = s1 / safe
     var = s2 / safe - mean * mean
-    if use_err:
+    if e is not None:
         var = var - s[..., 3 * npix:] / safe
     out = np.empty((b, 3, npix, npix), np.float32)
     out[:, 0] = np.where(full, mean + v0[..., None], 0.0)

@@ -104,7 +104,7 @@ class SimulateMapsConfig:
     tme_alpha: float = 0.0
     tme_gamma: float = 3.0
     tme_beta: float = 0.0
-    batch_galaxies: int = 32
+    batch_galaxies: int = 128
 
     def __post_init__(self) -> None:
         fams = tuple(str(f).strip() for f in self.families)
@@ -282,14 +282,9 @@ def _phase_space(gals: list[dict], cfg: SimulateMapsConfig) -> tuple[np.ndarray,
     pos2, vel2 = _rotate(rot[:, 1], pos2), _rotate(rot[:, 1], vel2)
     p1, p2 = _profiles(gals, "p1"), _profiles(gals, "p2")
     sep = np.array([g["sep_sizes"] for g in gals]) * 5.0 * p1["r_disk"]
-    res = integrate_mergers(pos1, vel1, pos2, vel2, p1=p1, p2=p2, separation_kpc=sep,
+    res = integrate_mergers(pos1, vel1, pos2, vel2, p1=p1, p2=p2, mask1=m1, mask2=m2, separation_kpc=sep,
                             f_v=np.array([g["f_v"] for g in gals]), n_steps=cfg.merger_steps)
-    mask = np.concatenate([m1, m2], 1)
-    # Keep the n real GCs (progenitor 1's, then 2's), dropping the padding.
-    order = np.argsort(~mask, axis=1, kind="stable")[:, :n]
-    pos = np.take_along_axis(res.pos, order[..., None], 1)
-    vel = np.take_along_axis(res.vel, order[..., None], 1)
-    mask = np.take_along_axis(mask, order, 1)
+    pos, vel, mask = res.pos, res.vel, res.mask
     from gcml.physics.units import TIME_UNIT_GYR
 
     extra = {"separation_kpc": sep, "t_merge_gyr": res.t_merge * TIME_UNIT_GYR, "merged": res.merged.astype(float)}
@@ -321,6 +316,32 @@ def _effective_radius(p1: dict, p2: dict) -> np.ndarray:
     return 0.5 * (lo + hi)
 
 
+def _views_chunk(gals: list[dict], pos: np.ndarray, vel: np.ndarray, mask: np.ndarray, theta: np.ndarray,
+                 phi: np.ndarray, cfg: SimulateMapsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Maps, TME mass, r_out and GC number in the field for all views of a few galaxies."""
+    b, n = mask.shape
+    v = cfg.views
+    x, y, vlos = project(pos, vel, theta.astype(np.float32), phi.astype(np.float32))   # (B, V, N)
+    m = np.broadcast_to(mask[:, None, :], (b, v, n))
+    err = None
+    if gals[0]["keep_u"] is not None:
+        ku = np.stack([g["keep_u"] for g in gals])
+        kp = np.stack([g["keep_p"] for g in gals])
+        m = m & (ku < kp[..., None])
+    if gals[0]["err"] is not None:
+        err = np.stack([g["err"] for g in gals]).astype(np.float32)
+        vlos = vlos + err * np.stack([g["noise"] for g in gals]).astype(np.float32)
+    half = np.float32(cfg.extent_kpc / 2.0)
+    infield = m & (np.abs(x) <= half) & (np.abs(y) <= half)
+    bv = b * v
+    maps = kinematic_maps(x.reshape(bv, n), y.reshape(bv, n), vlos.reshape(bv, n), cfg.geometry,
+                          v_err=None if err is None else err.reshape(bv, n), mask=m.reshape(bv, n))
+    R = np.sqrt(x * x + y * y)  # not np.hypot: its SIMD tail rounds differently with the array length
+    tme, r_out = tracer_mass_estimator(R.reshape(bv, n), vlos.reshape(bv, n), mask=infield.reshape(bv, n),
+                                       alpha=cfg.tme_alpha, gamma=cfg.tme_gamma, beta=cfg.tme_beta)
+    return maps, tme, r_out, infield.reshape(bv, n).sum(1)
+
+
 def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]:
     """Maps, targets and meta of a block of galaxies of one kind."""
     b = len(gals)
@@ -330,29 +351,18 @@ def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]
     n = pos.shape[1]
     views = np.stack([g["views"] for g in gals])                      # (B, V, 2)
     theta, phi = random_views(views[..., 0], views[..., 1])
-    x, y, vlos = project(pos, vel, theta, phi)                         # (B, V, N)
-    m = np.broadcast_to(mask[:, None, :], (b, v, n)).copy()
-    err = None
-    if gals[0]["keep_u"] is not None:
-        ku = np.zeros((b, v, n))
-        kp = np.stack([g["keep_p"] for g in gals])
-        for i, g in enumerate(gals):
-            ku[i, :, : g["n_gc"]] = g["keep_u"]
-        m &= ku < kp[..., None]
-    if gals[0]["err"] is not None:
-        err = np.zeros((b, v, n))
-        noise = np.zeros((b, v, n))
-        for i, g in enumerate(gals):
-            err[i, :, : g["n_gc"]] = g["err"]
-            noise[i, :, : g["n_gc"]] = g["noise"]
-        vlos = vlos + err * noise
-    half = cfg.extent_kpc / 2.0
-    infield = m & (np.abs(x) <= half) & (np.abs(y) <= half)
-    maps = kinematic_maps(x.reshape(b * v, n), y.reshape(b * v, n), vlos.reshape(b * v, n), geom,
-                          v_err=None if err is None else err.reshape(b * v, n), mask=m.reshape(b * v, n))
-    R = np.sqrt(x * x + y * y)  # not np.hypot: its SIMD tail rounds differently with the array length
-    tme, r_out = tracer_mass_estimator(R.reshape(b * v, n), vlos.reshape(b * v, n), mask=infield.reshape(b * v, n),
-                                       alpha=cfg.tme_alpha, gamma=cfg.tme_gamma, beta=cfg.tme_beta)
+    # Views are projected and mapped a few galaxies at a time, so the temporaries stay in the CPU cache.
+    maps = np.empty((b * v, 3, geom.n_pix, geom.n_pix), np.float32)
+    tme = np.empty(b * v)
+    r_out = np.empty(b * v)
+    n_in = np.empty(b * v, np.int32)
+    step = max(1, 256 // v)
+    for i0 in range(0, b, step):
+        i1 = min(i0 + step, b)
+        rows = slice(i0 * v, i1 * v)
+        res = _views_chunk(gals[i0:i1], pos[i0:i1].astype(np.float32), vel[i0:i1].astype(np.float32),
+                           mask[i0:i1], theta[i0:i1], phi[i0:i1], cfg)
+        maps[rows], tme[rows], r_out[rows], n_in[rows] = res
     p1 = _profiles(gals, "p1")
     p2 = _profiles(gals, "p2") if gals[0]["kind"] == "merger" else _zero_profile(b)
     mstar = p1["m_disk"] + p1["m_bulge"] + p2["m_disk"] + p2["m_bulge"]
@@ -391,7 +401,7 @@ def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]
         "group_id": rep([g["index"] for g in gals]).astype(np.int64),
         "family": np.repeat(np.array([g["family"] for g in gals]), v),
         "view_theta": theta.reshape(-1), "view_phi": phi.reshape(-1),
-        "n_gc": infield.reshape(b * v, n).sum(1).astype(np.int32),
+        "n_gc": n_in,
         "r_out_kpc": r_out, "tme_log10_mass": np.where(np.isfinite(tme) & (tme > 0), np.log10(np.where(tme > 0, tme, 1.0)), np.nan),
         "r_e_kpc": rep(r_e),
     }
