@@ -75,9 +75,6 @@ def test_workers_and_shards_give_identical_output(cli, tmp_path):
     assert parse_shard("2/3", 70, 8) == (24, 48) and parse_shard("3/3", 70, 8) == (48, 70)
 
 
-@pytest.mark.xfail(raises=AttributeError, strict=False,
-                   reason="gcml/cli/common.py resolve_options calls click's type_cast_value, which typer 0.29's "
-                          "TyperOption lacks (process_value is its equivalent); passes once that is fixed")
 def test_config_file_sets_options(cli, tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('family = "disk"\n[simulate-maps]\nn-galaxies = 3\nviews = 2\nn-pix = 8\nextent = 30.0\n'
