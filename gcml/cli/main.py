@@ -49,6 +49,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("train", "gcml.cli.train", "train_cmd"),
     ("evaluate", "gcml.cli.evaluate", "evaluate_cmd"),
     ("mock-observe", "gcml.cli.mock_observe", "mock_observe_cmd"),
+    ("predict", "gcml.cli.predict", "predict_cmd"),
     ("simulate-clusters", "gcml.cli.simulate_clusters", "simulate_clusters_cmd"),
 ]
 
