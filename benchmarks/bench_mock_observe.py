@@ -10,6 +10,12 @@ Compares, in the same run and on the same snapshots:
   and writing the MapSet (gzip-compressed or not), with ``--workers 1`` and ``--workers 2``.
 
 Usage: ``python benchmarks/bench_mock_observe.py [--snapshots 8] [--stars 50000]``
+
+``--pidoc-convention`` instead runs the flux-normalisation study of docs/mock-observe.md: old clusters
+from ``gcml.simulate.clusters`` (presets mw15-r1.6, mw15, mw15-r4; ages 10, 12, 13 Gyr), mock images at
+15-80 kpc (PSF 0.5/1.0/1.5", lines of sight x, y, z), read by the published pi-DOC CNN (imported from the
+authors' Keras weights) with the input log10(F) + offset for several offsets: 0 is L/(4 pi d^2),
+log10(4 pi) = 1.10 is L/d^2.
 """
 
 from __future__ import annotations
@@ -73,11 +79,47 @@ def core(snaps: list[Snapshot], rng: np.random.Generator) -> int:
     return n
 
 
+def pidoc_convention(shared: Path) -> None:
+    import json
+
+    from gcml.io.mapset import read_mapset
+    from gcml.models.inference import load_model, predict_arrays
+    from gcml.models.keras_import import import_keras
+    from gcml.simulate.clusters import SimulateClustersConfig, simulate_clusters
+
+    pd = shared / "pidoc"
+    lm = load_model(import_keras(pd / "pidoc_cnn_architecture.json", pd / "pidoc_cnn_published_weights.h5").bundle)
+    c = json.loads((pd / "standardization_constants.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset in ("mw15-r1.6", "mw15", "mw15-r4"):
+            simulate_clusters(SimulateClustersConfig(preset=preset, ages="10,12,13", seed=1), Path(tmp) / "old")
+        cfg = MockObserveConfig(psf_fwhm=(0.5, 1.0, 1.5), distance_kpc=(15, 20, 30, 40, 50, 60, 70, 80),
+                                axes=("x", "y", "z"), seed=1)
+        mock_observe([Path(tmp) / "old"], Path(tmp) / "old.h5", cfg)
+        ms = read_mapset(Path(tmp) / "old.h5")
+    lf = np.log10(np.maximum(ms.maps.astype(np.float64), 1e-12))
+    dt, at = ms.targets["distance"], ms.targets["age"]
+    print(f"{ms.n} images; offset 0 = L/(4 pi d^2), {math.log10(4 * math.pi):.2f} = L/d^2")
+    print(f"{'offset dex':>10} {'median (dp-d)/d':>16} {'mean |dp-d|/d':>14} {'slope':>6} {'median age err':>15}")
+    for off in (-0.5, 0.0, 0.5, 0.8, math.log10(4 * math.pi), 1.4, 1.7):
+        x = (lf + off - c["meanluminosityVtrain"]) / c["stdluminosityVtrain"]
+        r = predict_arrays(lm, x.astype(np.float32), standardized=True, batch_size=64)
+        rel = (r["distance"] - dt) / dt
+        slope = np.polyfit(np.log10(dt), np.log10(np.clip(r["distance"], 1e-3, None)), 1)[0]
+        print(f"{off:10.2f} {np.median(rel):16.3f} {np.mean(np.abs(rel)):14.3f} {slope:6.2f} "
+              f"{np.median(r['age'] - at):12.2f} Gyr")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--snapshots", type=int, default=8)
     ap.add_argument("--stars", type=int, default=50000)
+    ap.add_argument("--pidoc-convention", action="store_true", help="run the flux-normalisation study instead")
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = ap.parse_args()
+    if args.pidoc_convention:
+        pidoc_convention(args.shared)
+        return
     snaps = [plummer_snapshot(args.stars, i) for i in range(args.snapshots)]
     per = len(DIST) * len(PSF)
     print(f"{args.snapshots} snapshots x {args.stars} stars, {per} images each (distances {DIST} kpc, "
