@@ -4,6 +4,11 @@ Usage::
 
     python benchmarks/bench_inference.py [--threads 2] [--batch 32] [--repeats 7] [--json out.json]
     python benchmarks/bench_inference.py --resampling     # why the map variants may work on an 80x80 grid
+    python benchmarks/bench_inference.py --keras /tmp/tfvenv/bin/python   # also time the Keras originals
+
+``--keras PYTHON`` runs the authors' Keras models (``../shared/data/pidoc/*architecture.json``, TensorFlow's
+``model.predict`` with batch 32 as in their ``functions.py``) in a separate process with that interpreter
+(one with ``tensorflow-cpu`` installed; gcml does not depend on TensorFlow), with the same thread count.
 
 Every network runs in one process on the same random 160x160 inputs, in evaluation mode under
 ``torch.inference_mode``, with BatchNorm folded into the convolutions where it follows one (as
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -82,6 +88,42 @@ def resampling_check(n_maps: int = 20, seed: int = 0) -> None:
         print(f"{f:11d}  {m[0]:20.2f}  {m[1]:17.2f}  {m[2]:20.2f}")
 
 
+KERAS_SCRIPT = r"""
+import json, statistics, sys, time
+import numpy as np
+import tensorflow as tf
+threads, batch, repeats, folder = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+tf.config.threading.set_intra_op_parallelism_threads(threads)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+x = np.random.default_rng(0).normal(size=(batch, 160, 160, 1)).astype("float32")
+out = {"tensorflow": tf.__version__}
+for kind in ("ced", "cnn"):
+    with open(f"{folder}/pidoc_{kind}_architecture.json") as fh:
+        model = tf.keras.models.model_from_json(fh.read())
+    for _ in range(2):
+        model.predict(x, batch_size=batch, verbose=0)
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict(x, batch_size=batch, verbose=0)
+        ts.append(time.perf_counter() - t0)
+    out[kind] = 1e3 * statistics.median(ts) / batch
+print(json.dumps(out))
+"""
+
+
+def time_keras(python: str, threads: int, batch: int, repeats: int) -> dict:
+    """ms per image of the authors' Keras models, timed by ``python`` (an interpreter with TensorFlow)."""
+    import subprocess
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pidoc"
+    res = subprocess.run([python, "-c", KERAS_SCRIPT, str(threads), str(batch), str(repeats), str(folder)],
+                         capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+                                                                          "CUDA_VISIBLE_DEVICES": ""})
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -89,6 +131,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     ap.add_argument("--resampling", action="store_true", help="only run the map-resampling error check")
+    ap.add_argument("--keras", default=None, metavar="PYTHON",
+                    help="also time the Keras originals with this Python interpreter (needs tensorflow)")
     args = ap.parse_args()
     if args.resampling:
         resampling_check()
@@ -109,19 +153,28 @@ def main() -> None:
         rows.append({"model": name, "what": what, "mmacs": macs / 1e6, **{f"ms_{k}": v for k, v in ms.items()}})
     base = {"map": min(rows[0]["ms_nchw"], rows[0]["ms_channels_last"]),
             "scalar": min(rows[3]["ms_nchw"], rows[3]["ms_channels_last"])}
+    keras = time_keras(args.keras, args.threads, args.batch, args.repeats) if args.keras else None
     print(f"torch {torch.__version__}, torch.set_num_threads({args.threads}), batch {args.batch}, "
           f"median of {args.repeats}")
+    if keras:
+        print(f"Keras originals (TensorFlow {keras['tensorflow']}, model.predict, {args.threads} threads): "
+              f"mass map {keras['ced']:.2f} ms/img, age/distance {keras['cnn']:.2f} ms/img")
     print(f"{'model':16s} {'what':30s} {'MMAC/img':>9s} {'ms/img NCHW':>12s} {'ms/img CL':>10s} {'vs published':>13s}")
     for r in rows:
         best = min(r["ms_nchw"], r["ms_channels_last"])
         ref = base["scalar"] if "cnn" in r["model"] else base["map"]
         r["ratio_vs_published_pytorch"] = best / ref
-        print(f"{r['model']:16s} {r['what']:30s} {r['mmacs']:9.1f} {r['ms_nchw']:12.2f} {r['ms_channels_last']:10.2f} "
-              f"{best / ref:12.3f}x")
+        line = (f"{r['model']:16s} {r['what']:30s} {r['mmacs']:9.1f} {r['ms_nchw']:12.2f} {r['ms_channels_last']:10.2f} "
+                f"{best / ref:12.3f}x")
+        if keras:
+            kref = keras["cnn"] if "cnn" in r["model"] else keras["ced"]
+            r["ratio_vs_keras"] = best / kref
+            line += f" {best / kref:8.3f}x Keras"
+        print(line)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"threads": args.threads, "batch": args.batch, "torch": torch.__version__, "rows": rows}, fh,
-                      indent=1)
+            json.dump({"threads": args.threads, "batch": args.batch, "torch": torch.__version__, "keras": keras,
+                       "rows": rows}, fh, indent=1)
 
 
 if __name__ == "__main__":

@@ -238,3 +238,38 @@ def test_fuse_for_inference_is_exact(name):
     if isinstance(ref, dict):
         ref, out = torch.cat([ref["map"].flatten(1), ref["scalar"]], 1), torch.cat([out["map"].flatten(1), out["scalar"]], 1)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_predict_arrays_joint_network():
+    """pidoc-net: map and scalar outputs, each with a log-variance, de-standardised per target."""
+    kwargs = {"filters": [4, 8]}
+    model = build_model("pidoc-net", **kwargs)
+    with torch.no_grad():
+        model.decoder.head.weight.zero_()
+        model.decoder.head.bias.copy_(torch.tensor([1.0, 2.0 * np.log(0.5)]))   # mean 1, sigma 0.5
+        last = model.head.mlp[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([-1.0, 2.0, 0.0, 2.0 * np.log(0.2)]))
+    targets = {"names": ["mass", "distance", "age"], "units": ["Msun", "kpc", "Gyr"], "output": "map+scalar",
+               "norm": {"transform": ["log10", "none", "none"], "mean": [-1.0, 50.0, 7.0], "std": [0.5, 20.0, 3.0]}}
+    out = predict_arrays(_bundle(model, "pidoc-net", kwargs, targets, "map+scalar"), np.full((2, 32, 32), 1e-5))
+    np.testing.assert_allclose(out["log10_mass"], -0.5, atol=1e-6)
+    np.testing.assert_allclose(out["log10_mass_std"], 0.25, rtol=1e-5)
+    np.testing.assert_allclose(out["distance"], 30.0, rtol=1e-6)
+    np.testing.assert_allclose(out["age"], 13.0, rtol=1e-6)
+    np.testing.assert_allclose(out["distance_std"], 20.0, rtol=1e-5)
+    np.testing.assert_allclose(out["age_std"], 0.6, rtol=1e-5)
+
+
+def test_cli_models_list(cli):
+    import json
+
+    r = cli("models", "list", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    names = {a["name"]: a for a in doc["architectures"]}
+    assert set(PIDOC_MODELS) <= set(names)
+    assert names["pidoc-ced"]["paper"] and names["pidoc-ced"]["output"] == "map"
+    assert not names["pidoc-net"]["paper"]
+    r = cli("models", "list")
+    assert r.exit_code == 0 and "pidoc-cnn-lite" in r.output
