@@ -68,6 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     res = train(maps, cfg, a.work / "run", overwrite=a.overwrite, progress=progress,
                 command="scripts/train_default_mass_model.py (train)")
     print(f"trained in {time.perf_counter() - t0:.0f} s in total; best epoch {res.best_epoch}", flush=True)
+    # What the training maps span (GC numbers, radial coverage, dispersions), for predict's range warnings.
+    from gcml.io.bundle import load_bundle, save_bundle
+    from gcml.prediction.catalogue import training_ranges
+
+    b = load_bundle(res.best_checkpoint)
+    b["extra"] = {**(b.get("extra") or {}), "training_ranges": training_ranges(maps),
+                  "trained_by": "scripts/train_default_mass_model.py",
+                  "simulate_maps": {"families": "disk,merger", "n_galaxies": a.n_galaxies, "views": a.views,
+                                    "n_gc": 300, "subsample": "0.2:1", "v_error_kms": "5:25", "seed": a.seed}}
+    save_bundle(res.best_checkpoint, b, overwrite=True)
     print(json.dumps(res.test_metrics.get("test", {}), indent=1))
     if a.install:
         dest = ROOT / "gcml" / "data" / "models" / "mass-cnn-default.pt"
