@@ -366,3 +366,14 @@ def test_refuses_to_overwrite(cli, tmp_path):
     r = cli("mock-observe", snaps, "-o", out, "--psf", "1", "--distance", "50")
     assert r.exit_code == 2 and "--overwrite" in r.output
     assert cli("mock-observe", snaps, "-o", out, "--psf", "1", "--distance", "50", "--overwrite").exit_code == 0
+
+
+def test_shrinking_sphere_centre_ignores_a_tidal_tail():
+    from gcml.observe.photometric import cluster_centre
+
+    rng = np.random.default_rng(11)
+    core = rng.normal(size=(20000, 3)) * 2.0 + np.array([3.0, -1.0, 0.5])
+    tail = rng.normal(size=(5000, 3)) * 5.0 + np.array([60.0, 0.0, 0.0])   # 20 % of the stars far away
+    pos = np.concatenate([core, tail])
+    assert np.linalg.norm(pos.mean(0) - [3.0, -1.0, 0.5]) > 10               # the plain mean is pulled away
+    assert np.linalg.norm(cluster_centre(pos) - [3.0, -1.0, 0.5]) < 0.2
