@@ -140,9 +140,33 @@ def test_cli_bad_preset_and_ages(tmp_path, cli):
         SimulateClustersConfig(preset="nope").cluster_params()
 
 
+# LIMEPY (Gieles & Zocchi 2015; astro-limepy 1.3.0, scipy 1.16) for W0 = 6, g = 1, two components
+# mj = (0.3, 1.0) Msun, Mj = (0.6, 0.4), delta = 0.5, global mean mass: rt/r0 = 380.12 and
+# component half-mass radii rhj/r0 = 92.24, 49.55.
+LIMEPY_MM = {"rt": 380.12, "rhj": (92.24, 49.55)}
+
+
+def _two_component_model():
+    mj, big_mj = np.array([0.3, 1.0]), np.array([0.6, 0.4])
+    mmean = big_mj.sum() / (big_mj / mj).sum()
+    k = solve_multimass_king(6.0, big_mj, (mj / mmean) ** -0.5, n_iter=200, tol=1e-4)
+    rh = [np.interp(0.5, k.mass_cum[j] / k.mass_cum[j, -1], k.r) for j in range(2)]
+    return k, rh
+
+
+def test_multimass_against_limepy_values():
+    k, rh = _two_component_model()
+    assert k.r_t == pytest.approx(LIMEPY_MM["rt"], rel=0.005)
+    np.testing.assert_allclose(rh, LIMEPY_MM["rhj"], rtol=0.005)
+
+
 def test_optional_limepy_cross_check():
     limepy = pytest.importorskip("limepy")
-    # Single-mass King (g = 1) model: LIMEPY's truncation radius in King radii equals ours.
-    lm = limepy.limepy(6.0, 1)
-    k = solve_multimass_king(6.0, np.array([1.0]), np.array([1.0]))
-    assert k.r_t / 1.0 == pytest.approx(lm.rt / lm.r0, rel=0.02)
+    for w0 in (3.0, 6.0, 9.0):
+        lm = limepy.limepy(w0, 1)
+        k = solve_multimass_king(w0, np.array([1.0]), np.array([1.0]))
+        assert k.r_t == pytest.approx(lm.rt / lm.r0, rel=0.002)
+    lm = limepy.limepy(6.0, 1, mj=np.array([0.3, 1.0]), Mj=np.array([0.6, 0.4]), delta=0.5)
+    k, rh = _two_component_model()
+    assert k.r_t == pytest.approx(lm.rt / lm.r0, rel=0.005)
+    np.testing.assert_allclose(rh, np.asarray(lm.rhj) / lm.r0, rtol=0.005)
