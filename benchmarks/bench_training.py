@@ -1,0 +1,56 @@
+"""Training throughput of mass-cnn (maps per second over whole epochs), on this machine's CPU or a GPU.
+
+Runs the real training loop (``gcml.training.train``) on a synthetic in-memory MapSet of Kaur-sized
+10x10 maps and reports the median maps/s of the training epochs (validation passes not included).
+
+    python benchmarks/bench_training.py --n 200000 --depth 2 --batch-size 1024 --epochs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=200_000, help="maps in the MapSet (80%% train)")
+    ap.add_argument("--depth", type=int, default=2)
+    ap.add_argument("--channels", default="sigma,v")
+    ap.add_argument("--model", default="mass-cnn")
+    ap.add_argument("--batch-size", type=int, nargs="+", default=[256, 1024])
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--loss", default="gaussian_nll")
+    args = ap.parse_args()
+
+    import torch
+    from synth_mapsets import make_mapset
+
+    from gcml.training import TrainConfig, train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        views = 100
+        data = make_mapset(Path(tmp) / "bench.h5", n_gal=max(1, args.n // views), views=views)
+        print(f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, device {args.device}, "
+              f"{args.model} depth {args.depth}, channels {args.channels}, {args.n} maps")
+        for bs in args.batch_size:
+            cfg = TrainConfig(model=args.model, channels=tuple(args.channels.split(",")), epochs=args.epochs,
+                              batch_size=bs, device=args.device, threads=args.threads, early_stopping=0,
+                              loss=args.loss, arch_kwargs={"depth": args.depth})
+            t0 = time.perf_counter()
+            res = train(data, cfg, Path(tmp) / f"run{bs}", overwrite=True)
+            wall = time.perf_counter() - t0
+            speeds = [h["maps_per_s"] for h in res.history]
+            print(f"batch {bs:5d}: train maps/s per epoch {', '.join(f'{s:,.0f}' for s in speeds)} "
+                  f"(median of epochs 2+: {res.train_maps_per_s:,.0f}); wall {wall:.1f} s for {args.epochs} epochs")
+
+
+if __name__ == "__main__":
+    main()
