@@ -41,7 +41,7 @@ def test_radii_follow_density():
     from scipy.integrate import quad
 
     for b in range(2):
-        f = lambda x: x * x * gc_density(x, a[b], rt[b])  # noqa: E731
+        f = lambda x, b=b: x * x * gc_density(x, a[b], rt[b])  # noqa: E731
         expected = quad(f, 0, a[b])[0] / quad(f, 0, rt[b], points=[a[b]])[0]
         n = r.shape[1]
         frac = np.mean(r[b] < a[b])

@@ -8,7 +8,7 @@ from scipy.integrate import quad
 
 from gcml.physics import potentials as pot
 from gcml.physics.jeans import batched_interp, jeans_sigma_r
-from gcml.physics.units import G, LITTLE_H, RHO_CRIT
+from gcml.physics.units import LITTLE_H, RHO_CRIT, G
 
 
 def test_rho_crit_and_r200():

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gcml.physics.units import G, LITTLE_H, RHO_CRIT
+from gcml.physics.units import LITTLE_H, RHO_CRIT, G
 
 # ----------------------------------------------------------------------------------------------- NFW
 

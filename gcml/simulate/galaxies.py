@@ -31,7 +31,15 @@ import numpy as np
 from gcml.errors import ConfigError
 from gcml.evaluation.baselines import tracer_mass_estimator
 from gcml.io.mapset import MapSetWriter, assign_splits
-from gcml.observe.kinematic import CHANNELS, UNITS, MapGeometry, kinematic_maps, project, random_views, view_basis
+from gcml.observe.kinematic import (
+    CHANNELS,
+    UNITS,
+    MapGeometry,
+    kinematic_maps,
+    project,
+    random_views,
+    view_basis,
+)
 from gcml.physics import potentials as pot
 from gcml.physics.gcs import (
     GC_CORE_FRACTION,
@@ -348,7 +356,6 @@ def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]
     v = cfg.views
     geom = cfg.geometry
     pos, vel, mask, extra = _phase_space(gals, cfg)
-    n = pos.shape[1]
     views = np.stack([g["views"] for g in gals])                      # (B, V, 2)
     theta, phi = random_views(views[..., 0], views[..., 1])
     # Views are projected and mapped a few galaxies at a time, so the temporaries stay in the CPU cache.
