@@ -85,9 +85,12 @@ def describe_mapset(path: Path) -> dict[str, Any]:
                 u, c = np.unique(v, return_counts=True)
                 meta[name] = {"values": {str(a): int(b) for a, b in zip(u[:10], c[:10])}}
             else:
+                fin = v[np.isfinite(v)] if v.dtype.kind == "f" else v
                 meta[name] = {"unit": ds.attrs.get("unit", ""),
-                              "min": float(np.min(v)) if v.size else None,
-                              "max": float(np.max(v)) if v.size else None}
+                              "min": float(np.min(fin)) if fin.size else None,
+                              "max": float(np.max(fin)) if fin.size else None}
+                if fin.size < v.size:
+                    meta[name]["NaN"] = int(v.size - fin.size)
         sample = f["maps"][: min(hdr["n"], 256)]
     chans = []
     for i, (c, u) in enumerate(zip(hdr["channels"], hdr["units"])):
