@@ -75,31 +75,34 @@ class InMemoryData(_Base):
 
     def __init__(self, path: str | Path, task: Task) -> None:
         self.path = Path(path)
-        ms = read_mapset(self.path, channels=task.channels, with_truth=False)
+        ms = read_mapset(self.path, channels=task.channels, with_truth=task.needs_truth)
         bad = ~np.isfinite(ms.maps).all(axis=(1, 2, 3))
         if bad.any():
             raise InputError(f"{self.path}: /maps has NaN or inf values (first in map {int(np.flatnonzero(bad)[0])})")
-        for t in task.targets:
-            y = ms.targets[t]
-            use = ms.split <= 2
-            if not np.isfinite(y[use]).all():
-                raise InputError(f"{self.path}: /targets/{t} has NaN or inf values "
-                                 f"(first in map {int(np.flatnonzero(~np.isfinite(y) & use)[0])})")
         self.channels = list(task.channels)
         self.targets = list(task.targets)
         self.channel_units = list(ms.units)
         self.split = ms.split
         self.x = torch.from_numpy(np.ascontiguousarray(ms.maps))
-        self.y_all = np.stack([ms.targets[t] for t in task.targets], axis=1).astype(np.float32)
+        self.y_all = task.target_array(ms, self.path)
         self.y = torch.from_numpy(self.y_all)
         self.target_units = {t: ms.target_units.get(t, "") for t in ms.targets}
         self.meta = ms.meta
         self._idx = {s: torch.from_numpy(np.flatnonzero(self.split == v)) for s, v in SPLITS.items()}
-        tr = self.x[self._idx["train"]].double()
-        if len(tr) == 0:
+        tri = self._idx["train"]
+        if len(tri) == 0:
             raise InputError(f"{self.path}: the training split (split == 0) is empty")
+        # channel statistics of the transformed inputs (log10 flux for photometry), in blocks of maps
+        c = self.x.shape[1]
+        s1, s2, cnt = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
+        for lo in range(0, len(tri), 1024):
+            xb = task.transform_x(self.x[tri[lo:lo + 1024]]).double()
+            s1 += xb.sum(dim=(0, 2, 3))
+            s2 += (xb**2).sum(dim=(0, 2, 3))
+            cnt += xb.shape[0] * xb.shape[2] * xb.shape[3]
+        mean = s1 / cnt
         self.stats = DataStats(
-            channel_mean=tr.mean(dim=(0, 2, 3)).numpy(), channel_std=tr.std(dim=(0, 2, 3), correction=0).numpy(),
+            channel_mean=mean.numpy(), channel_std=torch.sqrt((s2 / cnt - mean**2).clamp_min(0)).numpy(),
             targets={t: ms.targets[t].astype(float) for t in ms.targets}, split=self.split,
             units=dict(ms.target_units))
 
@@ -149,6 +152,9 @@ class StreamingData(_Base):
         self.path = Path(path)
         self.workers = int(workers)
         hdr = read_header(self.path)
+        if task.needs_truth:
+            raise InputError(f"{self.path}: model targets under /truth need the MapSet in memory; "
+                             "train with --in-memory yes (or --max-memory-gb larger than the file)")
         self.channels = list(task.channels)
         self.targets = list(task.targets)
         self.ch_idx = [hdr["channels"].index(c) for c in self.channels]
@@ -166,7 +172,7 @@ class StreamingData(_Base):
             # One pass over the file: NaN check and the training split's channel statistics.
             for lo in range(0, self.n, self.chunk_rows * 8):
                 hi = min(self.n, lo + self.chunk_rows * 8)
-                x = d[lo:hi][:, self.ch_idx].astype(np.float64)
+                x = task.transform_x(torch.from_numpy(d[lo:hi][:, self.ch_idx].astype(np.float64))).numpy()
                 bad = ~np.isfinite(x).all(axis=(1, 2, 3))
                 if bad.any():
                     raise InputError(f"{self.path}: /maps has NaN or inf values (first in map {lo + int(np.flatnonzero(bad)[0])})")

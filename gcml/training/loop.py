@@ -108,6 +108,7 @@ def build_network(config: TrainConfig, task: Task, input_size: tuple[int, int]) 
               "n_outputs": task.n_outputs}
     if spec.name.startswith("mass-cnn"):
         kwargs["input_size"] = int(input_size[0])
+    kwargs = task.network_kwargs(kwargs)
     return build_model(config.model, **kwargs), kwargs
 
 
@@ -144,10 +145,12 @@ def forward_split(model: torch.nn.Module, task: Task, data, split: str, device: 
     """Network outputs and physical targets for every map of a split (in file order), on CPU."""
     model.eval()
     outs, ys = [], []
+    if task.max_eval_batch:
+        batch_size = min(batch_size, task.max_eval_batch)
     for xb, yb in data.batches(split, batch_size, epoch=None, seed=0):
         xb = task.encode_x(xb.to(device, non_blocking=True))
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-            out = model(xb)
+            out = task.collect(model(xb))
         outs.append(out.float().cpu())
         ys.append(yb)
     if not outs:
@@ -159,6 +162,9 @@ def quick_metrics(task: Task, out: torch.Tensor, y: torch.Tensor) -> dict[str, f
     """Loss and, for the first target, MAE, RMSE and bias in its own unit (e.g. dex)."""
     if len(y) == 0:
         return {}
+    custom = task.quick_metrics(out, y)
+    if custom is not None:
+        return custom
     loss = float(task.loss(out, task.encode_y(y)))
     mean, _ = task.decode(out)
     r = (mean[:, 0] - y[:, 0]).double()
@@ -457,6 +463,10 @@ def _finish(out: Path, data: Path, ds, task: Task, config: TrainConfig, device: 
     for split in ("test", "ood"):
         if ds.n_split(split):
             o, y = forward_split(model, task, ds, split, device, config.eval_batch_size, amp)
+            custom = task.split_metrics(o, y)
+            if custom is not None:
+                metrics[split] = custom
+                continue
             mean, std = task.decode(o)
             metrics[split] = {}
             for j, name in enumerate(task.targets):

@@ -31,6 +31,15 @@ from gcml.errors import FormatError, InputError
 #: Gaussian log-variance is clamped to this range (in units of the standardised target) for stability.
 LOGVAR_MIN, LOGVAR_MAX = -14.0, 6.0
 
+#: Channel units holding a linear flux: the network reads log10 of it, as pi-DOC does (Chardin & Bianchini
+#: 2021, Section 2.3: the input is the standardised log10 of the V-band flux per pixel).
+LOG_FLUX_UNITS = ("Lsun/kpc2",)
+#: Flux per pixel [Lsun/kpc^2] below which (empty sky, noise) pixels are raised before the logarithm;
+#: the same floor as mock-observe's pi-DOC convention.
+FLUX_FLOOR = 1e-9
+#: Names of the same channel (the registry's pi-DOC models say ``flux_v``, mock-observe writes ``flux``).
+CHANNEL_ALIASES = {"flux_v": "flux", "flux": "flux_v"}
+
 
 @dataclass
 class DataStats:
@@ -64,12 +73,26 @@ class Task:
         self.channel_units = list(channel_units or [""] * len(self.channels))
         self.x_mean = np.zeros(len(self.channels))
         self.x_std = np.ones(len(self.channels))
+        #: per channel "log10" (linear fluxes, see LOG_FLUX_UNITS) or "none"; set from the MapSet's units
+        self.input_transform = ["none"] * len(self.channels)
+        self.input_floor = FLUX_FLOOR
         self._xm: torch.Tensor | None = None
         self._xs: torch.Tensor | None = None
 
+    #: True when the targets include per-pixel maps under /truth (the data layer then reads them).
+    needs_truth: ClassVar[bool] = False
+    #: Largest batch for evaluation passes (None: the config's eval_batch_size); map tasks need less.
+    max_eval_batch: ClassVar[int | None] = None
+
     # --- inputs -------------------------------------------------------------------------------
     def check_header(self, hdr: dict[str, Any], path: Any) -> None:
-        """Raise InputError if a MapSet lacks a channel or target this task needs."""
+        """Raise InputError if a MapSet lacks a channel or target this task needs.
+
+        A channel missing under one name but present under its alias (:data:`CHANNEL_ALIASES`) is renamed;
+        channels whose unit is a linear flux (:data:`LOG_FLUX_UNITS`) are read as log10.
+        """
+        self.channels = [CHANNEL_ALIASES[c] if c not in hdr["channels"] and CHANNEL_ALIASES.get(c) in hdr["channels"]
+                         else c for c in self.channels]
         missing = [c for c in self.channels if c not in hdr["channels"]]
         if missing:
             raise InputError(f"{path}: channel(s) {', '.join(missing)} not in the MapSet "
@@ -79,9 +102,53 @@ class Task:
         if missing:
             raise InputError(f"{path}: /{self.source}/{missing[0]} not in the MapSet "
                              f"(it has {', '.join(have) or 'none'})")
+        units = [hdr["units"][hdr["channels"].index(c)] for c in self.channels]
+        self.input_transform = ["log10" if u in LOG_FLUX_UNITS else "none" for u in units]
+
+    def transform_x(self, x: torch.Tensor) -> torch.Tensor:
+        """Channels with a log10 transform become ``log10(max(x, input_floor))``; others pass unchanged."""
+        if all(t == "none" for t in self.input_transform):
+            return x
+        chans = [torch.log10(x[:, i:i + 1].clamp_min(self.input_floor)) if t == "log10" else x[:, i:i + 1]
+                 for i, t in enumerate(self.input_transform)]
+        return torch.cat(chans, 1)
+
+    def target_array(self, ms: Any, path: Any) -> np.ndarray:
+        """The (N, K) float32 target rows the data layer batches, checked for NaN (train/val/test rows)."""
+        for t in self.targets:
+            y = ms.targets[t]
+            use = ms.split <= 2
+            if not np.isfinite(y[use]).all():
+                raise InputError(f"{path}: /targets/{t} has NaN or inf values "
+                                 f"(first in map {int(np.flatnonzero(~np.isfinite(y) & use)[0])})")
+        return np.stack([ms.targets[t] for t in self.targets], axis=1).astype(np.float32)
+
+    def collect(self, out: Any) -> torch.Tensor:
+        """Network output (a tensor, or a dict for multi-head networks) as one (B, K) tensor."""
+        return out
+
+    def network_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Adjust the builder's keyword arguments (the loop passes in_channels and n_outputs)."""
+        return kwargs
+
+    def quick_metrics(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, float] | None:
+        """Per-epoch validation numbers (loss, mae, rmse, bias); None: the loop's default for scalars."""
+        return None
+
+    def split_metrics(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, Any] | None:
+        """Test/ood metrics per target for the bundle; None: the loop's default for scalars."""
+        return None
+
+    def _norm_entries(self) -> dict[str, Any]:
+        return {"transform": list(self.input_transform), "floor": float(self.input_floor)}
+
+    def _read_norm_entries(self, norm: dict[str, Any]) -> None:
+        self.input_transform = list(norm.get("transform", ["none"] * len(self.channels)))
+        self.input_floor = float(norm.get("floor", FLUX_FLOOR))
 
     def encode_x(self, x: torch.Tensor) -> torch.Tensor:
-        """Standardise each input channel with the training-split mean and standard deviation."""
+        """Standardise each input channel (after :meth:`transform_x`) with the training-split mean and std."""
+        x = self.transform_x(x)
         if self._xm is None or self._xm.device != x.device:
             self._xm = torch.as_tensor(self.x_mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
             self._xs = torch.as_tensor(self.x_std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
@@ -233,7 +300,7 @@ class ScalarRegressionTask(Task):
         return {
             "inputs": {"channels": self.channels, "units": self.channel_units,
                        "norm": {"kind": "standardise", "mean": [float(v) for v in self.x_mean],
-                                "std": [float(v) for v in self.x_std]}},
+                                "std": [float(v) for v in self.x_std], **self._norm_entries()}},
             "targets": {"names": self.targets, "units": self.target_units, "output": "scalar",
                         "source": self.source, "loss": self.loss_name,
                         "norm": {"offset": [float(v) for v in self.y_offset],
@@ -252,6 +319,7 @@ class ScalarRegressionTask(Task):
                        channel_units=inp.get("units"), target_units=tgt.get("units"))
             task.x_mean = np.asarray(inp["norm"]["mean"], float)
             task.x_std = np.asarray(inp["norm"]["std"], float)
+            task._read_norm_entries(inp["norm"])
             n = tgt["norm"]
             task.y_offset = np.asarray(n["offset"], float)
             task.y_scale = np.asarray(n["scale"], float)
@@ -274,6 +342,7 @@ def gaussian_interval_z(level: float) -> float:
 
 
 TASKS: dict[str, type[Task]] = {ScalarRegressionTask.name: ScalarRegressionTask}
+import gcml.training.map_tasks  # noqa: E402,F401  (registers the per-pixel map tasks of pi-DOC in TASKS)
 
 
 def task_from_bundle(bundle: dict[str, Any]) -> Task:
