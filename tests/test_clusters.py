@@ -170,3 +170,15 @@ def test_optional_limepy_cross_check():
     k, rh = _two_component_model()
     assert k.r_t == pytest.approx(lm.rt / lm.r0, rel=0.005)
     np.testing.assert_allclose(rh, np.asarray(lm.rhj) / lm.r0, rtol=0.005)
+
+
+def test_cli_config_file(tmp_path, cli):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[simulate-clusters]\npreset = "mw15-r4"\nn-stars = 1500\nages = "0.5,1.5"\nseed = 5\n')
+    out = tmp_path / "s"
+    r = cli("simulate-clusters", "-o", out, "--config", cfg, "--seed", "6", "--quiet")
+    assert r.exit_code == 0, r.output
+    snaps = read_snapshots(out)
+    assert [s.age for s in snaps] == [0.5, 1.5]
+    assert snaps[0].meta["preset"] == "mw15-r4" and snaps[0].meta["n_stars_initial"] == 1500
+    assert snaps[0].attrs["seed"] == 6  # the command line wins over the file
