@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +109,7 @@ def snapshot_name(simulation: str, age: float) -> str:
 
 
 def _run_chunk(config: SimulateClustersConfig, ages: list[float], paths: list[str], overwrite: bool,
-               command: str) -> list[dict]:
+               command: str, progress: Callable[[int], None] | None = None) -> list[dict]:
     from gcml.io.snapshots import Snapshot, write_snapshot
     from gcml.physics.cluster import ClusterModel
 
@@ -130,6 +130,8 @@ def _run_chunk(config: SimulateClustersConfig, ages: list[float], paths: list[st
         write_snapshot(path, snap, overwrite=overwrite, command=command, config=cfg, seed=config.seed,
                        dtype=config.dtype)
         out.append(st.info)
+        if progress is not None:
+            progress(len(out))
     return out
 
 
@@ -150,7 +152,7 @@ def simulate_clusters(
     workers
         Processes; each builds the same model from the seed, so the files do not depend on it.
     progress
-        Called as ``progress(done, total)`` after each chunk of ages.
+        Called as ``progress(done, total)`` after each age (each block of ages with several workers).
     command
         Command line recorded in the files (default: the running command).
     """
@@ -174,24 +176,20 @@ def simulate_clusters(
         )
     out.mkdir(parents=True, exist_ok=True)
     cmd = command if command is not None else command_line()
-    n_chunks = max(1, min(len(ages), workers * 4 if workers > 1 else max(1, len(ages) // 10 or 1)))
-    chunks = [list(c) for c in np.array_split(np.arange(len(ages)), n_chunks) if len(c)]
     infos: list[dict | None] = [None] * len(ages)
-    done = 0
     if workers <= 1:
-        for c in chunks:
-            res = _run_chunk(config, [ages[i] for i in c], [str(paths[i]) for i in c], overwrite, cmd)
-            for i, r in zip(c, res, strict=True):
-                infos[i] = r
-            done += len(c)
-            if progress:
-                progress(done, len(ages))
+        # One model for the whole series (the IMF draw and King-model anchors are made once).
+        res = _run_chunk(config, ages, [str(p) for p in paths], overwrite, cmd,
+                         progress=(lambda k: progress(k, len(ages))) if progress else None)
+        infos = list(res)
     else:
+        # Contiguous blocks of ages, a few per worker; each worker rebuilds the same model from the seed.
+        n_chunks = max(1, min(len(ages), workers * 3))
+        chunks = [list(c) for c in np.array_split(np.arange(len(ages)), n_chunks) if len(c)]
+        done = 0
         with ProcessPoolExecutor(max_workers=workers) as ex:
             futs = {ex.submit(_run_chunk, config, [ages[i] for i in c], [str(paths[i]) for i in c],
                               overwrite, cmd): c for c in chunks}
-            from concurrent.futures import as_completed
-
             for fut in as_completed(futs):
                 c = futs[fut]
                 for i, r in zip(c, fut.result(), strict=True):
