@@ -207,3 +207,18 @@ def test_cli_import_keras(shared_data, tmp_path, cli, monkeypatch):
     r = cli("models", "import-keras", ced_arch, weights, "-o", "x.pt")
     assert r.exit_code == 2 and "missing layer" in r.output
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_flux_definition_shifts_input_by_log10_4pi(shared_data):
+    """With the authors' F = L/d^2 the bundle reads gcml's F = L/(4 pi d^2) = F_a / (4 pi): same network input."""
+    arch, weights, ref = _files(shared_data, "cnn")
+    consts = json.loads((shared_data / "pidoc" / "standardization_constants.json").read_text())
+    z = np.load(ref)
+    x_std = np.moveaxis(z["x_nhwc"], -1, 1).astype(np.float64)
+    f_authors = 10.0 ** (x_std * consts["stdluminosityVtrain"] + consts["meanluminosityVtrain"])
+    b = import_keras(arch, weights, flux_definition="d2").bundle
+    assert "L_V / d^2" in b["inputs"]["flux_definition"]
+    pred = predict_arrays(b, f_authors / (4 * np.pi))
+    np.testing.assert_allclose(pred["raw"], z["y"], atol=1e-4)
+    with pytest.raises(InputError, match="--flux-definition"):
+        import_keras(arch, weights, flux_definition="sr")

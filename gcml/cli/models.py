@@ -69,6 +69,9 @@ def import_keras_cmd(
     standardization: Annotated[Path | None, typer.Option(
         "--standardization", help="JSON of the authors' training standardisation constants "
         "(default: the pi-DOC constants shipped with gcml).")] = None,
+    flux_definition: Annotated[str, typer.Option(
+        "--flux-definition", help="The authors' input flux: 4pi = L/(4 pi d^2) (gcml's F) or d2 = L/d^2; the "
+        "paper does not say (docs/pidoc.md). The bundle always reads gcml's F.")] = "4pi",
     overwrite: OverwriteOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
@@ -79,7 +82,7 @@ def import_keras_cmd(
         if out is None:
             out = Path(f"pidoc_{read_keras_architecture(architecture, kind=kind).kind}.pt")
         res = import_keras(architecture, weights, out, kind=kind, standardization=standardization,
-                           overwrite=overwrite)
+                           flux_definition=flux_definition, overwrite=overwrite)
     if not is_quiet(quiet):
         b = res.bundle
         console.print(f"{res.architecture.architecture}: {res.n_params:,} parameters (Keras count) from "

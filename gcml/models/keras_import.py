@@ -25,6 +25,7 @@ both columns.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -546,15 +547,27 @@ def load_standardization(path: str | Path | None = None) -> dict[str, float]:
     return out
 
 
-def pidoc_norms(kind: str, consts: dict[str, float]) -> tuple[dict[str, Any], dict[str, Any]]:
+#: what the authors' "F" may be, in terms of gcml's flux F = L_V / (4 pi d^2) (docs/pidoc.md, docs/mock-observe.md)
+FLUX_DEFINITIONS = {"4pi": ("F = L_V / (4 pi d^2)", 0.0), "d2": ("F = L_V / d^2", math.log10(4 * math.pi))}
+
+
+def pidoc_norms(kind: str, consts: dict[str, float], *, flux_definition: str = "4pi"
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Bundle ``inputs`` and ``targets`` entries for a pi-DOC network with the authors' standardisation.
 
-    Input: ``x = (log10 F - mean) / std`` with F the V-band flux per 0.25" pixel in Lsun/kpc^2.
+    Input: ``x = (log10 F_a - mean) / std`` with ``F_a`` the V-band flux per 0.25" pixel in Lsun/kpc^2 as the
+    authors defined it. The bundle always takes gcml's flux ``F = L_V / (4 pi d^2)``; with
+    ``flux_definition="d2"`` (``F_a = L_V / d^2 = 4 pi F``) the stored mean is lowered by log10(4 pi) so that
+    ``(log10 F - mean') / std = (log10 F_a - mean) / std``.
     CED output: ``log10(M / Msun per pixel) = y * std + mean``; CNN output: ``(distance kpc, age Gyr) =
     y * std + mean`` with one scalar pair for both columns.
     """
-    mean_l, std_l = consts["meanluminosityVtrain"], consts["stdluminosityVtrain"]
+    if flux_definition not in FLUX_DEFINITIONS:
+        raise InputError(f"option --flux-definition: expected '4pi' or 'd2', got '{flux_definition}'")
+    text, offset = FLUX_DEFINITIONS[flux_definition]
+    mean_l, std_l = consts["meanluminosityVtrain"] - offset, consts["stdluminosityVtrain"]
     inputs = {"channels": ["flux"], "units": ["Lsun/kpc2"],
+              "flux_definition": f"network trained on log10 of {text}; bundle input is gcml's F = L_V / (4 pi d^2)",
               "norm": {"transform": ["log10"], "mean": [mean_l], "std": [std_l],
                        "floor": [float(10 ** (mean_l - 8 * std_l))]}}
     if kind == "ced":
@@ -571,7 +584,7 @@ def pidoc_norms(kind: str, consts: dict[str, float]) -> tuple[dict[str, Any], di
 
 def import_keras(arch_json: str | Path, weights_h5: str | Path, output: str | Path | None = None, *,
                  kind: str | None = None, standardization: str | Path | None = None,
-                 overwrite: bool = False) -> KerasImportResult:
+                 flux_definition: str = "4pi", overwrite: bool = False) -> KerasImportResult:
     """Convert a published pi-DOC Keras model (JSON + HDF5 weights) into a gcml model bundle.
 
     Parameters
@@ -581,6 +594,8 @@ def import_keras(arch_json: str | Path, weights_h5: str | Path, output: str | Pa
     output : bundle path to write (``.pt``); None returns the bundle without writing
     kind : "cnn" or "ced" to insist on one network (detected when None)
     standardization : JSON with the authors' six constants; None uses the copy shipped with gcml
+    flux_definition : what the authors' input flux was: "4pi" (``L/(4 pi d^2)``, gcml's F, the default) or
+        "d2" (``L/d^2``); the paper does not say (docs/pidoc.md). The bundle always reads gcml's F.
     overwrite : replace an existing ``output``
 
     Returns
@@ -598,7 +613,7 @@ def import_keras(arch_json: str | Path, weights_h5: str | Path, output: str | Pa
     weights = read_keras_weights(weights_h5)
     state = keras_state_dict(arch, weights, weights_h5)
     consts = load_standardization(standardization)
-    inputs, targets = pidoc_norms(arch.kind, consts)
+    inputs, targets = pidoc_norms(arch.kind, consts, flux_definition=flux_definition)
     n_file = int(sum(a.size for arrs in weights.values() for _, a in arrs))
     geometry = dict(PIDOC_GEOMETRY)
     h, w, _ = arch.shapes[arch.layers[0].name]
