@@ -100,14 +100,15 @@ def pidoc_convention(shared: Path) -> None:
     lf = np.log10(np.maximum(ms.maps.astype(np.float64), 1e-12))
     dt, at = ms.targets["distance"], ms.targets["age"]
     print(f"{ms.n} images; offset 0 = L/(4 pi d^2), {math.log10(4 * math.pi):.2f} = L/d^2")
-    print(f"{'offset dex':>10} {'median (dp-d)/d':>16} {'mean |dp-d|/d':>14} {'slope':>6} {'median age err':>15}")
+    print(f"{'offset dex':>10} {'median (dp-d)/d':>16} {'mean |dp-d|/d':>14} {'slope':>6} {'median age err':>15} "
+          f"{'mean input':>11}")
     for off in (-0.5, 0.0, 0.5, 0.8, math.log10(4 * math.pi), 1.4, 1.7):
         x = (lf + off - c["meanluminosityVtrain"]) / c["stdluminosityVtrain"]
         r = predict_arrays(lm, x.astype(np.float32), standardized=True, batch_size=64)
         rel = (r["distance"] - dt) / dt
         slope = np.polyfit(np.log10(dt), np.log10(np.clip(r["distance"], 1e-3, None)), 1)[0]
         print(f"{off:10.2f} {np.median(rel):16.3f} {np.mean(np.abs(rel)):14.3f} {slope:6.2f} "
-              f"{np.median(r['age'] - at):12.2f} Gyr")
+              f"{np.median(r['age'] - at):12.2f} Gyr {x.mean():11.2f}")
 
 
 def main() -> None:

@@ -239,9 +239,16 @@ def test_random_subset_and_pidoc_convention(cli, tmp_path):
     assert r.exit_code == 0, r.output
     p = read_mapset(tmp_path / "p.h5")
     assert p.units == ["log10(Lsun/kpc2)"]
-    np.testing.assert_allclose(p.maps, to_pidoc_flux(g.maps, four_pi=False), rtol=1e-6)
+    np.testing.assert_allclose(p.maps, to_pidoc_flux(g.maps, four_pi=True), rtol=1e-6)
     with h5py.File(tmp_path / "p.h5") as f:
-        assert "log10(4 pi F)" in f["maps"].attrs["flux_unit"]
+        assert "log10(F)" in f["maps"].attrs["flux_unit"]
+    r = cli("mock-observe", snaps, "-o", tmp_path / "q.h5", "--n-random", "3", "--seed", "1",
+            "--flux-convention", "pidoc", "--pidoc-no-4pi")
+    assert r.exit_code == 0, r.output
+    q = read_mapset(tmp_path / "q.h5").maps
+    above = p.maps > -9 + 1e-3   # pixels not raised to the 1e-9 floor
+    assert above.mean() > 0.5
+    np.testing.assert_allclose(q[above], p.maps[above] + math.log10(4 * math.pi), rtol=1e-6)
     np.testing.assert_array_equal(p.truth["mass"], g.truth["mass"])
 
 

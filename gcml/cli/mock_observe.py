@@ -53,7 +53,7 @@ def mock_observe_cmd(
     no_rotate: Annotated[bool, typer.Option("--no-rotate", help="Do not rotate by random multiples of 90 degrees.")] = False,
     beta: Annotated[float, typer.Option("--beta", help="Moffat index of the PSF.")] = 2.5,
     flux_convention: Annotated[str, typer.Option("--flux-convention", help="gcml (F = L_V/(4 pi d^2) per pixel, Lsun/kpc^2) or pidoc (log10 F, the published pi-DOC models' input).")] = "gcml",
-    pidoc_4pi: Annotated[bool, typer.Option("--pidoc-4pi/--pidoc-no-4pi", help="pidoc convention: log10 of L/(4 pi d^2) instead of the default L/d^2 (see docs/mock-observe.md).")] = False,
+    pidoc_4pi: Annotated[bool, typer.Option("--pidoc-4pi/--pidoc-no-4pi", help="pidoc convention: log10 of L/(4 pi d^2) (default) or of L/d^2 (see docs/mock-observe.md).")] = True,
     age: Annotated[float | None, typer.Option("--age", help="Age [Gyr] of the stars (replaces the snapshot's; used for luminosities from the stellar table).")] = None,
     metallicity: Annotated[float | None, typer.Option("--metallicity", help="Metallicity Z (replaces the snapshot's; used for luminosities from the stellar table).")] = None,
     centre: Annotated[str, typer.Option("--centre", help="Cluster centre: shrinking-sphere, com or origin.")] = "shrinking-sphere",

@@ -78,7 +78,7 @@ class MockObserveConfig:
     rotate: bool = True
     beta: float = 2.5
     flux_convention: str = "gcml"
-    pidoc_four_pi: bool = False
+    pidoc_four_pi: bool = True
     pidoc_floor: float = 1e-9
     age_gyr: float | None = None
     metallicity: float | None = None

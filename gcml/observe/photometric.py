@@ -94,7 +94,7 @@ def flux_to_nanomaggies(flux: np.ndarray) -> np.ndarray:
     return np.asarray(flux, float) * 4.0 * math.pi * 1e-4 * 10.0 ** (0.4 * (22.5 - M_V_SUN))
 
 
-def to_pidoc_flux(flux: np.ndarray, *, four_pi: bool = False, floor: float = 1e-9) -> np.ndarray:
+def to_pidoc_flux(flux: np.ndarray, *, four_pi: bool = True, floor: float = 1e-9) -> np.ndarray:
     """The input convention of the published pi-DOC models: log10 of the V flux per pixel [Lsun kpc^-2].
 
     Parameters
@@ -102,9 +102,9 @@ def to_pidoc_flux(flux: np.ndarray, *, four_pi: bool = False, floor: float = 1e-
     flux : ndarray
         gcml flux maps, ``F = L / (4 pi d^2)`` per pixel.
     four_pi : bool
-        True keeps ``L / (4 pi d^2)``; False (default) uses ``L / d^2`` (4 pi times larger), the one with
-        which the published CNN reads gcml's mocks of old clusters at 15-80 kpc with the smaller distance
-        bias (docs/mock-observe.md gives the measurement and its caveats).
+        True (default) keeps ``L / (4 pi d^2)``, with which the published CNN reads gcml's mocks of old
+        clusters at 15-80 kpc with the smaller distance bias; False uses ``L / d^2`` (4 pi times larger).
+        docs/mock-observe.md gives the measurement and its caveats.
     floor : float
         Pixels below this flux (empty sky, FFT round-off) are set to it before the logarithm.
     """
