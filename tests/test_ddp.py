@@ -28,7 +28,7 @@ def test_ddp_two_cpu_processes_match_single_process(tmp_path):
     assert multi.world_size == 2 and single.world_size == 1
     a, b = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert len(a) == len(b) == 2
-    for la, lb in zip(a, b):
+    for la, lb in zip(a, b, strict=False):
         assert lb["train_loss"] == pytest.approx(la["train_loss"], abs=1e-5, rel=0)
         assert lb["val_loss"] == pytest.approx(la["val_loss"], abs=1e-5, rel=0)
     wa = load_bundle(tmp_path / "one" / "last.pt")["state_dict"]

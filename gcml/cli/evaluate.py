@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from gcml.cli.common import ConfigOpt, DeviceOpt, OverwriteOpt, QuietOpt, console, resolve_options, user_errors
+from gcml.cli.common import (
+    ConfigOpt,
+    DeviceOpt,
+    OverwriteOpt,
+    QuietOpt,
+    console,
+    resolve_options,
+    user_errors,
+)
 
 
 def evaluate_cmd(

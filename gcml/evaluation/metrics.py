@@ -65,7 +65,7 @@ def kaur_accuracy(true: np.ndarray, pred: np.ndarray, lo: float, hi: float, n_bi
     """gcml's reading of Kaur et al.'s "accuracy" (percent); see the module docstring."""
     e = np.abs(relative_errors(true, pred))
     b = binned_stats(true, e, lo, hi, n_bins)
-    per_bin = [m for m, c in zip(b["mean"], b["count"]) if c > 0 and m is not None]
+    per_bin = [m for m, c in zip(b["mean"], b["count"], strict=False) if c > 0 and m is not None]
     return float(100.0 * (1.0 - np.mean(per_bin))) if per_bin else float("nan")
 
 

@@ -99,7 +99,7 @@ def plot_pred_vs_true(results: dict[str, dict], out: str | Path, *, overwrite: b
     plt = _plt()
     k = len(results)
     fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 4), squeeze=False)
-    for ax, (name, r) in zip(axes[0], results.items()):
+    for ax, (name, r) in zip(axes[0], results.items(), strict=False):
         t, p = np.asarray(r["true"]), np.asarray(r["pred"])
         ax.scatter(t, p, s=2, alpha=0.25, color="0.5", rasterized=True)
         b = r["binned"]

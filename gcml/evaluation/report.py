@@ -160,7 +160,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
             scatter[f"TME vs {TME_TARGET}"] = {"true": y[ok], "pred": tme[ok], "binned": met["binned_pred"]}
             errors["TME"] = relative_errors(y[ok], tme[ok])
             # each CNN that predicts the same target is compared like with like on the same maps
-            for lab, per in res.models.items():
+            for per in res.models.values():
                 if TME_TARGET in per:
                     per[TME_TARGET]["same_maps_as_tme"] = True
 

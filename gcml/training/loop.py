@@ -207,7 +207,7 @@ def _check_resume_config(path: Path, saved: dict[str, Any], config: TrainConfig)
             continue
         if k in now and json.dumps(now[k], sort_keys=True) != json.dumps(v, sort_keys=True):
             raise InputError(f"{path}: the checkpoint was trained with {k}={v!r}, not {now[k]!r}; "
-                             "resume with the same settings (only epochs, device and workers may change)")
+                             f"resume with the same settings (only {', '.join(RESUMABLE_CHANGES)} may change)")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -237,8 +237,8 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     InputError, FormatError, ConfigError, DeviceError, OutputExistsError
     """
     data, out = Path(data), Path(out)
-    _preflight(data, config, out, resume=resume, overwrite=overwrite)
     env = env_from_environment()
+    _preflight(data, config, out, resume=resume, overwrite=overwrite, check_outputs=env is None or env.is_main)
     if env is not None:  # launched by torchrun or SLURM: this process is one rank
         return _run(env, data, config, out, resume, progress, command)
     if config.world_size == 1:
@@ -268,7 +268,8 @@ def _spawned(rank: int, world: int, data: str, config: dict, out: str, resume: b
          Path(out), resume, prog, command)
 
 
-def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, overwrite: bool) -> None:
+def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, overwrite: bool,
+               check_outputs: bool = True) -> None:
     """Checks done once, before any process starts: data, model, devices, output folder."""
     from gcml.training.data import read_header
 
@@ -283,7 +284,7 @@ def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, over
         raise InputError(f"-o {out}: exists and is not a folder; expected a run folder")
     if resume:
         load_checkpoint(out / "checkpoint.pt")
-    elif not overwrite:
+    elif not overwrite and check_outputs:
         for name in ("best.pt", "last.pt", "checkpoint.pt", "metrics.jsonl"):
             if (out / name).exists():
                 raise OutputExistsError(f"{out / name} already exists; pass --overwrite to start again "
@@ -361,7 +362,6 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
         if env.is_main and progress is not None:
             progress("start", {"epochs": config.epochs, "batches": n_batches, "start_epoch": start_epoch})
         stopped_early = bool(config.early_stopping and bad_epochs >= config.early_stopping)
-        epoch = start_epoch
         for epoch in range(start_epoch, config.epochs):
             if stopped_early:
                 break
@@ -424,10 +424,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                     progress("epoch", line)
             if config.early_stopping and bad_epochs >= config.early_stopping:
                 stopped_early = True
-                epoch += 1
                 break
-        else:
-            epoch = config.epochs
         result = None
         if env.is_main:
             result = _finish(out, data, ds, task, config, device, amp, history, best_epoch, best_val,
