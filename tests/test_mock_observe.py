@@ -219,7 +219,7 @@ def test_grid_workers_shards_and_determinism(cli, tmp_path):
         for k in a.meta:
             np.testing.assert_array_equal(a.meta[k], other.meta[k])
     # the grid: every (axis, distance, PSF) combination once per snapshot
-    combos = {(str(ax), d, p) for ax, d, p in zip(a.meta["axis"][:8], a.meta["distance"][:8], a.meta["psf_fwhm"][:8])}
+    combos = {(str(ax), d, p) for ax, d, p in zip(a.meta["axis"][:8], a.meta["distance"][:8], a.meta["psf_fwhm"][:8], strict=True)}
     assert len(combos) == 8
     # a different seed changes shifts, not the grid
     assert cli(*base[:-1], "8", "-o", tmp_path / "c.h5").exit_code == 0
@@ -253,10 +253,10 @@ def test_random_subset_and_pidoc_convention(cli, tmp_path):
 
 
 def test_fits_output_wcs_maps_cluster_centre(cli, tmp_path):
+    import astropy.units as u
     from astropy.coordinates import SkyCoord
     from astropy.io import fits
     from astropy.wcs import WCS
-    import astropy.units as u
 
     snaps = make_snapshots(tmp_path / "s", n_snap=1, n=20000, a_pc=0.5)
     r = cli("mock-observe", snaps, "-o", tmp_path / "i.h5", "--psf", "1.0", "--distance", "50",
