@@ -158,3 +158,12 @@ def test_bad_inputs_one_clear_message(tmp_path, cli):
     assert "no checkpoint to resume from" in msg
     msg = _run_bad(cli, "no-such-net", "--data", ok)
     assert "unknown model 'no-such-net'" in msg
+
+
+@pytest.mark.gpu
+def test_train_on_cuda_with_mixed_precision(syn, tmp_path):
+    res = train(syn, TrainConfig(channels=("sigma", "v"), epochs=2, batch_size=64, device="cuda", amp=True),
+                tmp_path / "gpu")
+    assert res.device.startswith("cuda") and np.isfinite(res.best_val_loss)
+    b = load_bundle(tmp_path / "gpu" / "best.pt")
+    assert all(t.device.type == "cpu" for t in b["state_dict"].values())

@@ -106,6 +106,12 @@ class InMemoryData(_Base):
             targets={t: ms.targets[t].astype(float) for t in ms.targets}, split=self.split,
             units=dict(ms.target_units))
 
+    def to(self, device: torch.device, *, max_bytes: float = 8e9) -> None:
+        """Keep the maps on the accelerator (one copy; batches are then gathered there) when they fit."""
+        if device.type != "cpu" and self.x.numel() * 4 <= max_bytes:
+            self.x = self.x.to(device)
+            self.y = self.y.to(device)
+
     def batches(self, split: str, batch_size: int, *, epoch: int | None, seed: int, rank: int = 0,
                 world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield this rank's part of each global batch; shuffled when ``epoch`` is given."""

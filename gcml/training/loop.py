@@ -152,7 +152,7 @@ def forward_split(model: torch.nn.Module, task: Task, data, split: str, device: 
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
             out = task.collect(model(xb))
         outs.append(out.float().cpu())
-        ys.append(yb)
+        ys.append(yb.cpu())
     if not outs:
         return torch.zeros(0, task.n_outputs), torch.zeros(0, len(task.targets))
     return torch.cat(outs), torch.cat(ys)
@@ -308,6 +308,8 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                                 workers=config.workers)
         task.channel_units = ds.channel_units
         task.fit(ds.stats)
+        if not ds.streaming:
+            ds.to(device)
         if ds.n_split("val") == 0:
             raise InputError(f"{data}: the validation split (split == 1) is empty; early stopping needs it")
         data_sha = sha256_file(data)
