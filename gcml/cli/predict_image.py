@@ -1,0 +1,62 @@
+"""Image branch of ``gcml predict``: a FITS image of a globular cluster in, its mass map, total mass, M/L,
+age and distance out (pi-DOC). ``gcml/cli/predict.py`` dispatches FITS inputs here."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from gcml.cli.common import console, err_console, user_errors
+
+
+def run_image_prediction(path: Path, *, model: Path | None = None, g: Path | None = None, r: Path | None = None,
+                         ra: float | None = None, dec: float | None = None, target: str | None = None,
+                         out: Path = Path("predict_out"), overwrite: bool = False, device: str = "auto",
+                         seed: int = 0, quiet: bool = False) -> None:
+    """Predict from a FITS image and print the results with rich.
+
+    ``seed`` is accepted for symmetry with the catalogue path; image prediction draws no random numbers.
+    """
+    with user_errors():
+        from gcml.prediction.images import predict_image, save_image_prediction
+        from gcml.training.distributed import resolve_device
+
+        dev = str(resolve_device(device))
+        pred = predict_image(path, model=model, g=g, r=r, ra=ra, dec=dec, target=target, device=dev)
+        paths = save_image_prediction(pred, out, overwrite=overwrite)
+    for w in pred.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    if quiet:
+        console.print(f"{pred.mass_total:.4g} Msun  (log10 {pred.log10_mass_total:.3f} ± {pred.log10_mass_total_err:.3f})",
+                      highlight=False)
+        return
+    from rich.table import Table
+
+    for n in pred.notes:
+        err_console.print(f"note: {n}", highlight=False, soft_wrap=True)
+
+    def pm(v: float, e: float, fmt: str = ".3g") -> str:
+        if not math.isfinite(v):
+            return "—"
+        return f"{v:{fmt}} ± {e:{fmt}}" if math.isfinite(e) else f"{v:{fmt}}"
+
+    t = Table(title=f"{Path(path).name}: field of the model around RA {pred.ra_deg:.5f}, Dec {pred.dec_deg:.5f}"
+                    + (f" ({pred.target})" if pred.target else ""))
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_column("unit")
+    lo = pred.mass_total * 10 ** -pred.log10_mass_total_err
+    hi = pred.mass_total * 10 ** pred.log10_mass_total_err
+    t.add_row("mass in the field", f"{pred.mass_total:.4g}  ({lo:.3g} – {hi:.3g})", "Msun")
+    t.add_row("log10 mass", pm(pred.log10_mass_total, pred.log10_mass_total_err, ".3f"), "dex")
+    t.add_row("V luminosity in the field", f"{pred.lum_v:.4g}" if math.isfinite(pred.lum_v) else "—", "Lsun")
+    ml_err = pred.ml_v * (10 ** pred.log10_ml_v_err - 1) if math.isfinite(pred.ml_v) else math.nan
+    t.add_row("M/L_V", pm(pred.ml_v, ml_err), "Msun/Lsun")
+    t.add_row("age", pm(pred.age_gyr, pred.age_err_gyr, ".2f"), "Gyr")
+    t.add_row("distance", pm(pred.distance_kpc, pred.distance_err_kpc, ".1f"), "kpc")
+    if pred.harris:
+        t.add_row("distance (Harris 2010)", f"{pred.harris['distance_kpc']}", "kpc")
+    t.add_row("inside the training range", "yes" if pred.in_training_range else "[yellow]no[/]", "")
+    console.print(t)
+    for k, p in paths.items():
+        console.print(f"wrote {p}", highlight=False)

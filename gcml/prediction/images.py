@@ -1,0 +1,569 @@
+"""Mass map, total mass, M/L, age and distance of a globular cluster from a FITS image (pi-DOC).
+
+Chardin & Bianchini (2021, MNRAS 504, 5656) apply their networks to Pan-STARRS1 cutouts of Milky Way
+globular clusters. :func:`predict_image` does the same with any gcml pi-DOC model bundle:
+
+1. **Read** the image and its celestial WCS (:func:`read_sky_image`). Pixel values become *counts with an
+   apparent-magnitude zero point* ``m = zp - 2.5 log10(counts)``:
+
+   * Pan-STARRS1 stacks: astropy applies BZERO/BSCALE; when BSOFTEN and BOFFSET are present the asinh
+     compression is undone, ``linear = BOFFSET + 2 BSOFTEN sinh(v / a)`` with ``a = 2.5 log10(e)``
+     (IPP psLib; legacypipe ``ps1.py``); ``zp = FPA.ZP + 2.5 log10(EXPTIME)`` (FPA.ZP = 25). Cutouts
+     are already linear (no BSOFTEN). The filter comes from ``FPA.FILTER`` (``"r.00000"``).
+   * SDSS frames: ``BUNIT = nanomaggies`` -> ``zp = 22.5`` (AB), filter from ``FILTER``.
+   * gcml mock FITS: ``BUNIT = Lsun/kpc2`` (V-band flux per pixel, no conversion needed).
+   * Any image with a zero point (``MAGZP``, ``ZP``, ``PHOTZP``, ``MAGZERO``, ``ZEROPT``) and a band.
+   Anything else is refused (unknown units).
+
+2. **Combine bands into V**. With g and r: the field's integrated colour ``x = g - r`` (inside the model's
+   field) and the Kostov & Bonev (2018) PS1 relation ``V = r - 0.020 + 0.502 x - 0.008 x^2`` or, for
+   SDSS, Jester et al. (2005) ``V = g - 0.59 (g - r) - 0.01``, applied as one factor to the r image:
+   ``F_V = F_r 10^(-0.4 (V - r))``. Colour gradients in globular clusters are small (a few 0.01 mag) and
+   per-pixel colours are noisy in the outskirts, so one colour is the more accurate choice. With one band
+   only (g or r) the colour is assumed: Harris (2010) B - V converted with Jester et al. (2005)
+   ``g - r = 1.02 (B - V) - 0.22`` for a ``--target``, otherwise ``g - r = 0.5`` (old GCs), with a warning.
+
+3. **Cut out and resample** the model's field (e.g. 160 x 160 px of 0.25") around RA/Dec (or the Harris
+   position of ``--target``, or the image centre) on a north-up TAN grid. Resampling conserves flux: the
+   surface brightness (counts per arcsec^2) is sampled bilinearly at ``k x k`` points per output pixel
+   (``k`` = ceil(output/input pixel size), at least 2), averaged and multiplied by the output pixel area.
+   Pixels outside the image make the field too large for the image (an error). NaN pixels inside the
+   field (PS1 has a NaN border and masked pixels) are replaced by 0, the sky-subtracted background, with
+   a warning; more than 10 % NaN in the field is an error.
+
+4. **Convert to the model's flux unit** with a distance-free zero point. The models read
+   ``F = L_V / (4 pi d^2)`` per pixel [Lsun kpc^-2]. For a pixel of apparent magnitude ``m``,
+   ``M = m - 5 log10(d / kpc) - 10`` and ``L_V = 10^(-0.4 (M - M_V,sun))`` (``M_V,sun = 4.83``), so
+   ``log10 F = -0.4 (m - M_V,sun - 10) - log10(4 pi)``: the distance cancels (surface brightness does not
+   depend on distance), and ``F = counts x 10^(-0.4 (zp - 14.83)) / (4 pi)``.
+   With a Harris target the foreground extinction ``A_V = 3.1 E(B-V)`` is removed (the training mocks have
+   none); otherwise it is not, and the report says so.
+
+5. **Predict** with the bundle (gcml map tasks; four 90-degree rotations averaged, as the training images
+   are rotated), and derive: mass in the field ``M`` with its calibrated uncertainty (dex), the
+   luminosity in the field ``L_V = 4 pi d^2 sum F`` at the predicted distance, ``M/L_V`` with
+   ``sigma_log(M/L)^2 = sigma_logM^2 + (2 sigma_d / (d ln 10))^2``, age and distance with their
+   uncertainties. Inputs and results outside the model's training range (total flux, luminosity,
+   distance) are flagged, after pi-DOC's Fig. 10: the published CNN failed on clusters brighter than
+   its training set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gcml.errors import FormatError, InputError
+
+#: zero point of the pi-DOC flux unit: F [Lsun/kpc^2] = 10^(-0.4 (m - FLUX_ZP)) / (4 pi) for magnitude m
+M_V_SUN = 4.83
+FLUX_ZP = M_V_SUN + 10.0
+#: asinh softening of Pan-STARRS1 stacks, a = 2.5 log10(e)
+PS1_ALPHA = 2.5 * math.log10(math.e)
+ZP_KEYS = ("MAGZP", "ZP", "PHOTZP", "MAGZERO", "ZEROPT", "ZPT")
+DEFAULT_GR = 0.5
+MAX_NAN_FRACTION = 0.10
+DEFAULT_MODEL = "pidoc-net-default.pt"
+
+
+def default_model_path() -> Path:
+    """The shipped default pi-DOC model (``gcml/data/models/pidoc-net-default.pt``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("gcml").joinpath("data/models/" + DEFAULT_MODEL)))
+
+
+@dataclass
+class SkyImage:
+    """An image in counts with a magnitude zero point: ``m = zero_point - 2.5 log10(data)``.
+
+    ``data`` (H, W) float64 (NaN where missing); ``wcs`` the 2-D celestial astropy WCS; ``band`` (g, r, i, V,
+    ...); ``survey`` ("ps1", "sdss", "gcml", "generic"); ``notes`` how the file was read.
+    """
+
+    path: Path
+    data: np.ndarray
+    wcs: Any
+    zero_point: float
+    band: str
+    survey: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pixel_scale_arcsec(self) -> float:
+        from astropy.wcs.utils import proj_plane_pixel_scales
+
+        s = proj_plane_pixel_scales(self.wcs) * 3600.0
+        return float(np.sqrt(s[0] * s[1]))
+
+    @property
+    def pixel_area_arcsec2(self) -> float:
+        from astropy.wcs.utils import proj_plane_pixel_area
+
+        return float(proj_plane_pixel_area(self.wcs) * 3600.0**2)
+
+    def centre(self) -> tuple[float, float]:
+        h, w = self.data.shape
+        ra, dec = self.wcs.pixel_to_world_values((w - 1) / 2.0, (h - 1) / 2.0)
+        return float(ra), float(dec)
+
+
+def _band_from(text: str) -> str:
+    t = str(text).strip()
+    if not t:
+        return ""
+    b = t.split(".")[0].strip()
+    return b if b in ("V", "B", "R", "I") else b.lower()
+
+
+def _image_hdu(hdul: Any, path: Path) -> Any:
+    for hdu in hdul:
+        if getattr(hdu, "data", None) is not None and getattr(hdu, "is_image", False) and hdu.data.ndim >= 2:
+            return hdu
+    raise InputError(f"{path}: no image in the FITS file (no HDU with 2-D data); expected an image, not a table")
+
+
+def read_sky_image(path: str | Path) -> SkyImage:
+    """Read a FITS image and express it as counts with an apparent-magnitude zero point (module docstring).
+
+    Raises
+    ------
+    InputError
+        No image, no celestial WCS, unknown flux units.
+    """
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: image file not found")
+    try:
+        with fits.open(p, memmap=False) as hdul:
+            hdu = _image_hdu(hdul, p)
+            hdr = hdu.header.copy()
+            data = np.asarray(hdu.data, dtype=np.float64)
+            primary = hdul[0].header.copy()
+    except OSError as exc:
+        raise FormatError(f"{p}: not a readable FITS file ({exc})") from None
+    while data.ndim > 2:
+        if data.shape[0] != 1:
+            raise InputError(f"{p}: image has shape {data.shape}; expected a 2-D image")
+        data = data[0]
+    # keywords may sit in the primary header of tile-compressed files
+    for k, v in primary.items():
+        if k not in hdr and k not in ("SIMPLE", "EXTEND", "NAXIS", "NAXIS1", "NAXIS2", "BITPIX"):
+            try:
+                hdr[k] = v
+            except (ValueError, KeyError):
+                pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # obsolete PC001001 keywords of PS1 stacks, missing RADESYS, ...
+        try:
+            wcs = WCS(hdr, naxis=2, fix=True)
+        except Exception as exc:  # astropy raises several kinds for broken WCS headers
+            raise InputError(f"{p}: the WCS cannot be read ({str(exc).splitlines()[0][:120]})") from None
+    if not wcs.has_celestial or "RA" not in str(wcs.wcs.ctype[0]).upper() and "RA" not in str(wcs.wcs.ctype[1]).upper():
+        raise InputError(f"{p}: no celestial WCS (CTYPE1/2 = RA---TAN/DEC--TAN or similar); gcml needs it to "
+                         "find the cluster and the pixel scale")
+    wcs = wcs.celestial
+    notes: list[str] = []
+    bunit = str(hdr.get("BUNIT", "")).strip().lower().replace(" ", "")
+    filt = hdr.get("HIERARCH FPA.FILTER", hdr.get("FILTER", hdr.get("BAND", "")))
+    band = _band_from(filt)
+    is_ps1 = any(k in hdr for k in ("HIERARCH FPA.ZP", "BSOFTEN", "PSCAMERA")) or \
+        str(hdr.get("HIERARCH FPA.TELESCOPE", "")).strip() == "PS1"
+    if bunit in ("lsun/kpc2", "lsun/kpc^2", "lsunkpc-2"):
+        band = band or "V"
+        if band != "V":
+            raise InputError(f"{p}: BUNIT {hdr['BUNIT']} is gcml's V-band flux but FILTER says '{band}'")
+        return SkyImage(p, data, wcs, FLUX_ZP - 2.5 * math.log10(4 * math.pi), "V", "gcml",
+                        ["gcml V-band flux per pixel F = L_V/(4 pi d^2) [Lsun/kpc^2]"])
+    if is_ps1:
+        if "BSOFTEN" in hdr and "BOFFSET" in hdr:
+            data = float(hdr["BOFFSET"]) + 2.0 * float(hdr["BSOFTEN"]) * np.sinh(data / PS1_ALPHA)
+            notes.append("PS1 asinh scaling undone (BOFFSET + 2 BSOFTEN sinh(v/a))")
+        if "EXPTIME" not in hdr:
+            raise InputError(f"{p}: Pan-STARRS1 image without EXPTIME; the zero point is 25 + 2.5 log10(EXPTIME)")
+        exptime = float(hdr["EXPTIME"])
+        if not exptime > 0:
+            raise InputError(f"{p}: EXPTIME = {exptime}; expected a positive exposure time")
+        zp0 = float(hdr.get("HIERARCH FPA.ZP", 25.0))
+        notes.append(f"PS1 zero point {zp0} + 2.5 log10(EXPTIME={exptime:g})")
+        return SkyImage(p, data, wcs, zp0 + 2.5 * math.log10(exptime), band, "ps1", notes)
+    if bunit in ("nanomaggies", "nanomaggy", "nmgy"):
+        return SkyImage(p, data, wcs, 22.5, band, "sdss", ["SDSS nanomaggies, zero point 22.5 (AB)"])
+    for k in ZP_KEYS:
+        if k in hdr:
+            try:
+                zp = float(hdr[k])
+            except (TypeError, ValueError):
+                raise InputError(f"{p}: header keyword {k} = {hdr[k]!r} is not a number") from None
+            return SkyImage(p, data, wcs, zp, band, "generic", [f"zero point {k} = {zp}"])
+    raise InputError(f"{p}: unknown flux units: no BUNIT gcml knows (nanomaggies, Lsun/kpc2), no Pan-STARRS1 "
+                     f"keywords (FPA.ZP, EXPTIME) and no zero point ({', '.join(ZP_KEYS)})")
+
+
+def counts_to_flux_factor(zero_point: float, extinction_v: float = 0.0) -> float:
+    """Factor turning counts with ``zero_point`` into gcml's F = L_V/(4 pi d^2) [Lsun/kpc^2] (distance-free).
+
+    ``F = counts 10^(-0.4 (zp - A_V - M_V,sun - 10)) / (4 pi)``; see the module docstring.
+    """
+    return 10.0 ** (-0.4 * (zero_point - extinction_v - FLUX_ZP)) / (4.0 * math.pi)
+
+
+def resample_field(img: SkyImage, ra: float, dec: float, shape: tuple[int, int], pixel_scale: float) -> tuple[np.ndarray, Any, float]:
+    """Flux-conserving resampling of ``img`` onto a north-up TAN grid centred on (ra, dec).
+
+    Returns (counts per output pixel (H, W), output WCS, fraction of the field that was NaN and set to 0).
+    """
+    from scipy.ndimage import map_coordinates
+
+    from gcml.io.fits import make_tan_wcs
+
+    h, w = shape
+    out_wcs = make_tan_wcs(shape, pixel_scale, ra_deg=ra, dec_deg=dec)
+    in_scale = img.pixel_scale_arcsec
+    k = max(2, int(math.ceil(pixel_scale / in_scale - 1e-9)))
+    sub = (np.arange(k) + 0.5) / k - 0.5
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    xs = np.broadcast_to(xx[:, :, None, None] + sub[None, None, None, :], (h, w, k, k)).ravel()
+    ys = np.broadcast_to(yy[:, :, None, None] + sub[None, None, :, None], (h, w, k, k)).ravel()
+    wra, wdec = out_wcs.pixel_to_world_values(xs, ys)
+    ix, iy = img.wcs.world_to_pixel_values(wra, wdec)
+    ih, iw = img.data.shape
+    off = (ix < -0.5) | (ix > iw - 0.5) | (iy < -0.5) | (iy > ih - 0.5) | ~np.isfinite(ix) | ~np.isfinite(iy)
+    if off.any():
+        raise InputError(
+            f"{img.path}: the image ({iw} x {ih} px of {in_scale:.3f}\") is too small for the model's "
+            f"{w * pixel_scale:.0f}\" x {h * pixel_scale:.0f}\" field around RA {ra:.5f}, Dec {dec:.5f} "
+            f"({100 * off.mean():.1f}% of the field lies outside it); give a larger image or move --ra/--dec")
+    good = np.isfinite(img.data)
+    sb = np.where(good, img.data, 0.0) / img.pixel_area_arcsec2  # counts per arcsec^2
+    coords = np.vstack([iy, ix])
+    vals = map_coordinates(sb, coords, order=1, mode="nearest")
+    cover = map_coordinates(good.astype(np.float64), coords, order=1, mode="nearest")
+    nan_frac = float(np.mean(cover < 0.999))
+    if nan_frac > MAX_NAN_FRACTION:
+        raise InputError(f"{img.path}: {100 * nan_frac:.0f}% of the field around RA {ra:.5f}, Dec {dec:.5f} is NaN "
+                         f"(masked or outside the survey footprint); at most {100 * MAX_NAN_FRACTION:.0f}% can be filled")
+    out = vals.reshape(h, w, k, k).mean(axis=(2, 3)) * pixel_scale**2
+    return out, out_wcs, nan_frac
+
+
+@dataclass
+class ImagePrediction:
+    """What :func:`predict_image` returns (masses in Msun, distances in kpc, ages in Gyr).
+
+    ``mass_map`` (H, W) Msun per pixel and ``log10_mass_std`` (H, W) dex; ``flux_v`` (H, W) the model input
+    [Lsun/kpc^2]; ``wcs`` of the cutout; scalars with 1-sigma uncertainties (NaN when the model does not
+    predict them); ``warnings`` (outside the training range, filled pixels, assumed colours) and ``notes``.
+    """
+
+    image: str
+    model: str
+    ra_deg: float
+    dec_deg: float
+    target: str | None
+    mass_map: np.ndarray
+    log10_mass_std: np.ndarray
+    flux_v: np.ndarray
+    wcs: Any
+    mass_total: float
+    log10_mass_total: float
+    log10_mass_total_err: float
+    distance_kpc: float = math.nan
+    distance_err_kpc: float = math.nan
+    age_gyr: float = math.nan
+    age_err_gyr: float = math.nan
+    lum_v: float = math.nan
+    ml_v: float = math.nan
+    log10_ml_v_err: float = math.nan
+    flux_total: float = math.nan
+    extinction_v: float = 0.0
+    g_minus_r: float = math.nan
+    harris: dict[str, Any] | None = None
+    in_training_range: bool = True
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready scalars (no arrays)."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("mass_map", "log10_mass_std", "flux_v", "wcs")}
+        d["mass_total_err_plus"] = self.mass_total * (10 ** self.log10_mass_total_err - 1)
+        d["mass_total_err_minus"] = self.mass_total * (1 - 10 ** -self.log10_mass_total_err)
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+def _colour_factor(survey: str, gr: float) -> float:
+    """``F_V / F_r`` for a colour ``g - r``: Kostov & Bonev (2018) for PS1, Jester et al. (2005) otherwise."""
+    if survey == "ps1":
+        v_minus_r = -0.020 + 0.502 * gr - 0.008 * gr**2
+    else:
+        v_minus_r = 0.41 * gr - 0.01  # V - r = (g - 0.59 (g - r) - 0.01) - r
+    return 10.0 ** (-0.4 * v_minus_r)
+
+
+def _load(model: str | Path | None, device: str):
+    from gcml.training.loop import load_model
+
+    path = Path(model) if model is not None else default_model_path()
+    if model is None and not path.is_file():
+        raise InputError(f"{path}: the default pi-DOC model is not installed; give one with --model "
+                         "(train it with scripts/train_default_pidoc.py)")
+    net, task, bundle = load_model(path, device=device)
+    if not hasattr(task, "decode_parts"):
+        raise InputError(f"{path}: model '{bundle['architecture']}' predicts no mass map; give a pi-DOC map model "
+                         "(pidoc-net, pidoc-ced, pidoc-ced-lite) trained by gcml")
+    return path, net, task, bundle
+
+
+def predict_image(path: str | Path, *, model: str | Path | None = None, g: str | Path | None = None,
+                  r: str | Path | None = None, ra: float | None = None, dec: float | None = None,
+                  target: str | None = None, device: str = "cpu", rotations: int = 4) -> ImagePrediction:
+    """Predict the mass map, mass, M/L, age and distance of the cluster in a FITS image.
+
+    Parameters
+    ----------
+    path : FITS image (PS1 stack or cutout, SDSS frame, gcml mock, any image with a zero point)
+    model : pi-DOC model bundle (default: the shipped ``pidoc-net-default.pt``)
+    g, r : further images of the same field in g and r; g + r are combined into V
+    ra, dec : field centre [deg] (default: the Harris position of ``target``, else the image centre)
+    target : Milky Way GC name looked up in Harris (1996, 2010 edition)
+    device : torch device
+    rotations : 1-4 rotations by 90 degrees averaged (test-time augmentation)
+
+    Returns
+    -------
+    ImagePrediction
+    """
+    import torch
+
+    from gcml.prediction.harris import lookup
+
+    if (ra is None) != (dec is None):
+        raise InputError("--ra and --dec: give both or neither")
+    if ra is not None and not (math.isfinite(ra) and math.isfinite(dec) and -90 <= dec <= 90):
+        raise InputError(f"--ra {ra} --dec {dec}: expected finite degrees with -90 <= Dec <= 90")
+    mpath, net, task, bundle = _load(model, device)
+    geo = bundle["geometry"]
+    shape = tuple(int(v) for v in geo["shape"][-2:])
+    pscale = float(geo["pixel_scale"])
+    if str(geo.get("pixel_unit", "arcsec")) != "arcsec":
+        raise InputError(f"{mpath}: model pixels are in {geo.get('pixel_unit')}, expected arcsec (a photometry model)")
+    warn: list[str] = []
+    notes: list[str] = []
+    hc = lookup(target) if target else None
+    if hc is not None:
+        notes.append(f"{hc.id} ({hc.name or 'no other name'}) from {'Harris 1996 (2010 edition)'}: "
+                     f"RA {hc.ra_deg:.5f}, Dec {hc.dec_deg:.5f}, R_Sun {hc.distance_kpc} kpc, E(B-V) {hc.ebv}")
+    images = [read_sky_image(path)]
+    for extra, want in ((g, "g"), (r, "r")):
+        if extra is not None:
+            im = read_sky_image(extra)
+            im.band = im.band or want
+            if im.band != want:
+                raise InputError(f"--{want} {extra}: the header says band '{im.band}', expected {want}")
+            images.append(im)
+    by_band: dict[str, SkyImage] = {}
+    for im in images:
+        if not im.band:
+            raise InputError(f"{im.path}: no filter in the header (FPA.FILTER, FILTER or BAND); give it as --g or --r")
+        by_band.setdefault(im.band, im)
+    if ra is None:
+        ra, dec = (hc.ra_deg, hc.dec_deg) if hc is not None else images[0].centre()
+        if hc is None:
+            notes.append("field centred on the image centre (no --ra/--dec or --target)")
+    av = 3.1 * hc.ebv if hc is not None and math.isfinite(hc.ebv) else 0.0
+    if hc is None:
+        notes.append("no foreground extinction correction (give --target to use Harris E(B-V))")
+    else:
+        notes.append(f"foreground extinction A_V = 3.1 E(B-V) = {av:.3f} mag removed")
+    nan_fracs = []
+
+    def field_flux(im: SkyImage) -> tuple[np.ndarray, Any]:
+        counts, wcs, nf = resample_field(im, ra, dec, shape, pscale)
+        nan_fracs.append(nf)
+        return counts * counts_to_flux_factor(im.zero_point, av), wcs
+
+    gr = math.nan
+    if "V" in by_band:
+        flux, out_wcs = field_flux(by_band["V"])
+    elif "g" in by_band and "r" in by_band:
+        fg, out_wcs = field_flux(by_band["g"])
+        fr, _ = field_flux(by_band["r"])
+        # the AB flux ratio g/r: both F use the same conversion, so the colour is -2.5 log10(sum g / sum r)
+        sg, sr = float(fg.sum()), float(fr.sum())
+        if not (sg > 0 and sr > 0):
+            raise InputError(f"{by_band['g'].path}, {by_band['r'].path}: the field has no positive flux in g or r")
+        gr = -2.5 * math.log10(sg / sr)
+        if not -0.5 < gr < 2.3:
+            warn.append(f"g - r = {gr:.2f} is outside the range of the Kostov & Bonev (2018) relation (-0.5 to 2.3)")
+        flux = fr * _colour_factor(by_band["r"].survey, gr)
+        notes.append(f"V from r and the field's g - r = {gr:.3f}")
+    elif "g" in by_band or "r" in by_band:
+        band = "r" if "r" in by_band else "g"
+        if hc is not None and math.isfinite(hc.b_v):
+            gr = 1.02 * hc.b_v - 0.22
+            src = f"Harris B - V = {hc.b_v} via Jester et al. (2005)"
+        else:
+            gr = DEFAULT_GR
+            src = "a typical old globular cluster"
+        warn.append(f"only the {band} band given: assumed g - r = {gr:.2f} ({src}); give --g and --r for V")
+        f1, out_wcs = field_flux(by_band[band])
+        fac = _colour_factor(by_band[band].survey, gr)
+        flux = f1 * fac if band == "r" else f1 * fac * 10 ** (0.4 * gr)  # F_r = F_g 10^(0.4 (g - r))
+    else:
+        raise InputError(f"{images[0].path}: band(s) {', '.join(by_band)} cannot be turned into V; give a V, "
+                         "g + r, or a g or r image")
+    if max(nan_fracs) > 0:
+        warn.append(f"{100 * max(nan_fracs):.1f}% of the field was NaN (image border or masked pixels) and set to 0")
+    # ---------------------------------------------------------------- network
+    x = torch.from_numpy(flux.astype(np.float32))[None, None]
+    outs = []
+    with torch.no_grad():
+        xe = task.encode_x(x.to(device))
+        for k in range(max(1, min(4, rotations))):
+            o = net(torch.rot90(xe, k, dims=(-2, -1)))
+            if isinstance(o, dict):
+                o = {"map": torch.rot90(o["map"], -k, dims=(-2, -1)), "scalar": o["scalar"]}
+            else:
+                o = torch.rot90(o, -k, dims=(-2, -1))
+            outs.append(task.collect(o).float().cpu())
+    d = task.decode_parts(torch.stack(outs).mean(0))
+    lmap = d["log10_map"][0].double().numpy().reshape(shape)
+    lstd = d["log10_map_std"][0].double().numpy().reshape(shape)
+    ltot = float(d["log10_total"][0])
+    ltot_err = float(d["log10_total_std"][0])
+    res = ImagePrediction(image=str(path), model=str(mpath), ra_deg=float(ra), dec_deg=float(dec), target=target,
+                          mass_map=10.0**lmap, log10_mass_std=lstd, flux_v=flux, wcs=out_wcs,
+                          mass_total=10.0**ltot, log10_mass_total=ltot, log10_mass_total_err=ltot_err,
+                          extinction_v=av, g_minus_r=gr, flux_total=float(flux.sum()),
+                          warnings=warn, notes=notes + [n for im in images for n in im.notes])
+    names = list(getattr(task, "scalar_names", []))
+    if "scalar" in d:
+        for j, nm in enumerate(names):
+            v, s = float(d["scalar"][0, j]), float(d["scalar_std"][0, j])
+            if nm == "distance":
+                res.distance_kpc, res.distance_err_kpc = v, s
+            elif nm == "age":
+                res.age_gyr, res.age_err_gyr = v, s
+    if hc is not None:
+        res.harris = {"id": hc.id, "name": hc.name, "distance_kpc": hc.distance_kpc, "ebv": hc.ebv,
+                      "m_v_t": hc.m_v_t, "citation": "Harris 1996, AJ 112, 1487 (2010 edition)"}
+    if math.isfinite(res.distance_kpc) and res.distance_kpc > 0:
+        res.lum_v = 4.0 * math.pi * res.distance_kpc**2 * res.flux_total
+        if res.lum_v > 0:
+            res.ml_v = res.mass_total / res.lum_v
+            res.log10_ml_v_err = math.sqrt(ltot_err**2 + (2 * res.distance_err_kpc / (res.distance_kpc * math.log(10))) ** 2)
+    elif res.distance_kpc <= 0:
+        warn.append(f"predicted distance {res.distance_kpc:.1f} kpc is not positive; no luminosity or M/L")
+    _check_range(res, task, warn)
+    return res
+
+
+def _check_range(res: ImagePrediction, task: Any, warn: list[str]) -> None:
+    """Flag inputs and results outside the training set (Chardin & Bianchini 2021, Fig. 10)."""
+    rng = getattr(task, "training_range", {}) or {}
+    checks = []
+    if res.flux_total > 0 and "log10_flux_total" in rng:
+        checks.append(("total V flux in the field (log10 Lsun/kpc^2)", math.log10(res.flux_total), rng["log10_flux_total"]))
+    if math.isfinite(res.lum_v) and "lum_v_fov" in rng:
+        checks.append(("V luminosity in the field (Lsun)", res.lum_v, rng["lum_v_fov"]))
+    if math.isfinite(res.distance_kpc) and "distance" in rng:
+        checks.append(("distance (kpc)", res.distance_kpc, rng["distance"]))
+    if "mass_fov" in rng:
+        checks.append(("mass in the field (Msun)", res.mass_total, rng["mass_fov"]))
+    for what, v, (lo, hi) in checks:
+        if not (lo <= v <= hi):
+            res.in_training_range = False
+            warn.append(f"{what} = {v:.4g} lies outside the training range {lo:.4g} to {hi:.4g}: the prediction "
+                        "is an extrapolation (pi-DOC failed on clusters brighter than its training set)")
+    if res.flux_total <= 0:
+        res.in_training_range = False
+        warn.append("the field has no positive flux; the image may not contain the cluster")
+
+
+def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: bool = False,
+                          stem: str | None = None) -> dict[str, Path]:
+    """Write ``<stem>_mass.fits`` (mass map with the cutout's WCS; LOGSTD and FLUXV extensions),
+    ``<stem>_prediction.json`` and ``<stem>_quicklook.png`` into the folder ``out``."""
+    from gcml.io.common import atomic_output
+    from gcml.io.fits import FitsExtension, write_fits_image
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    stem = stem or Path(pred.image).name.split(".")[0]
+    paths = {"fits": out / f"{stem}_mass.fits", "json": out / f"{stem}_prediction.json",
+             "png": out / f"{stem}_quicklook.png"}
+    if not overwrite:
+        for p in paths.values():
+            if p.exists():
+                from gcml.errors import OutputExistsError
+
+                raise OutputExistsError(f"{p} already exists; pass --overwrite to replace it")
+
+    def num(v: float) -> float | str:
+        return float(v) if math.isfinite(v) else "nan"
+
+    cards = [
+        ("GCMLMTOT", num(pred.mass_total), "[Msun] mass in the field"),
+        ("GCMLLMT", num(pred.log10_mass_total), "[dex Msun] log10 mass in the field"),
+        ("GCMLLMTE", num(pred.log10_mass_total_err), "[dex] 1-sigma of log10 mass"),
+        ("GCMLDIST", num(pred.distance_kpc), "[kpc] distance"),
+        ("GCMLDISE", num(pred.distance_err_kpc), "[kpc] 1-sigma distance"),
+        ("GCMLAGE", num(pred.age_gyr), "[Gyr] age"),
+        ("GCMLAGEE", num(pred.age_err_gyr), "[Gyr] 1-sigma age"),
+        ("GCMLLV", num(pred.lum_v), "[Lsun] V luminosity in the field"),
+        ("GCMLML", num(pred.ml_v), "[Msun/Lsun] M/L_V in the field"),
+        ("GCMLMLE", num(pred.log10_ml_v_err), "[dex] 1-sigma of log10 M/L_V"),
+        ("GCMLAV", float(pred.extinction_v), "[mag] A_V removed"),
+        ("GCMLINR", bool(pred.in_training_range), "inputs inside the training range"),
+        ("GCMLMODL", Path(pred.model).name[-60:], "model bundle"),
+        ("GCMLIMG", Path(pred.image).name[-60:], "input image"),
+    ]
+    write_fits_image(paths["fits"], pred.mass_map.astype(np.float32), pred.wcs, unit="Msun", header_cards=cards,
+                     extensions=[FitsExtension("LOGSTD", pred.log10_mass_std.astype(np.float32), unit="dex",
+                                               cards={"COMMENT": "1-sigma of log10 mass per pixel"}),
+                                 FitsExtension("FLUXV", pred.flux_v.astype(np.float32), unit="Lsun/kpc2",
+                                               cards={"COMMENT": "model input: V flux per pixel L/(4 pi d^2)"})],
+                     overwrite=overwrite)
+    with atomic_output(paths["json"], overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(pred.summary(), indent=1, default=str))
+    _quicklook(pred, paths["png"], overwrite)
+    return paths
+
+
+def _quicklook(pred: ImagePrediction, path: Path, overwrite: bool) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gcml.io.common import atomic_output
+
+    fig, ax = plt.subplots(1, 3, figsize=(12, 4))
+    h, w = pred.mass_map.shape
+    ext = [-w / 2, w / 2, -h / 2, h / 2]
+    ax[0].imshow(np.log10(np.maximum(pred.flux_v, 1e-9)), origin="lower", extent=ext, cmap="gray")
+    ax[0].set_title("log10 V flux (model input)")
+    im = ax[1].imshow(np.log10(pred.mass_map), origin="lower", extent=ext, cmap="magma")
+    fig.colorbar(im, ax=ax[1], label="log10 M [Msun/px]")
+    ax[1].set_title(f"mass: 10^{pred.log10_mass_total:.2f}±{pred.log10_mass_total_err:.2f} Msun")
+    im = ax[2].imshow(pred.log10_mass_std, origin="lower", extent=ext, cmap="viridis")
+    fig.colorbar(im, ax=ax[2], label="sigma [dex]")
+    ax[2].set_title(f"d = {pred.distance_kpc:.1f}±{pred.distance_err_kpc:.1f} kpc, age {pred.age_gyr:.1f}±{pred.age_err_gyr:.1f} Gyr",
+                    fontsize=9)
+    for a in ax:
+        a.set_xlabel("pixel")
+    fig.tight_layout()
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
