@@ -11,10 +11,11 @@ Usage::
 (one with ``tensorflow-cpu`` installed; gcml does not depend on TensorFlow), with the same thread count.
 
 Every network runs in one process on the same random 160x160 inputs, in evaluation mode under
-``torch.inference_mode``, with BatchNorm folded into the convolutions where it follows one (as
+``torch.inference_mode``, round-robin (one batch of each network per round), with BatchNorm folded into the convolutions where it follows one (as
 :func:`gcml.models.inference.load_model` does; the published networks put a ReLU in between, so they are
-unchanged); each timing is the median over ``--repeats`` batches after two warm-up batches,
-divided by the batch size. Both memory formats (contiguous NCHW and channels_last) are timed and both are
+unchanged); each timing is the median over ``--repeats`` rounds after two warm-up batches,
+divided by the batch size; the CPU time (all threads of the process) is reported beside the wall time,
+because on a shared machine the wall time also measures the other jobs. Both memory formats (contiguous NCHW and channels_last) are timed and both are
 printed; the published architectures are the baseline measured in the same run. The published Keras
 models' own times on this machine (TensorFlow, the authors' code) are about 49 ms (mass map) and 13 ms
 (age/distance) per image (gcml issue 7).
@@ -23,6 +24,7 @@ models' own times on this machine (TensorFlow, the authors' code) are about 49 m
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -38,17 +40,33 @@ MODELS = [("pidoc-ced", "mass map (published)"), ("pidoc-ced-lite", "mass map (g
           ("pidoc-cnn-lite", "age/distance (gcml)")]
 
 
-def time_model(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
-    """Median seconds per image."""
+def time_models(models: dict[str, torch.nn.Module], x: torch.Tensor, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median wall seconds and median CPU seconds (all threads of the process) per image of each model.
+
+    The models are timed round-robin (one batch of each per round), so that changes in the machine's load
+    during the run affect all of them alike.
+    """
+    times: dict[str, list[float]] = {k: [] for k in models}
+    cpu: dict[str, list[float]] = {k: [] for k in models}
     with torch.inference_mode():
-        for _ in range(2):
-            model(x)
-        times = []
+        for m in models.values():
+            for _ in range(2):
+                m(x.contiguous(memory_format=_fmt(m)))
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times) / x.shape[0]
+            for key, m in models.items():
+                xb = x.contiguous(memory_format=_fmt(m))
+                c0, t0 = time.process_time(), time.perf_counter()
+                m(xb)
+                times[key].append(time.perf_counter() - t0)
+                cpu[key].append(time.process_time() - c0)
+    n = x.shape[0]
+    return {k: (statistics.median(times[k]) / n, statistics.median(cpu[k]) / n) for k in models}
+
+
+def _fmt(model: torch.nn.Module) -> torch.memory_format:
+    w = next(p for p in model.parameters() if p.dim() == 4)
+    return torch.channels_last if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() \
+        else torch.contiguous_format
 
 
 def resampling_check(n_maps: int = 20, seed: int = 0) -> None:
@@ -102,12 +120,14 @@ for kind in ("ced", "cnn"):
         model = tf.keras.models.model_from_json(fh.read())
     for _ in range(2):
         model.predict(x, batch_size=batch, verbose=0)
-    ts = []
+    ts, cs = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         model.predict(x, batch_size=batch, verbose=0)
         ts.append(time.perf_counter() - t0)
+        cs.append(time.process_time() - c0)
     out[kind] = 1e3 * statistics.median(ts) / batch
+    out[kind + "_cpu"] = 1e3 * statistics.median(cs) / batch
 print(json.dumps(out))
 """
 
@@ -140,17 +160,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x = torch.randn(args.batch, 1, 160, 160)
-    rows = []
+    rows, nets = [], {}
     for name, what in MODELS:
         model = build_model(name).eval()
-        macs = flops_per_image(model)
+        rows.append({"model": name, "what": what, "mmacs": flops_per_image(model) / 1e6})
         fuse_for_inference(model)  # as gcml.models.inference.load_model does (no effect on the published nets)
-        ms = {}
+        nets[(name, "nchw")] = model
+        nets[(name, "channels_last")] = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    res = time_models(nets, x, args.repeats)
+    for r in rows:
         for fmt in ("nchw", "channels_last"):
-            mf = torch.channels_last if fmt == "channels_last" else torch.contiguous_format
-            m = model.to(memory_format=mf)
-            ms[fmt] = 1e3 * time_model(m, x.contiguous(memory_format=mf), args.repeats)
-        rows.append({"model": name, "what": what, "mmacs": macs / 1e6, **{f"ms_{k}": v for k, v in ms.items()}})
+            wall, c = res[(r["model"], fmt)]
+            r[f"ms_{fmt}"], r[f"cpu_ms_{fmt}"] = 1e3 * wall, 1e3 * c
     base = {"map": min(rows[0]["ms_nchw"], rows[0]["ms_channels_last"]),
             "scalar": min(rows[3]["ms_nchw"], rows[3]["ms_channels_last"])}
     keras = time_keras(args.keras, args.threads, args.batch, args.repeats) if args.keras else None
@@ -158,13 +179,17 @@ def main() -> None:
           f"median of {args.repeats}")
     if keras:
         print(f"Keras originals (TensorFlow {keras['tensorflow']}, model.predict, {args.threads} threads): "
-              f"mass map {keras['ced']:.2f} ms/img, age/distance {keras['cnn']:.2f} ms/img")
-    print(f"{'model':16s} {'what':30s} {'MMAC/img':>9s} {'ms/img NCHW':>12s} {'ms/img CL':>10s} {'vs published':>13s}")
+              f"mass map {keras['ced']:.2f} ms/img (CPU {keras['ced_cpu']:.2f} ms), "
+              f"age/distance {keras['cnn']:.2f} ms/img (CPU {keras['cnn_cpu']:.2f} ms)")
+    print("wall ms per image (CPU ms per image, all threads) for contiguous NCHW and channels_last (CL); ratio: "
+          "best wall time / the published network's best wall time in PyTorch" + (" and in Keras" if keras else ""))
+    print(f"{'model':16s} {'what':30s} {'MMAC/img':>9s} {'NCHW':>16s} {'CL':>16s} {'vs published':>13s}")
     for r in rows:
         best = min(r["ms_nchw"], r["ms_channels_last"])
         ref = base["scalar"] if "cnn" in r["model"] else base["map"]
         r["ratio_vs_published_pytorch"] = best / ref
-        line = (f"{r['model']:16s} {r['what']:30s} {r['mmacs']:9.1f} {r['ms_nchw']:12.2f} {r['ms_channels_last']:10.2f} "
+        line = (f"{r['model']:16s} {r['what']:30s} {r['mmacs']:9.1f} "
+                f"{r['ms_nchw']:7.2f} ({r['cpu_ms_nchw']:6.2f}) {r['ms_channels_last']:7.2f} ({r['cpu_ms_channels_last']:6.2f}) "
                 f"{best / ref:12.3f}x")
         if keras:
             kref = keras["cnn"] if "cnn" in r["model"] else keras["ced"]
