@@ -104,6 +104,8 @@ def test_bad_configuration():
         build_model("pidoc-cnn", input_size=40)
     with pytest.raises(ConfigError, match="unexpected keyword"):
         build_model("pidoc-net", colour=1)
+    with pytest.raises(ConfigError, match="built for 160x160"):
+        PidocCNN()(torch.zeros(1, 1, 128, 128))
     with pytest.raises(ConfigError, match="divisible by 16"):
         PidocCED()(torch.zeros(1, 1, 150, 150))
     with pytest.raises(ConfigError, match="spatial_dropout"):

@@ -197,6 +197,7 @@ class PidocCNN(nn.Module):
         self.uncertainty = bool(uncertainty)
         self.n_targets = n_outputs // 2 if uncertainty else n_outputs
         self.padding = padding
+        self.input_size = int(input_size)
         self.convs = nn.ModuleList()
         self.bns = nn.ModuleList()
         c, size = in_channels, int(input_size)
@@ -223,6 +224,9 @@ class PidocCNN(nn.Module):
         keras_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            raise ConfigError(f"pidoc-cnn: input of {x.shape[-2]}x{x.shape[-1]} px; this network was built for "
+                              f"{self.input_size}x{self.input_size} (its dense layers fix the size)")
         for conv, bn in zip(self.convs, self.bns, strict=False):
             x = F.max_pool2d(F.relu(self.sdrop(bn(F.relu(conv(x))))), 2)
         x = self.drop(torch.flatten(x, 1))
