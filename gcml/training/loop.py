@@ -369,7 +369,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                 break
             net.train()
             torch.manual_seed(_epoch_seed(config.seed, epoch, env.rank))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             s_loss, s_n = 0.0, 0
             for bi, (xb, yb) in enumerate(ds.batches("train", config.batch_size, epoch=epoch, seed=config.seed,
                                                      rank=env.rank, world=env.world_size)):
@@ -389,14 +389,15 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                 if env.is_main and progress is not None:
                     progress("batch", {"epoch": epoch + 1, "batch": bi + 1, "batches": n_batches, "loss": lv})
             s_loss, s_n = all_reduce_sum([s_loss, float(s_n)], device, env)
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             # Every rank evaluates the whole validation split (identical numbers, no communication).
             vout, vy = forward_split(model, task, ds, "val", device, config.eval_batch_size, amp)
             vm = quick_metrics(task, vout, vy)
             val_loss = vm["loss"]
             line = {"epoch": epoch + 1, "train_loss": s_loss / max(s_n, 1), "val_loss": val_loss,
                     "val_mae": vm["mae"], "val_rmse": vm["rmse"], "val_bias": vm["bias"], "lr": _lr(opt),
-                    "time_s": dt, "maps_per_s": s_n / dt if dt > 0 else float("nan")}
+                    "time_s": dt, "maps_per_s": s_n / dt if dt > 0 else float("nan"),
+                    "cpu_s": dc}
             if sched is not None:
                 if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     sched.step(val_loss)
