@@ -221,7 +221,7 @@ class MapSetWriter:
             f.attrs[k] = v
         h, w = s["shape"]
         c = len(s["channels"])
-        comp = {"compression": s["compression"], "compression_opts": 4} if s["compression"] == "gzip" else {}
+        comp = {"compression": s["compression"], "compression_opts": 1} if s["compression"] == "gzip" else {}
         nchunk = max(1, min(self.n, max(1, 65536 // max(1, c * h * w))))
         d = f.create_dataset("maps", shape=(self.n, c, h, w), dtype="f4",
                              chunks=(nchunk, c, h, w) if self.n else None, shuffle=bool(comp), **comp)
