@@ -248,7 +248,8 @@ def resample_field(img: SkyImage, ra: float, dec: float, shape: tuple[int, int],
     coords = np.vstack([iy, ix])
     vals = map_coordinates(sb, coords, order=1, mode="nearest")
     cover = map_coordinates(good.astype(np.float64), coords, order=1, mode="nearest")
-    nan_frac = float(np.mean(cover < 0.999))
+    nan_frac = float(np.mean(1.0 - np.clip(cover, 0.0, 1.0)))
+    nan_frac = nan_frac if nan_frac > 1e-9 else 0.0
     if nan_frac > MAX_NAN_FRACTION:
         raise InputError(f"{img.path}: {100 * nan_frac:.0f}% of the field around RA {ra:.5f}, Dec {dec:.5f} is NaN "
                          f"(masked or outside the survey footprint); at most {100 * MAX_NAN_FRACTION:.0f}% can be filled")
