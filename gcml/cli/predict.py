@@ -137,14 +137,14 @@ def _report(pred, paths: dict[str, Path], quiet: bool) -> None:
             highlight=False, soft_wrap=True)
     t = Table(title=f"log10 mass [Msun] (model {pred.model.name if pred.model else 'in memory'}, "
                     f"{pred.n_samples} Monte Carlo draws)")
-    for col in ("quantity", "median", "16%", "84%", "2.5%", "97.5%", "network", "M [Msun]"):
+    for col in ("quantity", "median", "68% interval", "95% interval", "network"):
         t.add_column(col, justify="left" if col == "quantity" else "right")
     for m in pred.masses.values():
-        t.add_row(m.label, f"{m.median:.2f}", f"{m.p16:.2f}", f"{m.p84:.2f}", f"{m.p2_5:.2f}", f"{m.p97_5:.2f}",
-                  f"{m.network_mean:.2f} ± {m.network_std:.2f}", f"{10 ** m.median:.2e}")
+        t.add_row(m.label, f"{m.median:.2f}", f"{m.p16:.2f} - {m.p84:.2f}", f"{m.p2_5:.2f} - {m.p97_5:.2f}",
+                  f"{m.network_mean:.2f} ± {m.network_std:.2f}")
     if "median" in pred.tme:
         tm = pred.tme
-        t.add_row(f"TME M(< {tm['r_out_kpc']:.1f} kpc) (Watkins+10)", f"{tm['median']:.2f}", f"{tm['p16']:.2f}",
-                  f"{tm['p84']:.2f}", f"{tm['p2_5']:.2f}", f"{tm['p97_5']:.2f}", "-", f"{10 ** tm['median']:.2e}")
+        t.add_row("TME M(< R_out), Watkins+10", f"{tm['median']:.2f}", f"{tm['p16']:.2f} - {tm['p84']:.2f}",
+                  f"{tm['p2_5']:.2f} - {tm['p97_5']:.2f}", "-")
     console.print(t)
     console.print(f"wrote {paths['json']} and {paths['png']}", highlight=False, soft_wrap=True)

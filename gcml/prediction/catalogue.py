@@ -66,7 +66,7 @@ DEFAULT_DISTANCE_FRACTION = 0.1
 CENTRE_OFFSET_LIMIT = 0.75
 
 TARGET_LABELS = {
-    "log10_mass_total": "total mass (M200 + M*)",
+    "log10_mass_total": "total mass M200+M*",
     "log10_m200": "halo mass M200",
     "log10_mstar": "stellar mass",
     "log10_mass_within_5kpc": "M(< 5 kpc)",
@@ -235,6 +235,44 @@ def tangent_plane(ra_deg: np.ndarray, dec_deg: np.ndarray, ra0_deg: float, dec0_
         xi = np.cos(d) * np.sin(da) / cosc
         eta = (math.cos(d0) * np.sin(d) - math.sin(d0) * np.cos(d) * np.cos(da)) / cosc
     return xi, eta, cosc
+
+
+def inverse_tangent_plane(xi: np.ndarray, eta: np.ndarray, ra0_deg: float, dec0_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """RA, Dec [deg] of tangent-plane coordinates xi (east), eta (north) [rad] about (ra0, dec0).
+
+    The inverse of :func:`tangent_plane` (Calabretta & Greisen 2002); used to place simulated GC systems on
+    the sky (:func:`mock_catalogue`).
+    """
+    xi = np.asarray(xi, float)
+    eta = np.asarray(eta, float)
+    a0, d0 = math.radians(ra0_deg), math.radians(dec0_deg)
+    rho = np.hypot(xi, eta)
+    c = np.arctan(rho)
+    sc, cc = np.sin(c), np.cos(c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dec = np.arcsin(cc * math.sin(d0) + np.where(rho > 0, eta * sc * math.cos(d0) / np.where(rho > 0, rho, 1), 0))
+    ra = a0 + np.arctan2(xi * sc, rho * math.cos(d0) * cc - eta * math.sin(d0) * sc)
+    return np.mod(np.degrees(ra), 360.0), np.degrees(dec)
+
+
+def mock_catalogue(x_kpc: np.ndarray, y_kpc: np.ndarray, v_los_kms: np.ndarray, *, ra0_deg: float, dec0_deg: float,
+                   distance_mpc: float, vsys_kms: float, v_err_kms: np.ndarray | None = None) -> Any:
+    """An ``astropy.table.Table`` (RAJ2000, DEJ2000, HRV, e_HRV) of GCs with projected positions x (east),
+    y (north) [kpc] and line-of-sight velocities relative to the galaxy [km/s], placed at ``distance_mpc``
+    with systemic velocity ``vsys_kms`` (heliocentric HRV = v (1 + v_sys / c) + v_sys, the inverse of the
+    correction in :func:`predict_catalogue`). Velocities are written as given: add noise before calling.
+    """
+    from astropy import units as u
+    from astropy.table import Table
+
+    d_kpc = float(distance_mpc) * 1e3
+    ra, dec = inverse_tangent_plane(np.asarray(x_kpc) / d_kpc, np.asarray(y_kpc) / d_kpc, ra0_deg, dec0_deg)
+    t = Table()
+    t["RAJ2000"] = ra * u.deg
+    t["DEJ2000"] = dec * u.deg
+    t["HRV"] = (np.asarray(v_los_kms, float) * (1.0 + vsys_kms / C_KMS) + vsys_kms) * u.km / u.s
+    t["e_HRV"] = (np.zeros(len(ra)) if v_err_kms is None else np.asarray(v_err_kms, float)) * u.km / u.s
+    return t
 
 
 def map_dispersion(maps: np.ndarray, min_count: float = 0.0, channels: list[str] | None = None) -> np.ndarray:
@@ -450,16 +488,6 @@ def predict_catalogue(
 
     tab = read_gc_table(table_path, ra_col=ra_col, dec_col=dec_col, v_col=v_col, verr_col=verr_col)
     warns.extend(tab.warnings)
-    model, task, b, mpath = _load(bundle_or_path, device)
-    if getattr(task, "source", "targets") != "targets":
-        raise InputError(f"{mpath or 'model'}: predicts maps, not scalar masses; expected a mass-cnn model")
-    geom = _geometry(b, mpath)
-    missing = [c for c in task.channels if c not in CHANNELS]
-    if missing:
-        raise FormatError(f"{mpath or 'model'}: reads channel(s) {', '.join(missing)} that kinematic maps do not "
-                          f"have (v, sigma, count)")
-    ch_idx = [CHANNELS.index(c) for c in task.channels]
-
     # --- positions and velocities
     xi, eta, cosc = tangent_plane(tab.ra_deg, tab.dec_deg, float(ra), float(dec))
     far = cosc <= 0.5  # more than 60 deg away
@@ -475,6 +503,16 @@ def predict_catalogue(
         raise InputError(f"{tab.path}: the centre ({ra:.5f}, {dec:.5f}) is far from the GCs (their median position "
                          f"is {off:.1f} kpc from it, their median radius about it {r_med:.1f} kpc); expected a "
                          "centre among the GCs (check --ra/--dec or --galaxy)")
+    model, task, b, mpath = _load(bundle_or_path, device)
+    if getattr(task, "source", "targets") != "targets":
+        raise InputError(f"{mpath or 'model'}: predicts maps, not scalar masses; expected a mass-cnn model")
+    geom = _geometry(b, mpath)
+    missing = [c for c in task.channels if c not in CHANNELS]
+    if missing:
+        raise FormatError(f"{mpath or 'model'}: reads channel(s) {', '.join(missing)} that kinematic maps do not "
+                          f"have (v, sigma, count)")
+    ch_idx = [CHANNELS.index(c) for c in task.channels]
+
     half = float(geom.extent_kpc) / 2.0
     infield = (np.abs(x) <= half) & (np.abs(y) <= half)
     n_in = int(infield.sum())
@@ -544,7 +582,7 @@ def predict_catalogue(
             radius = 5.0 * float(r_e_kpc)
         label = TARGET_LABELS.get(name, name)
         if name == "log10_mass_within_rout":
-            label = f"M(< R_out = {r_out:.1f} kpc)"
+            label = f"M(<R_out={r_out:.1f} kpc)"
         masses[name] = MassEstimate(
             name=name, label=label, unit=(task.target_units[j] if j < len(task.target_units) else "") or "dex(Msun)",
             median=med, p16=p16, p84=p84, p2_5=p2, p97_5=p97, network_mean=float(mu0[j]),
