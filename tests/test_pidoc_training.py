@@ -192,3 +192,45 @@ def test_cli_train_pidoc(toy, tmp_path, cli):
     assert r.exit_code == 0, r.output
     assert "test mass" in r.output
     assert (tmp_path / "run" / "best.pt").is_file()
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+def test_pidoc_metrics_known_answers():
+    from gcml.evaluation.pidoc_metrics import coverage, pixel_percentage_error, r2_score, radial_profiles, scalar_report
+
+    t = np.array([1.0, 2.0, 4.0, 8.0])
+    pe = pixel_percentage_error(t, t * np.array([1.1, 0.9, 1.0, 1.5]), n_bins=3)
+    assert pe["mean"] == pytest.approx((10 + 10 + 0 + 50) / 4)
+    assert r2_score(t, t) == 1.0 and r2_score(t, np.full(4, t.mean())) == 0.0
+    cov = coverage(np.zeros(4), np.array([0.5, 1.5, 2.5, -0.1]), np.ones(4))
+    assert cov == {"coverage_68": 0.5, "coverage_95": 0.75}
+    sr = scalar_report(np.array([10.0, 10, 20, 20]), np.array([12.0, 8, 20, 26]), None, per_value=True)
+    assert sr["mae"] == pytest.approx(2.5)
+    assert [r["mean"] for r in sr["per_true_value"]] == [10.0, 23.0]
+    flux, m, dist, _ = plummer_images(3, 32)
+    rp = radial_profiles(m[:, 0].astype(float), m[:, 0].astype(float), flux[:, 0].astype(float), dist)
+    assert len(rp["mass_frac_error_mean"]) == 25
+    assert np.nanmax(np.array(rp["mass_frac_error_mean"], dtype=float)) == 0.0
+    rp2 = radial_profiles(m[:, 0].astype(float), 2 * m[:, 0].astype(float), flux[:, 0].astype(float), dist)
+    np.testing.assert_allclose(np.array(rp2["ml_frac_error_mean"], dtype=float)[1:10], 1.0)  # annulus 0 (r < 0.64 px) holds no pixel centre
+
+
+def test_evaluate_cli_photometry(toy, tmp_path, cli):
+    from gcml.training import TrainConfig, train
+
+    a = train(toy, TrainConfig(model="pidoc-net", arch_kwargs={"filters": [4, 8, 8, 8]}, epochs=1, batch_size=8,
+                               early_stopping=0), tmp_path / "net").best_checkpoint
+    b = train(toy, TrainConfig(model="pidoc-cnn-lite", arch_kwargs={"filters": [4, 8]}, epochs=1, batch_size=8,
+                               early_stopping=0), tmp_path / "cnn").best_checkpoint
+    r = cli("evaluate", a, b, toy, "--split", "test", "-o", tmp_path / "rep")
+    assert r.exit_code == 0, r.output
+    import json
+
+    doc = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    net, cnn = doc["models"]["net/best.pt"], doc["models"]["cnn/best.pt"]
+    assert net["mass"]["total"]["n"] == 12 and "radial" in net and "per_true_value" in net["distance"]
+    assert "mass" not in cnn and cnn["age"]["n"] == 12
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "Chardin & Bianchini 2021" in report and "27.4" in report
+    for png in ("pixel_error.png", "radial.png", "age.png", "distance_pdf.png"):
+        assert (tmp_path / "rep" / png).is_file()

@@ -42,6 +42,16 @@ def evaluate_cmd(
         if len(fl) < 2:
             raise InputError("evaluate: give at least one model bundle and then the MapSet, e.g. "
                              "'gcml evaluate runs/mass-cnn/best.pt maps.h5'")
+        from gcml.training.data import read_header
+
+        if read_header(fl[-1])["kind"] == "photometry":  # pi-DOC models: gcml/evaluation/pidoc_metrics.py
+            from gcml.cli.evaluate_pidoc import print_pidoc_evaluation
+            from gcml.evaluation.pidoc_metrics import evaluate_photometry
+
+            pres = evaluate_photometry(fl[:-1], fl[-1], o["split"], o["out"], overwrite=o["overwrite"],
+                                       device=o["device"], batch_size=min(o["batch_size"], 16))
+            print_pidoc_evaluation(pres, quiet)
+            return
         res = evaluate(fl[:-1], fl[-1], o["split"], o["out"], overwrite=o["overwrite"], device=o["device"],
                        batch_size=o["batch_size"])
     from rich.table import Table
