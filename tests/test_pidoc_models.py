@@ -197,6 +197,11 @@ def test_predict_arrays_bad_input():
         predict_arrays(lm, bad)
     with pytest.raises(InputError, match="expected \\(H, W\\), \\(N, H, W\\) or \\(N, 1, H, W\\)"):
         predict_arrays(lm, np.ones((1, 2, 3, 32, 32)))
+    n = torch.get_num_threads()
+    ok = predict_arrays(lm, np.ones((1, 32, 32)), num_threads=1)
+    assert ok["mass"].shape == (1, 32, 32) and torch.get_num_threads() == n
+    with pytest.raises(InputError, match="num_threads must be at least 1"):
+        predict_arrays(lm, np.ones((1, 32, 32)), num_threads=0)
 
 
 def test_predict_arrays_with_training_task():

@@ -186,7 +186,8 @@ def _as_nchw(x: Any, channels: int, path: Path | None) -> np.ndarray:
 
 
 def predict_arrays(bundle: str | Path | dict[str, Any] | LoadedModel, x: Any, *, standardized: bool = False,
-                   log10_input: bool = False, batch_size: int = 32, device: str = "cpu") -> dict[str, np.ndarray]:
+                   log10_input: bool = False, batch_size: int = 32, device: str = "cpu",
+                   num_threads: int | None = None) -> dict[str, np.ndarray]:
     """Apply a bundle to input maps and return physical outputs.
 
     Parameters
@@ -199,6 +200,9 @@ def predict_arrays(bundle: str | Path | dict[str, Any] | LoadedModel, x: Any, *,
         own input convention; ``gcml mock-observe --flux-convention pidoc``)
     batch_size : images per forward pass
     device : torch device (when ``bundle`` is not already loaded)
+    num_threads : CPU threads for this call (``torch.set_num_threads``, restored afterwards); None keeps
+        torch's setting. On a machine whose cores are busy with other jobs one thread is often faster,
+        because every parallel operation waits for the slowest thread (docs/benchmarks.md, "inference").
 
     Returns
     -------
@@ -212,6 +216,16 @@ def predict_arrays(bundle: str | Path | dict[str, Any] | LoadedModel, x: Any, *,
     """
     import torch
 
+    if num_threads is not None:
+        if num_threads < 1:
+            raise InputError(f"num_threads must be at least 1, got {num_threads}")
+        previous = torch.get_num_threads()
+        torch.set_num_threads(int(num_threads))
+        try:
+            return predict_arrays(bundle, x, standardized=standardized, log10_input=log10_input,
+                                  batch_size=batch_size, device=device, num_threads=None)
+        finally:
+            torch.set_num_threads(previous)
     lm = bundle if isinstance(bundle, LoadedModel) else load_model(bundle, device=device)
     channels = len(lm.bundle["inputs"].get("channels") or [1])
     a = _as_nchw(x, channels, lm.path)
