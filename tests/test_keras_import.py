@@ -222,3 +222,19 @@ def test_flux_definition_shifts_input_by_log10_4pi(shared_data):
     np.testing.assert_allclose(pred["raw"], z["y"], atol=1e-4)
     with pytest.raises(InputError, match="--flux-definition"):
         import_keras(arch, weights, flux_definition="sr")
+
+
+def test_full_model_hdf5_file(shared_data, tmp_path):
+    """model.save("x.h5") files keep the same layout under /model_weights."""
+    arch, weights, ref = _files(shared_data, "cnn")
+    full = tmp_path / "full.h5"
+    with h5py.File(weights, "r") as src, h5py.File(full, "w") as dst:
+        g = dst.create_group("model_weights")
+        for k, v in src.attrs.items():
+            g.attrs[k] = v
+        for name in src:
+            src.copy(src[name], g, name=name)
+        dst.attrs["model_config"] = arch.read_text()
+    z = np.load(ref)
+    pred = predict_arrays(import_keras(arch, full).bundle, np.moveaxis(z["x_nhwc"], -1, 1), standardized=True)
+    np.testing.assert_allclose(pred["raw"], z["y"], atol=1e-4)
