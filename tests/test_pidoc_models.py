@@ -280,3 +280,22 @@ def test_cli_models_list(cli):
     assert not names["pidoc-net"]["paper"]
     r = cli("models", "list")
     assert r.exit_code == 0 and "pidoc-cnn-lite" in r.output
+
+
+def test_cli_models_list_shows_shipped_models(cli, tmp_path, monkeypatch):
+    import json
+
+    import gcml.cli.models as cm
+    from gcml.io.bundle import save_bundle
+
+    kwargs = {"filters": [4, 8]}
+    targets = {"names": ["mass"], "units": ["Msun"], "output": "map",
+               "norm": {"transform": ["log10"], "mean": [0.0], "std": [1.0]}}
+    save_bundle(tmp_path / "pidoc-lite-default.pt",
+                _bundle(build_model("pidoc-ced-lite", **kwargs), "pidoc-ced-lite", kwargs, targets, "map"))
+    monkeypatch.setattr(cm, "SHIPPED_DIR", tmp_path)
+    r = cli("models", "list", "--json")
+    assert r.exit_code == 0, r.output
+    shipped = json.loads(r.output)["shipped_models"]
+    assert shipped == [{"file": "pidoc-lite-default.pt", "architecture": "pidoc-ced-lite", "targets": ["mass"],
+                        "output": "map"}]
