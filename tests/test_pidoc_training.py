@@ -196,7 +196,13 @@ def test_cli_train_pidoc(toy, tmp_path, cli):
 
 # ------------------------------------------------------------------------------------------ evaluation
 def test_pidoc_metrics_known_answers():
-    from gcml.evaluation.pidoc_metrics import coverage, pixel_percentage_error, r2_score, radial_profiles, scalar_report
+    from gcml.evaluation.pidoc_metrics import (
+        coverage,
+        pixel_percentage_error,
+        r2_score,
+        radial_profiles,
+        scalar_report,
+    )
 
     t = np.array([1.0, 2.0, 4.0, 8.0])
     pe = pixel_percentage_error(t, t * np.array([1.1, 0.9, 1.0, 1.5]), n_bins=3)

@@ -138,7 +138,7 @@ def test_bad_images(tmp_path, tiny_model):
     d, cards = __import__("gcml.prediction.synthetic", fromlist=["x"]).ps1_cutout_from_flux(
         gaussian_blob(32, 4, 1.0), ra=RA, dec=DEC, size=40, nan_border=12)
     hdr = fits.Header()
-    for k, v, *c in cards:
+    for k, v, *_c in cards:
         hdr[k] = v
     fits.PrimaryHDU(d, hdr).writeto(tmp_path / "nan.fits")
     with pytest.raises(InputError, match="is NaN"):

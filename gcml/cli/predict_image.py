@@ -58,5 +58,5 @@ def run_image_prediction(path: Path, *, model: Path | None = None, g: Path | Non
         t.add_row("distance (Harris 2010)", f"{pred.harris['distance_kpc']}", "kpc")
     t.add_row("inside the training range", "yes" if pred.in_training_range else "[yellow]no[/]", "")
     console.print(t)
-    for k, p in paths.items():
+    for _k, p in paths.items():
         console.print(f"wrote {p}", highlight=False)

@@ -70,7 +70,7 @@ def pixel_percentage_error(m_true: np.ndarray, m_pred: np.ndarray, n_bins: int =
     cnt = np.bincount(k, minlength=n_bins)
     mean = np.bincount(k, weights=eps, minlength=n_bins) / np.maximum(cnt, 1)
     return {"mean": float(eps.mean()), "median": float(np.median(eps)), "bin_edges_log10_msun": edges.tolist(),
-            "bin_count": cnt.tolist(), "bin_mean": [float(v) if c else None for v, c in zip(mean, cnt)]}
+            "bin_count": cnt.tolist(), "bin_mean": [float(v) if c else None for v, c in zip(mean, cnt, strict=False)]}
 
 
 def radial_profiles(mass_true: np.ndarray, mass_pred: np.ndarray, flux: np.ndarray, distance_kpc: np.ndarray,
