@@ -116,7 +116,8 @@ def test_calibration_known_answer(toy):
     assert float(d["log10_map_std"].mean()) == pytest.approx(0.1, rel=1e-3)
 
 
-@pytest.mark.parametrize("model,loss", [("pidoc-net", "gaussian_nll"), ("pidoc-ced-lite", "mse")])
+@pytest.mark.parametrize("model,loss", [pytest.param("pidoc-net", "gaussian_nll", marks=pytest.mark.slow),
+                                        ("pidoc-ced-lite", "mse")])
 def test_train_map_models_through_the_loop(toy, tmp_path, model, loss):
     from gcml.models.inference import load_model, predict_arrays
     from gcml.training import TrainConfig, train
