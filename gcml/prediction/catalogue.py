@@ -591,7 +591,7 @@ def predict_catalogue(
 
     # --- classical baseline on the same GCs: Watkins et al. (2010) TME within R_out
     tme_set = _tme_settings(b)
-    mb_in = (np.abs(xb) <= half * 1.0) & (np.abs(yb) <= half)
+    mb_in = (np.abs(xb) <= half) & (np.abs(yb) <= half)
     tm0, _ = tracer_mass_estimator(R[None], v_rel[None], mask=infield[None], **tme_set)
     tmb, _ = tracer_mass_estimator(np.sqrt(xb * xb + yb * yb), vb, mask=mb_in, **tme_set)
     with np.errstate(divide="ignore", invalid="ignore"):
