@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--loss", default="gaussian_nll")
+    ap.add_argument("--nproc", type=int, default=1, help="CPU processes (DistributedDataParallel, gloo)")
     args = ap.parse_args()
 
     import torch
@@ -40,11 +41,11 @@ def main() -> None:
         views = 100
         data = make_mapset(Path(tmp) / "bench.h5", n_gal=max(1, args.n // views), views=views)
         print(f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, device {args.device}, "
-              f"{args.model} depth {args.depth}, channels {args.channels}, {args.n} maps")
+              f"{args.model} depth {args.depth}, channels {args.channels}, {args.n} maps, {args.nproc} process(es)")
         for bs in args.batch_size:
             cfg = TrainConfig(model=args.model, channels=tuple(args.channels.split(",")), epochs=args.epochs,
                               batch_size=bs, device=args.device, threads=args.threads, early_stopping=0,
-                              loss=args.loss, arch_kwargs={"depth": args.depth})
+                              loss=args.loss, arch_kwargs={"depth": args.depth}, nproc=args.nproc)
             t0 = time.perf_counter()
             res = train(data, cfg, Path(tmp) / f"run{bs}", overwrite=True)
             wall = time.perf_counter() - t0
