@@ -18,7 +18,6 @@ def _losses(run):
     return [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.slow  # ~16 s: two fresh processes import torch
 def test_ddp_two_cpu_processes_match_single_process(tmp_path):
     data = make_mapset(tmp_path / "syn.h5", n_gal=24, views=8)
     cfg = TrainConfig(channels=("sigma", "v"), epochs=2, batch_size=32, seed=7, device="cpu", threads=1,
