@@ -62,3 +62,20 @@ def test_too_many_gpus_is_one_clear_error():
     with pytest.raises(DeviceError, match=f"option --gpus {n + 1}: this machine has {n} CUDA GPU"):
         resolve_device("auto", n + 1)
     assert resolve_device("cpu").type == "cpu"
+
+
+@pytest.mark.slow  # starts torchrun and two fresh processes
+def test_torchrun_launch_two_cpu_ranks(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("torchrun") or str(__import__("pathlib").Path(sys.executable).with_name("torchrun"))
+    data = make_mapset(tmp_path / "syn.h5", n_gal=12, views=6)
+    r = subprocess.run([exe, "--nproc-per-node", "2", "-m", "gcml", "train", "mass-cnn", "--data", str(data), "-o",
+                        str(tmp_path / "run"), "--epochs", "1", "--batch-size", "32", "--device", "cpu", "-q"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("run folder:") == 1  # only rank 0 reports
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["world_size"] == 2

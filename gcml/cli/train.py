@@ -115,6 +115,11 @@ def train_cmd(
                             highlight=False)
 
             res = train(data_path, cfg, out_dir, resume=o["resume"], overwrite=o["overwrite"], progress=progress)
+        from gcml.training.distributed import env_from_environment
+
+        env = env_from_environment()
+        if env is not None and not env.is_main:  # torchrun / SLURM: rank 0 reports
+            return
     console.print(f"run folder: {res.run_dir}  (best epoch {res.best_epoch} of {res.epochs_run}"
                   f"{', stopped early' if res.stopped_early else ''}; {res.train_maps_per_s:.0f} maps/s on {res.device}"
                   f"{f' x {res.world_size} processes' if res.world_size > 1 else ''})", highlight=False)
