@@ -167,3 +167,15 @@ def test_train_on_cuda_with_mixed_precision(syn, tmp_path):
     assert res.device.startswith("cuda") and np.isfinite(res.best_val_loss)
     b = load_bundle(tmp_path / "gpu" / "best.pt")
     assert all(t.device.type == "cpu" for t in b["state_dict"].values())
+
+
+def test_cli_defaults_data_maps_h5_and_runs_folder(tmp_path, cli, monkeypatch):
+    make_mapset(tmp_path / "maps.h5", n_gal=20, views=4)
+    monkeypatch.chdir(tmp_path)
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    r = cli("train", "mass-cnn", "--channels", "2", "--gpus", str(n + 4))  # the user's example, too many GPUs
+    assert r.exit_code == 2 and f"option --gpus {n + 4}: this machine has {n} CUDA GPU" in " ".join(r.output.split())
+    r = cli("train", "mass-cnn", "--channels", "2", "--epochs", "1", "--batch-size", "32", "-q")
+    assert r.exit_code == 0, r.output
+    b = load_bundle(tmp_path / "runs" / "mass-cnn" / "best.pt")
+    assert b["inputs"]["channels"] == ["sigma", "v"] and b["provenance"]["data"] == "maps.h5"
