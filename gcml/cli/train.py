@@ -107,7 +107,10 @@ def train_cmd(
                                 description=f"epoch {info['epoch']} loss {info['loss']:.4f}")
                 elif event == "epoch":
                     prog.update(tasks["epochs"], completed=info["epoch"])
-                    prog.reset(tasks["batches"])
+                    if info["epoch"] >= cfg.epochs:
+                        prog.remove_task(tasks["batches"])
+                    else:
+                        prog.reset(tasks["batches"])
                     if not q:
                         prog.console.print(
                             f"epoch {info['epoch']:3d}  train {info['train_loss']:.4f}  val {info['val_loss']:.4f}  "
