@@ -179,3 +179,13 @@ def test_cli_defaults_data_maps_h5_and_runs_folder(tmp_path, cli, monkeypatch):
     assert r.exit_code == 0, r.output
     b = load_bundle(tmp_path / "runs" / "mass-cnn" / "best.pt")
     assert b["inputs"]["channels"] == ["sigma", "v"] and b["provenance"]["data"] == "maps.h5"
+
+
+def test_streaming_weights_do_not_depend_on_workers(syn, tmp_path):
+    cfg = TrainConfig(channels=("sigma", "v"), epochs=1, seed=4, in_memory="no", **FAST)
+    train(syn, cfg, tmp_path / "w0")
+    train(syn, cfg.replace(workers=2), tmp_path / "w2")
+    a = load_bundle(tmp_path / "w0" / "last.pt")["state_dict"]
+    b = load_bundle(tmp_path / "w2" / "last.pt")["state_dict"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
