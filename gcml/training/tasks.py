@@ -19,6 +19,7 @@ A task
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -60,7 +61,7 @@ class DataStats:
     units: dict[str, str] = field(default_factory=dict)
 
 
-class Task:
+class Task(abc.ABC):
     """Base class of training tasks (see the module docstring)."""
 
     name: ClassVar[str] = ""
@@ -163,24 +164,30 @@ class Task:
     # --- to be provided by subclasses -----------------------------------------------------------
     n_outputs: int
 
+    @abc.abstractmethod
     def encode_y(self, y: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Physical targets -> the network's training space (standardised, rescaled)."""
 
+    @abc.abstractmethod
     def loss(self, out: torch.Tensor, y_enc: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Scalar loss of network outputs against encoded targets."""
 
+    @abc.abstractmethod
     def decode(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+        """Network outputs -> (mean, standard deviation) in physical units."""
 
+    @abc.abstractmethod
     def calibrate(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
-        raise NotImplementedError
+        """Fit the uncertainty calibration on the validation split; returns what goes in the bundle."""
 
+    @abc.abstractmethod
     def bundle_entries(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Everything prediction needs to reproduce this task (normalisation, targets, calibration)."""
 
     @classmethod
+    @abc.abstractmethod
     def from_bundle(cls, bundle: dict[str, Any]) -> Task:
-        raise NotImplementedError
+        """Rebuild the task from a model bundle."""
 
 
 class ScalarRegressionTask(Task):
