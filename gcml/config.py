@@ -152,3 +152,19 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     return obj
+
+
+def parse_shard_spec(text: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """Parse ``--shard K/N`` (K counted from 1) into ``(K, N)``; ``None`` or ``""`` -> ``None``."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    if isinstance(text, str):
+        try:
+            k, n = (int(v) for v in text.split("/"))
+        except ValueError:
+            raise ConfigError(f"option --shard: expected 'K/N' such as 2/8, got '{text}'") from None
+    else:
+        k, n = (int(v) for v in text)
+    if not (n >= 1 and 1 <= k <= n):
+        raise ConfigError(f"option --shard: expected K/N with 1 <= K <= N, got {k}/{n}")
+    return k, n

@@ -23,17 +23,10 @@ from gcml.cli.common import (
 
 def parse_shard(text: str | None) -> tuple[int, int]:
     """``"K/N"`` (1 <= K <= N) -> 0-based ``(K - 1, N)``; ``None`` -> ``(0, 1)``."""
-    from gcml.errors import ConfigError
+    from gcml.config import parse_shard_spec
 
-    if text is None or str(text).strip() == "":
-        return (0, 1)
-    try:
-        k, n = (int(v) for v in str(text).split("/"))
-    except ValueError:
-        raise ConfigError(f"option --shard: expected K/N such as 1/4, got '{text}'") from None
-    if not (n >= 1 and 1 <= k <= n):
-        raise ConfigError(f"option --shard: expected K/N with 1 <= K <= N, got '{text}'")
-    return (k - 1, n)
+    spec = parse_shard_spec(text)
+    return (0, 1) if spec is None else (spec[0] - 1, spec[1])
 
 
 def mock_observe_cmd(
