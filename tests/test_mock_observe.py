@@ -384,3 +384,20 @@ def test_shrinking_sphere_centre_ignores_a_tidal_tail():
     pos = np.concatenate([core, tail])
     assert np.linalg.norm(pos.mean(0) - [3.0, -1.0, 0.5]) > 10               # the plain mean is pulled away
     assert np.linalg.norm(cluster_centre(pos) - [3.0, -1.0, 0.5]) < 0.2
+
+
+@pytest.mark.parametrize("split_by", ["simulation", "snapshot", "image"])
+def test_split_by_groups_and_shard_independence(cli, tmp_path, split_by):
+    snaps = make_snapshots(tmp_path / "s", n_snap=4, n=1000)  # simulations sim0 (2 snapshots), sim1 (2)
+    base = ["mock-observe", str(snaps), "--psf", "1.0", "--distance", "10,20,40,80", "--axis", "x,y",
+            "--seed", "3", "--split-by", split_by, "--split", "0.5,0.25,0.25", "--compression", "none"]
+    assert cli(*base, "-o", tmp_path / "a.h5", "-q").exit_code == 0
+    assert cli(*base, "-o", tmp_path / "s2.h5", "--shard", "2/2", "-q").exit_code == 0
+    a, s2 = read_mapset(tmp_path / "a.h5"), read_mapset(tmp_path / "s2.h5")
+    np.testing.assert_array_equal(a.split[a.n // 2:], s2.split)  # a shard draws the same splits
+    sim, snap = a.meta["group_id"], a.meta["snapshot_id"]
+    key = {"simulation": sim, "snapshot": snap, "image": np.arange(a.n)}[split_by]
+    for k in np.unique(key):
+        assert len(set(a.split[key == k])) == 1
+    if split_by == "image":  # 32 images at 0.5/0.25/0.25: some of each snapshot land in different splits
+        assert any(len(set(a.split[snap == s])) > 1 for s in np.unique(snap))

@@ -64,6 +64,8 @@ def mock_observe_cmd(
     map_pixels: Annotated[int, typer.Option("--map-pixels", help="Kinematics: pixels per side.")] = 10,
     map_extent: Annotated[float, typer.Option("--map-extent", help="Kinematics: map width [kpc].")] = 40.0,
     map_smoothing: Annotated[float, typer.Option("--map-smoothing", help="Kinematics: Gaussian kernel sigma [kpc].")] = 4.0,
+    split_by: Annotated[str, typer.Option("--split-by", help="Draw train/val/test over whole simulations (default; needs several), snapshots, or images (as pi-DOC did; leaks views of one snapshot across splits).")] = "simulation",
+    split: Annotated[str, typer.Option("--split", help="Train, val, test fractions.")] = "0.8,0.1,0.1",
     compression: Annotated[str, typer.Option("--compression", help="MapSet compression: gzip or none (faster writes, larger file).")] = "gzip",
     seed: SeedOpt = 0,
     workers: WorkersOpt = 1,
@@ -95,6 +97,7 @@ def mock_observe_cmd(
                               field_density=o["field_stars"]),
             fits_ra=o["ra"], fits_dec=o["dec"], kin_n_pix=o["map_pixels"], kin_extent_kpc=o["map_extent"],
             kin_smoothing_kpc=o["map_smoothing"], compression=o["compression"], seed=o["seed"],
+            split_by=o["split_by"], split_fractions=tuple(parse_list(o["split"], name="--split")),
         )
         sh = parse_shard(o["shard"])
         with make_progress(o["quiet"]) as prog:

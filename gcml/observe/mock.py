@@ -92,6 +92,7 @@ class MockObserveConfig:
     kin_min_count: float = 0.1
     pattern: str | None = None
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_by: str = "simulation"
     compression: str = "gzip"
     seed: int = 0
 
@@ -107,6 +108,11 @@ class MockObserveConfig:
         for a in self.axes:
             if a not in AXIS_CHOICES:
                 raise ConfigError(f"option --axis: expected x, y, z or random, got '{a}'")
+        f = self.split_fractions
+        if len(f) != 3 or any(not (v >= 0) for v in f) or abs(sum(f) - 1) > 1e-6:
+            raise ConfigError(f"option --split: expected three fractions >= 0 summing to 1, got {list(f)}")
+        if self.split_by not in SPLIT_BY:
+            raise ConfigError(f"option --split-by: expected one of {', '.join(SPLIT_BY)}, got '{self.split_by}'")
         if self.compression not in ("gzip", "none"):
             raise ConfigError(f"option --compression: expected gzip or none, got '{self.compression}'")
         if self.n_random < 0:
@@ -176,6 +182,26 @@ def expand_inputs(inputs: Sequence[str | Path], *, pattern: str | None = None) -
             raise InputError(f"{p}: file or folder not found")
         files.extend(list_snapshot_files(p, pattern=pattern) if p.is_dir() else [p])
     return files
+
+
+#: What train/val/test splits are drawn over: whole simulations (no simulation in two splits; needs
+#: several simulations), single snapshots (ages of one simulation may fall in different splits), or
+#: single images (as pi-DOC did: views of one snapshot in both training and test sets).
+SPLIT_BY = ("simulation", "snapshot", "image")
+
+
+def split_keys(meta: dict[str, np.ndarray], split_by: str, images_per_snapshot: int) -> np.ndarray:
+    """Group keys for :func:`gcml.io.mapset.assign_splits` (same key -> same split)."""
+    gid = np.asarray(meta["group_id"], np.int64)
+    sid = np.asarray(meta["snapshot_id"], np.int64)
+    if split_by == "simulation":
+        return gid
+    if split_by == "snapshot":
+        return (gid * 1_000_003 + sid) % (2**62)
+    # images: snapshot s holds images s * per ... s * per + per - 1 of the run, whatever the sharding
+    first = np.r_[True, sid[1:] != sid[:-1]]
+    within = np.arange(len(sid)) - np.maximum.accumulate(np.where(first, np.arange(len(sid)), 0))
+    return sid * images_per_snapshot + within
 
 
 def group_id_of(name: str) -> int:
@@ -493,7 +519,8 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
         row = 0
         for res in _run(jobs, workers, threads):
             m = len(res["maps"])
-            split = assign_splits(res["meta"]["group_id"], config.split_fractions, config.seed)
+            keys = split_keys(res["meta"], config.split_by, per)
+            split = assign_splits(keys, config.split_fractions, config.seed)
             writer.write(row, maps=res["maps"], targets=res["targets"], meta=res["meta"], split=split,
                          truth=res["truth"])
             if fits_dir is not None:
