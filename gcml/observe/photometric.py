@@ -169,12 +169,13 @@ def cluster_centre(pos: np.ndarray, weights: np.ndarray | None = None, *, shrink
     p, ww = pos, w
     while True:
         # each sphere lies inside the previous one (up to the centre's small move), so only the stars
-        # kept last time are tested: the work shrinks geometrically
+        # kept last time are tested: the work shrinks geometrically. The first sphere has the same
+        # centre as d2, which is reused.
         r *= shrink
-        inside = dist2(p, c) < r * r
-        if inside.sum() < stop:
+        idx = np.flatnonzero((d2 if p is pos else dist2(p, c)) < r * r)
+        if len(idx) < stop:
             break
-        p, ww = p[inside], ww[inside]
+        p, ww = p[idx], ww[idx]
         c = wmean(p, ww)
     return c
 
@@ -229,28 +230,38 @@ def bin_views(xy_pc: np.ndarray, weights: np.ndarray, distance_kpc: np.ndarray, 
     shx = cs * sh[:, 0] + sn * sh[:, 1]
     shy = -sn * sh[:, 0] + cs * sh[:, 1]
     # Only stars within the field's circumscribed circle (about the shifted centre) can land in it: sort
-    # the stars by projected radius once, and view b uses the first n_b of them. The views' star lists are
-    # concatenated so that everything below is one flat vectorised pass.
+    # the stars by projected radius once, and view b uses the first n_b of them (contiguous slices of the
+    # sorted columns, no copies). The views are then binned one after the other: each pass is vectorised
+    # over its stars and its arrays (a few hundred kB) stay in the CPU cache, which is ~3x faster than one
+    # pass over all views' stars concatenated (tens of MB). The loop is over the handful of views of one
+    # snapshot, never over stars or pixels; sums are accumulated in the same order as a single bincount.
     r2 = np.einsum("ij,ij->i", xy, xy)
     order = np.argsort(r2)
-    xs = xy[order]
     scale = ARCSEC_PC_PER_KPC / d / ps  # pixels per pc, (B,)
     rmax_px = npx / 2 * math.sqrt(2) + np.hypot(shx, shy) / ps + 1.0
     n_b = np.searchsorted(r2[order], (rmax_px / scale) ** 2, side="right")
-    tot = int(n_b.sum())
-    starts = np.cumsum(n_b) - n_b
-    local = np.arange(tot) - np.repeat(starts, n_b)
-    u = xs[local, 0] * np.repeat(scale, n_b) + np.repeat(shx / ps + npx / 2, n_b)
-    v = xs[local, 1] * np.repeat(scale, n_b) + np.repeat(shy / ps + npx / 2, n_b)
-    ok = (u >= 0) & (u < npx) & (v >= 0) & (v < npx)
-    # truncation equals floor for the pixels kept (u, v >= 0); the others go to a dump bin per view
-    flat = np.where(ok, v.astype(np.int64) * npx + u.astype(np.int64), npp)
-    flat += np.repeat(np.arange(b) * (npp + 1), n_b)
+    sel = order[:int(n_b.max())] if b else order[:0]
+    xs, ys = xy[sel, 0], xy[sel, 1]
+    ws = [w[sel, j] for j in range(k)]  # K is a handful of quantities, not particles
+    offx = shx / ps + npx / 2
+    offy = shy / ps + npx / 2
     maps = np.empty((b, k, npx, npx))
-    for j in range(k):  # K is a handful of quantities, not particles
-        ws = w[order, j][local]
-        sums = np.bincount(flat, weights=ws, minlength=b * (npp + 1)).reshape(b, npp + 1)
-        maps[:, j] = sums[:, :npp].reshape(b, npx, npx)
+    for i in range(b):
+        n = int(n_b[i])
+        u = xs[:n] * scale[i]
+        u += offx[i]
+        v = ys[:n] * scale[i]
+        v += offy[i]
+        # floor, then one unsigned comparison per axis tests 0 <= pixel < npx (negative -> huge unsigned)
+        ui = np.floor(u, out=u).astype(np.int64)
+        vi = np.floor(v, out=v).astype(np.int64)
+        ok = ui.view(np.uint64) < npx
+        ok &= vi.view(np.uint64) < npx
+        vi *= npx
+        vi += ui
+        vi[~ok] = npp  # dump bin for stars outside the field
+        for j in range(k):
+            maps[i, j] = np.bincount(vi, weights=ws[j][:n], minlength=npp + 1)[:npp].reshape(npx, npx)
     for kk in (1, 2, 3):
         sel = rot == kk
         if sel.any():
