@@ -36,6 +36,8 @@ def train_cmd(
     depth: Annotated[int | None, typer.Option("--depth", help="mass-cnn convolutions: 2 or 4.")] = None,
     loss: Annotated[str, typer.Option("--loss", help="gaussian_nll (mean + log-variance) or mse (paper: "
                                       "squared error on the label rescaled to 0-10).")] = "gaussian_nll",
+    vgg16_weights: Annotated[Path | None, typer.Option("--vgg16-weights", help="ImageNet VGG16 weights (torchvision state dict, e.g. vgg16-397923af.pth) for pi-DOC's perceptual loss on map models; gcml never downloads them.")] = None,
+    perceptual_weight: Annotated[float, typer.Option("--perceptual-weight", min=0.0, help="Weight of the perceptual term (with --vgg16-weights).")] = 1.0,
     no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Switch dropout off.")] = False,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Maximum epochs.")] = 30,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Global batch size.")] = 256,
@@ -93,7 +95,8 @@ def train_cmd(
             epochs=o["epochs"], batch_size=o["batch_size"], lr=o["lr"], weight_decay=o["weight_decay"],
             lr_schedule=o["lr_schedule"], early_stopping=o["patience"], seed=o["seed"], device=o["device"],
             gpus=o["gpus"], nproc=o["nproc"], workers=o["workers"], in_memory=o["in_memory"],
-            max_memory_gb=o["max_memory_gb"], amp=o["amp"], threads=o["threads"])
+            max_memory_gb=o["max_memory_gb"], amp=o["amp"], threads=o["threads"],
+            vgg16_weights=str(o["vgg16_weights"] or ""), perceptual_weight=o["perceptual_weight"])
         q = is_quiet(o["quiet"])
         with make_progress(q) as prog:
             tasks: dict[str, int] = {}

@@ -45,6 +45,9 @@ class TrainConfig:
     amp : mixed precision (bfloat16 autocast) on CUDA; ignored on CPU
     threads : torch intra-op threads on CPU (0: torch's default)
     eval_batch_size : batch size for validation and test passes
+    vgg16_weights : file of ImageNet VGG16 weights (torchvision layout) for pi-DOC's perceptual loss on
+        map targets; empty: no perceptual term (see :mod:`gcml.models.vgg`)
+    perceptual_weight : weight of the perceptual term relative to the per-pixel loss
     """
 
     model: str = "mass-cnn"
@@ -70,6 +73,8 @@ class TrainConfig:
     amp: bool = True
     threads: int = 0
     eval_batch_size: int = 4096
+    vgg16_weights: str = ""
+    perceptual_weight: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(str(c) for c in self.channels))
@@ -89,6 +94,7 @@ class TrainConfig:
             (self.gpus >= 0 and self.nproc >= 1, f"gpus must be >= 0 and nproc >= 1, got {self.gpus}, {self.nproc}"),
             (not (self.gpus > 1 and self.nproc > 1), "give either gpus (NCCL) or nproc (gloo on CPU), not both"),
             (self.workers >= 0 and self.threads >= 0, "workers and threads must be >= 0"),
+            (self.perceptual_weight >= 0, f"perceptual_weight must be >= 0, got {self.perceptual_weight}"),
             (self.max_memory_gb > 0, f"max_memory_gb must be positive, got {self.max_memory_gb}"),
         ]
         for ok, msg in checks:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gcml.errors import FormatError, GcmlError, InputError, OutputExistsError
+from gcml.errors import ConfigError, FormatError, GcmlError, InputError, OutputExistsError
 from gcml.io.common import atomic_output, sha256_file
 from gcml.training.config import RESUMABLE_CHANGES, TrainConfig, to_toml
 from gcml.training.distributed import (
@@ -88,7 +88,15 @@ def make_task(config: TrainConfig, channel_units: list[str] | None = None) -> Ta
         raise InputError(f"model '{config.model}': give the input channels and targets to train on")
     if spec.task not in TASKS:
         raise InputError(f"model '{config.model}': unknown training task '{spec.task}'")
-    return TASKS[spec.task](channels, targets, config.loss, channel_units=channel_units)
+    task = TASKS[spec.task](channels, targets, config.loss, channel_units=channel_units)
+    if config.vgg16_weights:
+        if not hasattr(task, "set_perceptual"):
+            raise ConfigError(f"--vgg16-weights: the perceptual loss applies to map models (pidoc-ced, "
+                              f"pidoc-net, ...), not to '{config.model}'")
+        from gcml.models.vgg import PerceptualLoss, load_vgg16_features
+
+        task.set_perceptual(PerceptualLoss(load_vgg16_features(config.vgg16_weights)), config.perceptual_weight)
+    return task
 
 
 def _check_kind(path: Path, hdr: dict[str, Any], config: TrainConfig) -> None:

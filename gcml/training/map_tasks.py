@@ -95,6 +95,14 @@ class MapScalarRegressionTask(Task):
         self.variance_scale = np.ones(t)
         self.sigma_const = np.ones(t)
         self.training_range: dict[str, list[float]] = {}
+        self.perceptual: torch.nn.Module | None = None
+        self.perceptual_weight = 0.0
+
+    def set_perceptual(self, loss_module: torch.nn.Module, weight: float) -> None:
+        """Add pi-DOC's perceptual loss: ``weight`` x the mean squared difference of VGG16 features of the
+        predicted and true standardised log-mass maps (see :mod:`gcml.models.vgg`)."""
+        self.perceptual = loss_module
+        self.perceptual_weight = float(weight)
 
     # ---------------------------------------------------------------------------------- set-up
     @property
@@ -244,6 +252,9 @@ class MapScalarRegressionTask(Task):
             s, m0 = self.pix_std, self.pix_mean
             d = (log10_sum_exp10(mu * s + m0) - log10_sum_exp10(yp * s + m0)) / s
             loss = loss + self.total_weight * torch.mean(d**2)
+        if self.perceptual is not None and self.perceptual_weight:
+            h, w = self.shape
+            loss = loss + self.perceptual_weight * self.perceptual(mu.reshape(-1, 1, h, w), yp.reshape(-1, 1, h, w))
         if smu is not None:
             ys = y_enc[:, p:]
             if slv is None:
