@@ -463,17 +463,12 @@ def parse_shard(shard: tuple[int, int] | str | None, n_galaxies: int, block: int
     Shards are made of whole blocks of ``block`` galaxies (the unit of computation, see
     :func:`simulate_maps`), as equal in number as possible.
     """
-    if shard is None:
+    from gcml.config import parse_shard_spec
+
+    spec = parse_shard_spec(shard)
+    if spec is None:
         return 0, n_galaxies
-    if isinstance(shard, str):
-        try:
-            k, n = (int(s) for s in shard.split("/"))
-        except ValueError:
-            raise ConfigError(f"option --shard: expected 'K/N' such as 2/8, got '{shard}'") from None
-    else:
-        k, n = shard
-    if not (1 <= k <= n):
-        raise ConfigError(f"option --shard: expected K/N with 1 <= K <= N, got {k}/{n}")
+    k, n = spec
     nb = -(-n_galaxies // block)
     start = min((k - 1) * nb // n * block, n_galaxies)
     stop = min(k * nb // n * block, n_galaxies)
