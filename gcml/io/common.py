@@ -166,3 +166,21 @@ def attr_json(attrs: Any, key: str, default: Any = None) -> Any:
         return json.loads(v)
     except (TypeError, ValueError):
         return default
+
+
+def open_h5(path: str | Path, what: str) -> Any:
+    """Open an HDF5 file for reading, or raise one clear error (not found, a folder, not HDF5).
+
+    ``what`` names the expected file in messages, e.g. ``"a gcml MapSet"``.
+    """
+    import h5py
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: file not found")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder, expected {what} (.h5)")
+    try:
+        return h5py.File(p, "r")
+    except OSError:
+        raise FormatError(f"{p}: not an HDF5 file; expected {what} (.h5)") from None

@@ -31,6 +31,7 @@ from gcml.io.common import (
     attr_json,
     attr_str,
     check_format,
+    open_h5,
     provenance,
     read_quantity,
 )
@@ -311,15 +312,7 @@ def write_mapset(path: str | Path, ms: MapSet, *, overwrite: bool = False, comma
 
 
 def _open(path: str | Path) -> h5py.File:
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: file not found")
-    if p.is_dir():
-        raise InputError(f"{p}: is a folder, expected a MapSet HDF5 file")
-    try:
-        return h5py.File(p, "r")
-    except OSError:
-        raise FormatError(f"{p}: not an HDF5 file; expected a gcml MapSet (.h5)") from None
+    return open_h5(path, "a gcml MapSet")
 
 
 def _decode_json_list(attrs: Any, key: str, path: Path) -> list[str]:

@@ -49,6 +49,7 @@ from gcml.io.common import (
     attr_json,
     attr_str,
     check_format,
+    open_h5,
     provenance,
     read_quantity,
     write_quantity,
@@ -241,14 +242,7 @@ def write_snapshot(
 
 
 def _open_h5(path: Path) -> h5py.File:
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, expected a snapshot file")
-    try:
-        return h5py.File(path, "r")
-    except OSError:
-        raise FormatError(f"{path}: not an HDF5 file; expected a gcml snapshot (.h5)") from None
+    return open_h5(path, "a gcml snapshot")
 
 
 def _nan_to_none(v: Any) -> float | None:
