@@ -48,7 +48,7 @@ def test_overwrite_guard_and_no_partial_file(tmp_path):
     # a failing write leaves nothing behind
     bad = _ms()
     bad.targets["log10_mass_total"] = bad.targets["log10_mass_total"][:3]
-    with pytest.raises(Exception):
+    with pytest.raises(InputError, match="rows"):
         write_mapset(tmp_path / "b.h5", bad)
     assert sorted(x.name for x in tmp_path.iterdir()) == ["a.h5"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_pidoc_training import write_toy_mapset
 
 from gcml.errors import FormatError, InputError
 from gcml.models.vgg import PerceptualLoss, load_vgg16_features, vgg16_features
-from test_pidoc_training import write_toy_mapset
 
 
 def test_vgg16_parameter_count_known_answer():

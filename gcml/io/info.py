@@ -83,7 +83,7 @@ def describe_mapset(path: Path) -> dict[str, Any]:
             v = _read_meta(ds, slice(None))
             if v.dtype.kind in "US":
                 u, c = np.unique(v, return_counts=True)
-                meta[name] = {"values": {str(a): int(b) for a, b in zip(u[:10], c[:10])}}
+                meta[name] = {"values": {str(a): int(b) for a, b in zip(u[:10], c[:10], strict=False)}}
             else:
                 fin = v[np.isfinite(v)] if v.dtype.kind == "f" else v
                 meta[name] = {"unit": ds.attrs.get("unit", ""),
@@ -93,7 +93,7 @@ def describe_mapset(path: Path) -> dict[str, Any]:
                     meta[name]["NaN"] = int(v.size - fin.size)
         sample = f["maps"][: min(hdr["n"], 256)]
     chans = []
-    for i, (c, u) in enumerate(zip(hdr["channels"], hdr["units"])):
+    for i, (c, u) in enumerate(zip(hdr["channels"], hdr["units"], strict=False)):
         x = sample[:, i] if sample.size else np.zeros(1)
         chans.append({"name": c, "unit": u, "min": float(np.nanmin(x)), "max": float(np.nanmax(x))})
     attrs = hdr["attrs"]
@@ -107,6 +107,6 @@ def describe_mapset(path: Path) -> dict[str, Any]:
         "targets": targets,
         "truth": hdr["truth"],
         "meta": meta,
-        "splits": {SPLIT_NAMES.get(int(k), str(k)): int(v) for k, v in zip(*np.unique(split, return_counts=True))},
+        "splits": {SPLIT_NAMES.get(int(k), str(k)): int(v) for k, v in zip(*np.unique(split, return_counts=True), strict=False)},
         "provenance": {k: attrs.get(k) for k in ("gcml_version", "created_utc", "command", "seed", "config", "parents")},
     }

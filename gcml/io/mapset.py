@@ -459,7 +459,7 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
         with _open(pth) as f:
             hdrs.append(read_mapset_header(f, pth))
     ref = hdrs[0]
-    for pth, h in zip(inputs[1:], hdrs[1:]):
+    for pth, h in zip(inputs[1:], hdrs[1:], strict=False):
         for key in ("channels", "units", "pixel_scale", "pixel_unit", "kind", "shape", "targets", "meta", "truth"):
             if h[key] != ref[key]:
                 raise InputError(f"{pth}: {key} {h[key]} differs from {inputs[0]} ({ref[key]}); cannot merge")
@@ -487,7 +487,7 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
                     if virtual:
                         layout = h5py.VirtualLayout(shape=shape, dtype=d0.dtype)
                         start = 0
-                        for pth, s, n in zip(inputs, srcs, ns):
+                        for pth, s, n in zip(inputs, srcs, ns, strict=False):
                             rel = str(Path(pth).resolve())
                             layout[start:start + n] = h5py.VirtualSource(rel, name, shape=s[name].shape)
                             start += n
@@ -499,7 +499,7 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
                                       compression_opts=d0.compression_opts, shuffle=d0.shuffle)
                         dst = fo.create_dataset(name, shape=shape, dtype=d0.dtype, **kw)
                         start = 0
-                        for s, n in zip(srcs, ns):
+                        for s, n in zip(srcs, ns, strict=False):
                             if n:
                                 dst[start:start + n] = s[name][()]
                             start += n
