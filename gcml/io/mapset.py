@@ -273,6 +273,9 @@ class MapSetWriter:
             if missing:
                 raise InputError(f"MapSetWriter: {grp} {sorted(missing)} not given")
             for name in declared:
+                if len(data[name]) != m.shape[0]:
+                    raise InputError(f"{self.path}: {grp}/{name} has {len(data[name])} rows for "
+                                     f"{m.shape[0]} maps")
                 f[grp][name][start:stop] = _string_or_number(data[name])
         f["split"][start:stop] = np.asarray(split, np.uint8)
         self._written[start:stop] = True
