@@ -381,26 +381,13 @@ class MapScalarRegressionTask(Task):
     @classmethod
     def from_bundle(cls, bundle: dict[str, Any]) -> MapScalarRegressionTask:
         try:
-            inp, tgt, cal = bundle["inputs"], bundle["targets"], bundle.get("calibration", {})
-            task = cls(inp["channels"], tgt["names"], tgt.get("loss", "gaussian_nll"),
-                       channel_units=inp.get("units"), target_units=tgt.get("units"))
-            task.x_mean = np.asarray(inp["norm"]["mean"], float)
-            task.x_std = np.asarray(inp["norm"]["std"], float)
-            task._read_norm_entries(inp["norm"])
-            n, mn = tgt["norm"], tgt["norm"]["map"]
+            task, tgt, cal = cls._from_bundle_common(bundle)
+            mn = tgt["norm"]["map"]
             task.mass_floor, task.pix_mean, task.pix_std = float(mn["floor"]), float(mn["mean"]), float(mn["std"])
             task.shape = (int(mn["shape"][0]), int(mn["shape"][1]))
             task.total_weight = float(mn.get("total_weight", TOTAL_WEIGHT))
-            task.y_offset = np.asarray(n["offset"], float)
-            task.y_scale = np.asarray(n["scale"], float)
-            task.y_min = np.asarray(n["data_min"], float)
-            task.y_max = np.asarray(n["data_max"], float)
             task.pix_variance_scale = float(cal.get("pixel_variance_scale", 1.0))
             task.total_sigma_dex = float(cal.get("total_sigma_dex", float("nan")))
-            if "variance_scale" in cal:
-                task.variance_scale = np.asarray(cal["variance_scale"], float)
-            if "sigma" in cal:
-                task.sigma_const = np.asarray(cal["sigma"], float)
             task.training_range = dict(bundle.get("training_range") or {})
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise FormatError(f"model bundle: map-task normalisation is incomplete ({exc})") from None

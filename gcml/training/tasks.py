@@ -161,6 +161,27 @@ class Task(abc.ABC):
         self.x_std = np.asarray(std, float)
         self._xm = self._xs = None
 
+    @classmethod
+    def _from_bundle_common(cls, bundle: dict[str, Any]) -> tuple[Task, dict[str, Any], dict[str, Any]]:
+        """Build the task and restore what every task stores: input normalisation, scalar target
+        normalisation and ranges, scalar calibration. Returns (task, targets entry, calibration entry)."""
+        inp, tgt, cal = bundle["inputs"], bundle["targets"], bundle.get("calibration", {})
+        task = cls(inp["channels"], tgt["names"], tgt.get("loss", "gaussian_nll"),
+                   channel_units=inp.get("units"), target_units=tgt.get("units"))
+        task.x_mean = np.asarray(inp["norm"]["mean"], float)
+        task.x_std = np.asarray(inp["norm"]["std"], float)
+        task._read_norm_entries(inp["norm"])
+        n = tgt["norm"]
+        task.y_offset = np.asarray(n["offset"], float)
+        task.y_scale = np.asarray(n["scale"], float)
+        task.y_min = np.asarray(n.get("data_min", task.y_offset), float)
+        task.y_max = np.asarray(n.get("data_max", task.y_offset + 10 * task.y_scale), float)
+        if "variance_scale" in cal:
+            task.variance_scale = np.asarray(cal["variance_scale"], float)
+        if "sigma" in cal:
+            task.sigma_const = np.asarray(cal["sigma"], float)
+        return task, tgt, cal
+
     # --- to be provided by subclasses -----------------------------------------------------------
     n_outputs: int
 
@@ -321,21 +342,7 @@ class ScalarRegressionTask(Task):
     @classmethod
     def from_bundle(cls, bundle: dict[str, Any]) -> ScalarRegressionTask:
         try:
-            inp, tgt, cal = bundle["inputs"], bundle["targets"], bundle.get("calibration", {})
-            task = cls(inp["channels"], tgt["names"], tgt.get("loss", "gaussian_nll"),
-                       channel_units=inp.get("units"), target_units=tgt.get("units"))
-            task.x_mean = np.asarray(inp["norm"]["mean"], float)
-            task.x_std = np.asarray(inp["norm"]["std"], float)
-            task._read_norm_entries(inp["norm"])
-            n = tgt["norm"]
-            task.y_offset = np.asarray(n["offset"], float)
-            task.y_scale = np.asarray(n["scale"], float)
-            task.y_min = np.asarray(n.get("data_min", task.y_offset), float)
-            task.y_max = np.asarray(n.get("data_max", task.y_offset + 10 * task.y_scale), float)
-            if "variance_scale" in cal:
-                task.variance_scale = np.asarray(cal["variance_scale"], float)
-            if "sigma" in cal:
-                task.sigma_const = np.asarray(cal["sigma"], float)
+            task, _, _ = cls._from_bundle_common(bundle)
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"model bundle: inputs/targets normalisation is incomplete ({exc})") from None
         return task
