@@ -81,7 +81,7 @@ def test_evaluate_bad_inputs(trained, cli, tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
     r = cli("evaluate", junk, data, "-o", tmp_path / "r2")
-    assert r.exit_code == 2 and "not a readable gcml model bundle" in " ".join(r.output.split())
+    assert r.exit_code == 2 and "not a PyTorch file" in " ".join(r.output.split())
     r = cli("evaluate", d / "nll" / "best.pt", data, "--split", "ood", "-o", tmp_path / "r3")
     assert r.exit_code == 2 and "'ood' split has no maps" in " ".join(r.output.split())
     r = cli("evaluate", data, "-o", tmp_path / "r4")

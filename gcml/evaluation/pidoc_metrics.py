@@ -249,20 +249,34 @@ def model_metrics(o: ModelOutputs, mass_true: np.ndarray | None, flux: np.ndarra
 def evaluate_photometry(models: list[str | Path], mapset: str | Path, split: str, out: str | Path, *,
                         overwrite: bool = False, device: str = "cpu", batch_size: int = 16) -> PidocEvaluateResult:
     """Evaluate pi-DOC models on a photometry MapSet split; writes metrics.json, report.md and plots."""
-    from gcml.io.common import atomic_output
+    from gcml.io.common import atomic_output, check_output_dir, make_output_dir
     from gcml.io.mapset import read_mapset
 
-    out = Path(out)
+    out = check_output_dir(out)
     if not overwrite and (out / "metrics.json").exists():
         raise OutputExistsError(f"{out / 'metrics.json'} already exists; pass --overwrite to replace it")
+    from gcml.io.bundle import load_bundle
+
     ms = read_mapset(mapset, split=None if split == "all" else split, channels=None)
     if ms.kind != "photometry":
         raise InputError(f"{mapset}: is a '{ms.kind}' MapSet; pi-DOC evaluation needs photometry images")
+    for mp in models:
+        # every model must read these images: same kind of map and image size (checked before any work)
+        g = load_bundle(mp).get("geometry", {})
+        if g.get("kind") and g["kind"] != "photometry":
+            raise InputError(f"{mapset}: is a 'photometry' MapSet, but model {mp} was trained on '{g['kind']}' maps")
+        if g.get("shape") and list(g["shape"]) != list(ms.maps.shape[2:]):
+            raise InputError(f"{mapset}: images are {ms.maps.shape[2]}x{ms.maps.shape[3]} pixels, model {mp} "
+                             f"expects {g['shape'][0]}x{g['shape'][1]}")
     if ms.n == 0:
         raise InputError(f"{mapset}: the {split} split is empty")
     if "flux" not in ms.channels:
         raise InputError(f"{mapset}: no 'flux' channel (it has {', '.join(ms.channels)})")
     x = ms.maps[:, [ms.channels.index("flux")]]
+    bad = ~np.isfinite(x).all(axis=(1, 2, 3))
+    if bad.any():
+        raise InputError(f"{mapset}: /maps has NaN or inf values (first in image {int(np.flatnonzero(bad)[0])} "
+                         f"of split {split})")
     mass_true = ms.truth["mass"][:, 0].astype(np.float64) if "mass" in ms.truth else None
     flux = x[:, 0].astype(np.float64)
     targets = {k: np.asarray(v, float) for k, v in ms.targets.items()}
@@ -279,7 +293,7 @@ def evaluate_photometry(models: list[str | Path], mapset: str | Path, split: str
         o = predict_split(p, x, label=lab, device=device, batch_size=batch_size)
         outputs.append(o)
         res[lab] = model_metrics(o, mass_true, flux, meta, targets)
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     doc = {"mapset": str(mapset), "split": split, "n_maps": int(ms.n), "paper": PAPER, "models": res}
     from gcml.config import to_jsonable
 

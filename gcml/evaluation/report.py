@@ -24,7 +24,7 @@ import numpy as np
 
 from gcml.errors import InputError, OutputExistsError
 from gcml.evaluation.metrics import N_BINS, regression_metrics, relative_errors
-from gcml.io.common import atomic_output
+from gcml.io.common import atomic_output, check_output_dir, make_output_dir
 
 TME_META, TME_TARGET = "tme_log10_mass", "log10_mass_within_rout"
 SPLIT_CHOICES = ("test", "ood", "val", "train", "all")
@@ -94,6 +94,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     mpath, out = Path(mapset), Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: exists and is not a folder")
+    check_output_dir(out)
     names = ("metrics.json", "report.md", "pred_vs_true.png", "errors.png", "coverage.png", "predictions.npz")
     if not overwrite:
         for n in names:
@@ -164,7 +165,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
                 if TME_TARGET in per:
                     per[TME_TARGET]["same_maps_as_tme"] = True
 
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     files = [
         plot_pred_vs_true(scatter, out / "pred_vs_true.png", overwrite=True),
         plot_error_histograms(errors, out / "errors.png", overwrite=True),

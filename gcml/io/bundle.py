@@ -53,12 +53,23 @@ def load_bundle(path: str | Path) -> dict[str, Any]:
     import torch
 
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder; expected a gcml model bundle (.pt file)")
     if not p.is_file():
         raise InputError(f"{p}: model file not found")
+    with open(p, "rb") as fh:
+        magic = fh.read(8)
+    if magic.startswith(b"\x89HDF"):
+        raise FormatError(f"{p}: is an HDF5 file (a MapSet or snapshot?); expected a gcml model bundle (.pt file)")
+    if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):
+        # torch.save writes a zip archive (legacy files: a pickle, protocol byte 0x80)
+        raise FormatError(f"{p}: not a PyTorch file (neither a zip archive nor a pickle); "
+                          "expected a gcml model bundle (.pt file)")
     try:
         b = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first.split(". ")[0]
         raise FormatError(f"{p}: not a readable gcml model bundle ({first[:160]})") from None
     if not isinstance(b, dict) or b.get("format") != FORMAT:
         raise FormatError(f"{p}: not a gcml model bundle (no format='{FORMAT}' entry)")

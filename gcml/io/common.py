@@ -18,18 +18,57 @@ import numpy as np
 from gcml.errors import FormatError, InputError, OutputExistsError
 
 
+def _first_existing_ancestor(p: Path) -> Path:
+    """The nearest folder above ``p`` (or ``p``'s parent) that exists on disk."""
+    parent = p.parent if str(p.parent) else Path(".")
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
 def check_output_path(path: str | Path, *, overwrite: bool = False) -> Path:
-    """Check that ``path`` may be written: parent folder writable, no existing file unless ``overwrite``."""
+    """Check that ``path`` may be written: parent folder writable, no existing file unless ``overwrite``.
+
+    An existing folder is never replaced by a file, with or without ``overwrite``; a regular file on the
+    way to ``path`` (``file.h5/out.h5``) and a read-only folder are named in the error.
+    """
     p = Path(path)
+    if p.is_dir():
+        raise OutputExistsError(f"{p} is a folder; expected a file name for this output")
     if p.exists() and not overwrite:
         raise OutputExistsError(f"{p} already exists; pass --overwrite to replace it")
-    if p.exists() and p.is_dir() and not overwrite:
-        raise OutputExistsError(f"{p} is a folder; choose a file name")
-    parent = p.parent if str(p.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise InputError(f"cannot write {p}: {parent} is not a folder")
-    if parent.exists() and not os.access(parent, os.W_OK):
-        raise InputError(f"cannot write {p}: folder {parent} is not writable")
+    anc = _first_existing_ancestor(p)
+    if not anc.is_dir():
+        raise InputError(f"cannot write {p}: {anc} is not a folder")
+    if not os.access(anc, os.W_OK):
+        raise InputError(f"cannot write {p}: folder {anc} is not writable")
+    return p
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """Check, without creating anything, that the output folder ``path`` can be made or used.
+
+    Raises :class:`InputError` naming ``path`` when it is a file, when a file sits on the way to it
+    (``file.h5/run``) or when the nearest existing folder is not writable.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"output {p}: is a file; expected a folder")
+    anc = p if p.exists() else _first_existing_ancestor(p)
+    if not anc.is_dir():
+        raise InputError(f"cannot create folder {p}: {anc} is not a folder")
+    if not os.access(anc, os.W_OK):
+        raise InputError(f"cannot write into {p}: folder {anc} is not writable")
+    return p
+
+
+def make_output_dir(path: str | Path) -> Path:
+    """Create the output folder ``path`` (and its parents) after :func:`check_output_dir`."""
+    p = check_output_dir(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create folder {p}: {exc.strerror}") from None
     return p
 
 

@@ -466,6 +466,25 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
         for key in ("channels", "units", "pixel_scale", "pixel_unit", "kind", "shape", "targets", "meta", "truth"):
             if h[key] != ref[key]:
                 raise InputError(f"{pth}: {key} {h[key]} differs from {inputs[0]} ({ref[key]}); cannot merge")
+    seen: dict[Path, str | Path] = {}
+    for pth in inputs:
+        rp = Path(pth).resolve()
+        if rp in seen:
+            raise InputError(f"{pth}: given twice (also as {seen[rp]}); each MapSet can be merged once")
+        seen[rp] = pth
+    # Shards of one run differ in their --shard; two inputs made by a command with the same seed and the
+    # same resolved options (shard included) hold the same maps (a shard given twice, or a merged file,
+    # which keeps its first input's options, together with that input).
+    made: dict[tuple[Any, str], str | Path] = {}
+    for pth, h in zip(inputs, hdrs, strict=True):
+        cfg_h, seed = h["attrs"].get("config", {}), h["attrs"].get("seed")
+        if seed is None or not cfg_h:
+            continue
+        key = (seed, json.dumps(cfg_h, sort_keys=True, default=str))
+        if key in made:
+            raise InputError(f"{pth}: made with the same seed and options (shard included) as {made[key]}, so it "
+                             "holds the same maps; expected disjoint shards (--shard K/N) of one run")
+        made[key] = pth
     ns = [h["n"] for h in hdrs]
     total = int(sum(ns))
     out = Path(output)

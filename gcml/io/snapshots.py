@@ -379,7 +379,14 @@ def read_snapshot(path: str | Path, *, format: str | None = None, **opts: Any) -
     if fmt == "gcml":
         if opts:
             raise InputError(f"{path}: options {sorted(opts)} do not apply to gcml HDF5 snapshots")
-        return read_gcml_snapshot(path)
+        snap = read_gcml_snapshot(path)
+        for name in ("pos", "vel", "mass", "lum_v"):
+            a = getattr(snap, name)
+            if a is not None and not np.isfinite(a).all():
+                bad = np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(axis=1))
+                raise InputError(f"{path}: /particles/{name} has NaN or inf values ({bad.size} particle(s), first "
+                                 f"index {int(bad[0])}); expected finite values for every particle")
+        return snap
     if fmt == "conf3":
         return read_nbody6_conf3(path, **opts)
     if fmt == "ascii":

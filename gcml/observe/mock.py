@@ -515,7 +515,11 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     fits_files: list[Path] = []
     jobs = [(files[s], s, config) for s in mine]
     threads = 1 if workers > 1 else 2
-    with MapSetWriter(out, n=n_images, overwrite=overwrite, config=config, seed=config.seed,
+    from gcml.config import to_jsonable
+
+    # the stored configuration names the block of snapshots (input indices lo:hi) this file holds
+    stored_config = {**to_jsonable(config), "shard": f"{lo}:{hi}"}
+    with MapSetWriter(out, n=n_images, overwrite=overwrite, config=stored_config, seed=config.seed,
                       parents=[files[s] for s in mine], command=command,
                       compression=None if config.compression == "none" else "gzip", **spec) as writer:
         row = 0

@@ -224,8 +224,10 @@ class ClusterParams:
     dissolution_time_gyr: float | None = None  # override Baumgardt & Makino (2003)
 
     def check(self) -> None:
-        if self.n_stars < 10:
-            raise InputError(f"n_stars: need at least 10 stars, got {self.n_stars}")
+        if self.n_stars < 100:
+            # Baumgardt & Makino (2003) dissolution time uses ln(0.02 N), undefined below N = 50
+            raise InputError(f"n_stars: need at least 100 stars (the Baumgardt & Makino 2003 dissolution time "
+                             f"uses ln(0.02 N)), got {self.n_stars}")
         if not 0.07 <= self.m_min < self.m_max <= 150:
             raise InputError(f"m_min, m_max: expected 0.07 <= m_min < m_max <= 150 Msun, got {self.m_min}, {self.m_max}")
         for name in ("r_half_pc", "r_gal_kpc", "v_circ_kms"):

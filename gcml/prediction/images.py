@@ -494,13 +494,13 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
                           stem: str | None = None) -> dict[str, Path]:
     """Write ``<stem>_mass.fits`` (mass map with the cutout's WCS; LOGSTD and FLUXV extensions),
     ``<stem>_prediction.json`` and ``<stem>_quicklook.png`` into the folder ``out``."""
-    from gcml.io.common import atomic_output
+    from gcml.io.common import atomic_output, make_output_dir
     from gcml.io.fits import FitsExtension, write_fits_image
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     stem = stem or Path(pred.image).name.split(".")[0]
     paths = {"fits": out / f"{stem}_mass.fits", "json": out / f"{stem}_prediction.json",
              "png": out / f"{stem}_quicklook.png"}

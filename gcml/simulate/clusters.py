@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gcml.errors import ConfigError, OutputExistsError
+from gcml.errors import ConfigError, InputError, OutputExistsError
 
 PRESETS: dict[str, dict] = {
     "mw15-r1.6": {"r_half_pc": 1.6},
@@ -63,17 +63,17 @@ class SimulateClustersConfig:
     def age_list(self) -> list[float]:
         from gcml.config import parse_list
 
-        ages = parse_list(self.ages, name="ages", kind=float)
+        ages = parse_list(self.ages, name="--ages", kind=float)
         bad = [a for a in ages if not 0 <= a <= 20]
         if bad:
-            raise ConfigError(f"option ages: ages must lie in 0-20 Gyr, got {bad[0]}")
+            raise ConfigError(f"option --ages: ages must lie in 0-20 Gyr, got {bad[0]}")
         return ages
 
     def cluster_params(self):
         from gcml.physics.cluster import ClusterParams
 
         if self.preset not in PRESETS:
-            raise ConfigError(f"option preset: unknown preset '{self.preset}'; choose one of {', '.join(PRESETS)}")
+            raise ConfigError(f"option --preset: unknown preset '{self.preset}'; choose one of {', '.join(PRESETS)}")
         kw = {**_BASE, **PRESETS[self.preset]}
         for f in ("n_stars", "metallicity", "r_half_pc", "r_gal_kpc", "v_circ_kms", "m_min", "m_max",
                   "retain_ns", "retain_bh"):
@@ -82,7 +82,18 @@ class SimulateClustersConfig:
                 kw[f] = v
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"option dtype: expected float32 or float64, got {self.dtype}")
-        return ClusterParams(**kw)
+        params = ClusterParams(**kw)
+        try:
+            params.check()
+        except InputError as exc:
+            # ClusterParams names its fields (n_stars: ...); name the option the user gave instead.
+            msg = str(exc)
+            for field, opt in _OPTION_NAMES.items():
+                if msg.startswith(f"{field}: "):
+                    msg = f"option {opt}: " + msg[len(field) + 2:]
+                    break
+            raise ConfigError(msg) from None
+        return params
 
     def simulation_name(self) -> str:
         return self.simulation or f"{self.preset}-s{self.seed}"
@@ -135,6 +146,11 @@ def _run_chunk(config: SimulateClustersConfig, ages: list[float], paths: list[st
     return out
 
 
+# ClusterParams fields -> simulate-clusters options.
+_OPTION_NAMES = {"n_stars": "--n-stars", "metallicity": "--metallicity", "r_half_pc": "--r-half",
+                 "r_gal_kpc": "--r-gal", "retain_ns": "--retain-ns", "retain_bh": "--retain-bh"}
+
+
 def simulate_clusters(
     config: SimulateClustersConfig, out_dir: str | Path, *, overwrite: bool = False, workers: int = 1,
     progress: Callable[[int, int], None] | None = None, command: str | None = None,
@@ -156,7 +172,7 @@ def simulate_clusters(
     command
         Command line recorded in the files (default: the running command).
     """
-    from gcml.io.common import command_line
+    from gcml.io.common import command_line, make_output_dir
 
     t0 = time.perf_counter()
     ages = config.age_list()
@@ -168,35 +184,46 @@ def simulate_clusters(
         raise ConfigError(f"output {out}: is a file; expected a folder for the snapshots")
     paths = [out / snapshot_name(sim, a) for a in ages]
     if len(set(paths)) != len(paths):
-        raise ConfigError("option ages: two ages round to the same file name (ages are kept to 0.001 Gyr)")
+        raise ConfigError("option --ages: two ages round to the same file name (ages are kept to 0.001 Gyr)")
     existing = [p for p in paths if p.exists()]
     if existing and not overwrite:
         raise OutputExistsError(
             f"{existing[0]} already exists ({len(existing)} of {len(paths)} snapshots); pass --overwrite to replace them"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    cmd = command if command is not None else command_line()
-    infos: list[dict | None] = [None] * len(ages)
-    if workers <= 1:
-        # One model for the whole series (the IMF draw and King-model anchors are made once).
-        res = _run_chunk(config, ages, [str(p) for p in paths], overwrite, cmd,
-                         progress=(lambda k: progress(k, len(ages))) if progress else None)
-        infos = list(res)
-    else:
-        # Contiguous blocks of ages, a few per worker; each worker rebuilds the same model from the seed.
-        n_chunks = max(1, min(len(ages), workers * 3))
-        chunks = [list(c) for c in np.array_split(np.arange(len(ages)), n_chunks) if len(c)]
-        done = 0
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            futs = {ex.submit(_run_chunk, config, [ages[i] for i in c], [str(paths[i]) for i in c],
-                              overwrite, cmd): c for c in chunks}
-            for fut in as_completed(futs):
-                c = futs[fut]
-                for i, r in zip(c, fut.result(), strict=True):
-                    infos[i] = r
-                done += len(c)
-                if progress:
-                    progress(done, len(ages))
+    created_dir = not out.exists()
+    make_output_dir(out)
+    try:
+        cmd = command if command is not None else command_line()
+        infos: list[dict | None] = [None] * len(ages)
+        if workers <= 1:
+            # One model for the whole series (the IMF draw and King-model anchors are made once).
+            res = _run_chunk(config, ages, [str(p) for p in paths], overwrite, cmd,
+                             progress=(lambda k: progress(k, len(ages))) if progress else None)
+            infos = list(res)
+        else:
+            # Contiguous blocks of ages, a few per worker; each worker rebuilds the same model from the seed.
+            n_chunks = max(1, min(len(ages), workers * 3))
+            chunks = [list(c) for c in np.array_split(np.arange(len(ages)), n_chunks) if len(c)]
+            done = 0
+            with ProcessPoolExecutor(max_workers=workers) as ex:
+                futs = {ex.submit(_run_chunk, config, [ages[i] for i in c], [str(paths[i]) for i in c],
+                                  overwrite, cmd): c for c in chunks}
+                for fut in as_completed(futs):
+                    c = futs[fut]
+                    for i, r in zip(c, fut.result(), strict=True):
+                        infos[i] = r
+                    done += len(c)
+                    if progress:
+                        progress(done, len(ages))
+    except BaseException:
+        # A failed series (e.g. the cluster dissolves before the last age) leaves nothing behind: the
+        # snapshots this call wrote and the folder it created are removed.
+        for pth in paths:
+            if pth.exists() and pth not in existing:
+                pth.unlink()
+        if created_dir and not any(out.iterdir()):
+            out.rmdir()
+        raise
     last = infos[-1] or {}
     return SimulateClustersResult(
         out_dir=out, files=paths, ages=ages, simulation=sim, n_stars_initial=params.n_stars,

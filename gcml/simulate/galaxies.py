@@ -63,6 +63,16 @@ PARAM_META: dict[str, str] = {
 }
 
 
+# Config fields whose command-line option has another name (messages name the option the user typed).
+_OPTION_NAMES = {"v_error_kms": "--v-error", "batch_galaxies": "--block-size", "families": "--family",
+                 "split_fractions": "--split", "extent_kpc": "--extent", "smoothing_kpc": "--smoothing"}
+
+
+def _option(field: str) -> str:
+    """The command-line option of config field ``field`` (``n_gc_min`` -> ``--n-gc-min``)."""
+    return _OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
 def _pair(v: Any, name: str) -> tuple[float, float]:
     try:
         lo, hi = (float(v[0]), float(v[1])) if isinstance(v, (list, tuple)) else (float(v), float(v))
@@ -124,12 +134,12 @@ class SimulateMapsConfig:
         for name in ("n_galaxies", "views", "n_gc", "n_pix", "merger_steps", "batch_galaxies", "n_gc_min", "n_gc_max"):
             v = getattr(self, name)
             if int(v) != v or v < 1:
-                raise ConfigError(f"option --{name.replace('_', '-')}: expected a positive integer, got {v}")
+                raise ConfigError(f"option {_option(name)}: expected a positive integer, got {v}")
         if self.n_gc_min > self.n_gc_max:
             raise ConfigError("options --n-gc-min/--n-gc-max: expected min <= max")
         for name in ("subsample", "v_error_kms", "log_m200", "bulge_to_disk", "beta", "f_rot", "mass_ratio", "f_v",
                      "separation"):
-            object.__setattr__(self, name, _pair(getattr(self, name), f"--{name.replace('_', '-')}"))
+            object.__setattr__(self, name, _pair(getattr(self, name), _option(name)))
         checks = {
             "subsample": (0.0, 1.0, "fractions in (0, 1]"), "v_error_kms": (0.0, math.inf, "errors >= 0 km/s"),
             "log_m200": (8.0, 16.0, "log10 halo masses between 8 and 16"),
@@ -140,7 +150,7 @@ class SimulateMapsConfig:
         for name, (lo, hi, what) in checks.items():
             a, b = getattr(self, name)
             if a < lo or b > hi or (name == "subsample" and a <= 0):
-                raise ConfigError(f"option --{name.replace('_', '-')}: {a}:{b} is impossible; expected {what}")
+                raise ConfigError(f"option {_option(name)}: {a}:{b} is impossible; expected {what}")
         fr = tuple(float(x) for x in self.split_fractions)
         if len(fr) != 3 or min(fr) < 0 or abs(sum(fr) - 1.0) > 1e-6:
             raise ConfigError(f"option --split: expected three non-negative fractions summing to 1, got {list(fr)}")

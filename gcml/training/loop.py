@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from gcml.errors import ConfigError, FormatError, GcmlError, InputError, OutputExistsError
-from gcml.io.common import atomic_output, sha256_file
+from gcml.io.common import atomic_output, check_output_dir, make_output_dir, sha256_file
 from gcml.training.config import RESUMABLE_CHANGES, TrainConfig, to_toml
 from gcml.training.distributed import (
     DistEnv,
@@ -290,6 +290,7 @@ def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, over
     resolve_device(config.device, config.gpus)
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: exists and is not a folder; expected a run folder")
+    check_output_dir(out)
     if resume:
         load_checkpoint(out / "checkpoint.pt")
     elif not overwrite and check_outputs:
@@ -351,7 +352,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
             best_val, best_epoch = float(ck.get("best_val", math.inf)), int(ck.get("best_epoch", 0))
             bad_epochs, history = int(ck.get("bad_epochs", 0)), list(ck.get("history", []))
         if env.is_main:
-            out.mkdir(parents=True, exist_ok=True)
+            make_output_dir(out)
             with atomic_output(out / "config.toml", overwrite=True) as tmp:
                 tmp.write_text(f"# gcml train: resolved configuration\n# data = {data}\n# data_sha256 = {data_sha}\n"
                                + to_toml(config.to_dict()))
