@@ -160,3 +160,9 @@ def test_too_few_stars_named_before_the_physics_breaks(cli, tmp_path):
     # ln(0.02 N) of Baumgardt & Makino (2003) is negative below N = 50: a clear error, not a NaN warning
     r = cli("simulate-clusters", "-o", tmp_path / "s", "--ages", "1", "--n-stars", "20")
     assert r.exit_code == 2 and "option --n-stars: need at least 100 stars" in r.output
+
+
+def test_folders_given_as_inputs_say_so(cli, tmp_path):
+    for args in (("predict", tmp_path), ("info", tmp_path)):
+        r = cli(*args)
+        assert r.exit_code == 2 and "is a folder" in r.output

@@ -135,3 +135,5 @@ def test_library_errors_are_config_errors():
         SimulateMapsConfig(views=0)
     with pytest.raises(ConfigError, match="--shard"):
         parse_shard("a/b", 10)
+    with pytest.raises(ConfigError, match="empty"):
+        parse_shard("1/2", 4, 128)  # 4 galaxies are one block of 128: a second shard would be empty

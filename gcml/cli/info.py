@@ -49,7 +49,7 @@ def _print_summary(d: dict) -> None:
             continue
         if isinstance(val, dict) and val and all(isinstance(v, dict) for v in val.values()):
             t = Table(title=key, title_justify="left", show_edge=False)
-            cols = sorted({c for v in val.values() for c in v})
+            cols = list(dict.fromkeys(c for v in val.values() for c in v))  # first-seen order: unit, min, max
             t.add_column("name")
             for c in cols:
                 t.add_column(c)

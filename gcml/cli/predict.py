@@ -86,6 +86,10 @@ def predict_cmd(
 
         o = resolve_options(ctx, config, "predict")
         path = Path(o["input"])
+        if path.is_dir():
+            raise InputError(f"{path}: is a folder; expected a GC catalogue table or a FITS image")
+        if not path.exists():
+            raise InputError(f"{path}: file not found")
         if _is_image(path):
             cat_only = {k: o[k] for k in ("galaxy", "distance", "distance_err", "vsys", "re", "fill", "ra_col",
                                           "dec_col", "v_col", "verr_col") if o[k] is not None}

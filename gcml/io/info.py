@@ -32,6 +32,8 @@ def describe(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: file not found")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder; give a gcml file (MapSet, snapshot or model bundle)")
     _load_plugins()
     if p.suffix in SUFFIX_DESCRIBERS:
         return SUFFIX_DESCRIBERS[p.suffix](p)

@@ -124,6 +124,8 @@ def read_table(path: str | Path) -> Any:
     from astropy.table import Table
 
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder; expected a catalogue file")
     if not p.is_file():
         raise InputError(f"{p}: catalogue file not found")
     fmt = SUFFIX_FORMATS.get(_suffix(p))

@@ -141,6 +141,8 @@ def read_sky_image(path: str | Path) -> SkyImage:
     from astropy.wcs import WCS
 
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder; expected a image file")
     if not p.is_file():
         raise InputError(f"{p}: image file not found")
     try:

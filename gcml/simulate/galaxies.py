@@ -480,6 +480,9 @@ def parse_shard(shard: tuple[int, int] | str | None, n_galaxies: int, block: int
         return 0, n_galaxies
     k, n = spec
     nb = -(-n_galaxies // block)
+    if n > nb:
+        raise ConfigError(f"option --shard: {n} shards of {n_galaxies} galaxies in blocks of {block} "
+                          f"(--block-size) leave some shards empty; use at most {nb} shards or a smaller --block-size")
     start = min((k - 1) * nb // n * block, n_galaxies)
     stop = min(k * nb // n * block, n_galaxies)
     return start, stop
