@@ -27,12 +27,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _timing import cpu_seconds as _cpu_seconds
 from scipy.signal import fftconvolve
 
 from gcml.io.snapshots import Snapshot, write_snapshot
@@ -42,15 +42,6 @@ from gcml.observe.psf import gaussian_kernel, moffat_kernel
 
 DIST = (10.0, 25.0, 50.0, 75.0, 100.0)
 PSF = (0.5, 1.5)
-
-
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the worker processes)."""
-    t = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        u = resource.getrusage(who)
-        t += u.ru_utime + u.ru_stime
-    return t
 
 
 def _best(fn, repeat: int) -> tuple[int, float, float]:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _timing import cpu_seconds as _cpu_seconds
 
-from gcml.observe.kinematic import MapGeometry, project, random_views
+from gcml.observe.kinematic import MapGeometry, kinematic_map_reference, project, random_views
 from gcml.simulate import galaxies as G
 from gcml.simulate.galaxies import SimulateMapsConfig, simulate_maps
 
@@ -37,36 +37,17 @@ def naive_maps(gals: list[dict], cfg: SimulateMapsConfig, n_maps: int) -> tuple[
     pos, vel, mask, _ = G._phase_space(gals, cfg)
     views = np.stack([x["views"] for x in gals])
     theta, phi = random_views(views[..., 0], views[..., 1])
-    c = g.pixel_centres()
     t0, c0 = time.perf_counter(), _cpu_seconds()
     done = 0
     for b in range(len(gals)):
         for k in range(cfg.views):
             x, y, v = project(pos[b:b + 1], vel[b:b + 1], theta[b:b + 1, k:k + 1], phi[b:b + 1, k:k + 1])
             x, y, v = x[0, 0][mask[b]], y[0, 0][mask[b]], v[0, 0][mask[b]]
-            out = np.zeros((3, g.n_pix, g.n_pix))
-            for i, yc in enumerate(c):
-                for j, xc in enumerate(c):
-                    w = np.exp(-((x - xc) ** 2 + (y - yc) ** 2) / (2 * g.smoothing_kpc**2))
-                    s = w.sum()
-                    out[2, i, j] = s
-                    if s >= g.min_count:
-                        m = np.sum(w * v) / s
-                        out[0, i, j] = m
-                        out[1, i, j] = np.sqrt(max(np.sum(w * (v - m) ** 2) / s, 0.0))
+            kinematic_map_reference(x, y, v, g)
             done += 1
             if done >= n_maps:
                 return (time.perf_counter() - t0) / done, (_cpu_seconds() - c0) / done
     return (time.perf_counter() - t0) / done, (_cpu_seconds() - c0) / done
-
-
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the worker processes)."""
-    t = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        u = resource.getrusage(who)
-        t += u.ru_utime + u.ru_stime
-    return t
 
 
 def main() -> None:

@@ -261,3 +261,30 @@ def _maps_chunk(x, y, v, m, e, g: MapGeometry) -> np.ndarray:
     out[:, 1] = np.where(full, np.sqrt(np.maximum(var, 0.0)), 0.0)
     out[:, 2] = s0
     return out
+
+
+def kinematic_map_reference(x: np.ndarray, y: np.ndarray, v: np.ndarray, geometry: MapGeometry,
+                            v_err: np.ndarray | None = None) -> np.ndarray:
+    """The definition of one map, pixel by pixel (float64): slow, the reference for tests and benchmarks.
+
+    For each pixel centre ``(xc, yc)``: weights ``w = exp(-((x-xc)^2 + (y-yc)^2) / (2 h^2))``; count
+    ``sum w``; where the count reaches ``min_count``, ``V = sum(w v) / sum w`` and
+    ``sigma^2 = sum(w (v - V)^2) / sum w`` (minus ``sum(w e^2) / sum w`` with ``subtract_errors``), else 0.
+    Returns (3, n_pix, n_pix): v, sigma, count. :func:`kinematic_maps` computes the same for many maps at once.
+    """
+    g = geometry
+    c = g.pixel_centres()
+    out = np.zeros((3, g.n_pix, g.n_pix))
+    for i, yc in enumerate(c):
+        for j, xc in enumerate(c):
+            w = np.exp(-((x - xc) ** 2 + (y - yc) ** 2) / (2 * g.smoothing_kpc**2))
+            s = w.sum()
+            out[2, i, j] = s
+            if s >= g.min_count:
+                m = np.sum(w * v) / s
+                var = np.sum(w * (v - m) ** 2) / s
+                if v_err is not None and g.subtract_errors:
+                    var -= np.sum(w * v_err * v_err) / s
+                out[0, i, j] = m
+                out[1, i, j] = np.sqrt(max(var, 0.0))
+    return out
