@@ -292,12 +292,18 @@ def _image_randoms(config: MockObserveConfig, index: int, axis: str) -> dict[str
     return {"shift": shift, "rot": rot, "theta": theta, "phi": phi, "rng": rng}
 
 
-def _photometry_snapshot(path: Path, s: int, config: MockObserveConfig, threads: int = 1) -> dict[str, Any]:
+def _snapshot_setup(path: Path, s: int, config: MockObserveConfig) -> tuple[Any, list, list[dict[str, Any]]]:
+    """Snapshot ``s`` loaded, its views, and the random draws of each of its images (image ``s * per + j``
+    of the run draws from its own stream, whatever the sharding or the worker count)."""
     snap = load_snapshot(path, config)
     views = _views_for_snapshot(config, s)
-    n = len(views)
     first = s * config.images_per_snapshot
-    rnd = [_image_randoms(config, first + j, views[j][0]) for j in range(n)]
+    return snap, views, [_image_randoms(config, first + j, views[j][0]) for j in range(len(views))]
+
+
+def _photometry_snapshot(path: Path, s: int, config: MockObserveConfig, threads: int = 1) -> dict[str, Any]:
+    snap, views, rnd = _snapshot_setup(path, s, config)
+    n = len(views)
     imager = _imager(config, threads)
     if config.centre == "shrinking-sphere":
         c = cluster_centre(snap.pos, snap.mass)
@@ -367,11 +373,8 @@ def _photometry_snapshot(path: Path, s: int, config: MockObserveConfig, threads:
 def _kinematics_snapshot(path: Path, s: int, config: MockObserveConfig, threads: int = 1) -> dict[str, Any]:
     from gcml.observe.kinematic import kinematic_maps, project
 
-    snap = load_snapshot(path, config)
-    views = _views_for_snapshot(config, s)
+    snap, views, rnd = _snapshot_setup(path, s, config)
     n = len(views)
-    first = s * config.images_per_snapshot
-    rnd = [_image_randoms(config, first + j, views[j][0]) for j in range(n)]
     geo = _map_geometry(config)
     if config.centre == "origin":
         c = np.zeros(3)
