@@ -79,3 +79,20 @@ def test_torchrun_launch_two_cpu_ranks(tmp_path):
     assert r.stdout.count("run folder:") == 1  # only rank 0 reports
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["world_size"] == 2
+
+
+
+def test_script_without_main_guard_gets_a_clear_message(tmp_path):
+    # spawn re-imports the calling script, whose top level then calls train() again in each child
+    import subprocess
+    import sys
+
+    data = make_mapset(tmp_path / "syn.h5", n_gal=4, views=2)
+    script = tmp_path / "noguard.py"
+    script.write_text(
+        "from gcml.training import TrainConfig, train\n"
+        f"train({str(data)!r}, TrainConfig(channels=('sigma', 'v'), epochs=1, nproc=2, threads=1), "
+        f"{str(tmp_path / 'run')!r})\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode != 0 and "distributed training failed on one process" in r.stderr.strip().splitlines()[-1]
+    assert "InputError: distributed training (nproc=2) starts its processes with 'spawn'" in r.stderr, r.stderr

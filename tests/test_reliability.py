@@ -66,6 +66,9 @@ def test_option_names_in_messages(cli, tmp_path):
     assert r.exit_code == 2 and "option --n-stars" in r.output
     r = cli("simulate-clusters", "-o", tmp_path / "s", "--ages", "-1")
     assert r.exit_code == 2 and "option --ages" in r.output
+    for opt, val in (("--extent", "0"), ("--smoothing", "-1"), ("--min-count", "-0.5")):
+        r = cli("simulate-maps", "-o", tmp_path / "m.h5", "--n-galaxies", "2", opt, val)
+        assert r.exit_code == 2 and f"{opt} " in r.output and "_kpc" not in r.output, r.output
     assert not (tmp_path / "s").exists() and not (tmp_path / "m.h5").exists()
 
 

@@ -251,6 +251,13 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
         return _run(env, data, config, out, resume, progress, command)
     if config.world_size == 1:
         return _run(DistEnv(), data, config, out, resume, progress, command)
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # this is a spawned process re-importing the caller's script, whose top level called train() again
+        raise InputError(f"distributed training (nproc={config.world_size}) starts its processes with "
+                         "'spawn', which re-imports the calling script: call train() under "
+                         "'if __name__ == \"__main__\":' in that script")
     import torch.multiprocessing as mp
 
     queue = mp.get_context("spawn").SimpleQueue() if progress is not None else None
@@ -265,7 +272,8 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
               poll=poll)
     except Exception as exc:  # a rank failed; show its last line
         last = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-        raise InputError(f"distributed training failed on one process: {last[-1] if last else exc}") from None
+        raise InputError(f"distributed training failed on one process: {last[-1] if last else exc} "
+                         "(its own error is printed above)") from None
     return result_from_summary(out)
 
 
