@@ -85,12 +85,38 @@ def parse_range(text: str | list | tuple, *, name: str) -> tuple[float, float]:
     return vals[0], vals[1]
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) configuration file into a dict."""
+def _stored_options(p: Path, command: str | None) -> dict[str, Any]:
+    """The options a gcml command stored in its HDF5 output (attribute ``options``)."""
+    import h5py
+
+    try:
+        with h5py.File(p, "r") as f:
+            raw = f.attrs.get("options")
+    except OSError:
+        raise ConfigError(f"config file {p}: not an HDF5 file") from None
+    if raw is None:
+        raise ConfigError(f"config file {p}: stores no command options (it was made by the Python library, "
+                          "by 'gcml merge' or by an older gcml); give a TOML or YAML file")
+    opts = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    made_by = opts.pop("command", None)
+    if command is not None and made_by != command:
+        raise ConfigError(f"config file {p}: was made by 'gcml {made_by}', so its options do not apply to "
+                          f"'gcml {command}'")
+    return opts
+
+
+def load_config_file(path: str | Path, command: str | None = None) -> dict[str, Any]:
+    """Read a TOML (``.toml``), YAML (``.yaml``/``.yml``) or JSON configuration file into a dict.
+
+    A gcml HDF5 output (``.h5``/``.hdf5``) gives the options its command stored, so that
+    ``gcml CMD --config made-before.h5 -o again.h5`` repeats that run (``command``: the command reading it).
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {p}: not found")
     suffix = p.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        return _stored_options(p, command)
     try:
         if suffix == ".toml":
             try:
@@ -107,7 +133,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         elif suffix == ".json":
             data = json.loads(p.read_text())
         else:
-            raise ConfigError(f"config file {p}: expected a .toml, .yaml/.yml or .json file")
+            raise ConfigError(f"config file {p}: expected a .toml, .yaml/.yml or .json file, or a gcml .h5 output")
     except ConfigError:
         raise
     except Exception as exc:  # parse errors of the three libraries

@@ -63,15 +63,24 @@ def resolve_options(ctx: typer.Context, config_path: Path | None, command: str,
                     skip: tuple[str, ...] = ("config",)) -> dict[str, Any]:
     """Merge defaults < config file < explicit command-line values for the current command.
 
-    Returns a dict of parameter name -> value. Unknown keys in the config file are an error.
+    Returns a dict of parameter name -> value. Unknown keys in the config file are an error. The result
+    is recorded (:func:`gcml.io.common.set_command_options`) so that outputs store it.
     """
+    from gcml.io.common import set_command_options
+
+    values = {k: v for k, v in ctx.params.items() if k not in skip}
+    if config_path is not None:
+        values = _merge_config(ctx, config_path, command, skip, values)
+    set_command_options(command, values)
+    return values
+
+
+def _merge_config(ctx: typer.Context, config_path: Path, command: str, skip: tuple[str, ...],
+                  values: dict[str, Any]) -> dict[str, Any]:
     from gcml.config import config_section, load_config_file
     from gcml.errors import ConfigError
 
-    values = {k: v for k, v in ctx.params.items() if k not in skip}
-    if config_path is None:
-        return values
-    section = config_section(load_config_file(config_path), command)
+    section = config_section(load_config_file(config_path, command), command)
     names = {p.name for p in ctx.command.params}
     unknown = sorted(set(section) - names)
     if unknown:

@@ -110,6 +110,25 @@ def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: the options of the running gcml command as the CLI resolved them (set by ``gcml.cli``; None in library use)
+_COMMAND_OPTIONS: dict[str, Any] | None = None
+#: options that say where and how to write, not what: never stored
+_NOT_STORED = ("out", "overwrite", "quiet", "config", "resume")
+
+
+def set_command_options(command: str, options: dict[str, Any] | None) -> None:
+    """Record the resolved options of the running CLI command; outputs store them (attribute ``options``)
+    so that ``--config FILE.h5`` can run the same command again."""
+    global _COMMAND_OPTIONS
+    _COMMAND_OPTIONS = None if options is None else {
+        "command": command, **{k: v for k, v in options.items() if k not in _NOT_STORED}}
+
+
+def command_options() -> dict[str, Any] | None:
+    """The recorded options of the running CLI command (``{"command": name, option: value, ...}``) or None."""
+    return None if _COMMAND_OPTIONS is None else dict(_COMMAND_OPTIONS)
+
+
 def command_line() -> str:
     """The command that is running, as a shell-quoted string."""
     argv = list(sys.argv)
@@ -130,7 +149,7 @@ def provenance(
     for pth in parents or []:
         pth = Path(pth)
         par.append({"path": str(pth), "sha256": sha256_file(pth) if pth.is_file() else None})
-    return {
+    out = {
         "gcml_version": __version__,
         "created_utc": utc_now(),
         "command": command if command is not None else command_line(),
@@ -138,6 +157,9 @@ def provenance(
         "config": json.dumps(to_jsonable(config or {}), sort_keys=True),
         "parents": json.dumps(par),
     }
+    if _COMMAND_OPTIONS is not None:
+        out["options"] = json.dumps(to_jsonable(_COMMAND_OPTIONS), sort_keys=True)
+    return out
 
 
 def check_format(attrs: Any, path: str | Path, expected: str, supported_major: int) -> str:

@@ -110,5 +110,5 @@ def describe_mapset(path: Path) -> dict[str, Any]:
         "truth": hdr["truth"],
         "meta": meta,
         "splits": {SPLIT_NAMES.get(int(k), str(k)): int(v) for k, v in zip(*np.unique(split, return_counts=True), strict=False)},
-        "provenance": {k: attrs.get(k) for k in ("gcml_version", "created_utc", "command", "seed", "config", "parents")},
+        "provenance": {k: attrs.get(k) for k in ("gcml_version", "created_utc", "command", "seed", "config", "options", "parents")},
     }

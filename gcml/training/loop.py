@@ -5,6 +5,7 @@
 run folder::
 
     out/config.toml      resolved TrainConfig (plus data path and sha256)
+    out/options.toml     the command-line options (runs started by ``gcml train``; ``--config`` repeats the run)
     out/metrics.jsonl    one JSON line per epoch (train/val loss, val MAE/RMSE, lr, maps/s, ...)
     out/training.png     loss curves
     out/best.pt          model bundle with the best validation loss (+ calibration and test metrics)
@@ -32,8 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from gcml.config import to_jsonable
 from gcml.errors import ConfigError, FormatError, GcmlError, InputError, OutputExistsError
-from gcml.io.common import atomic_output, check_output_dir, make_output_dir, sha256_file
+from gcml.io.common import atomic_output, check_output_dir, command_options, make_output_dir, sha256_file
 from gcml.training.config import RESUMABLE_CHANGES, TrainConfig, to_toml
 from gcml.training.distributed import (
     DistEnv,
@@ -364,6 +366,12 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
             with atomic_output(out / "config.toml", overwrite=True) as tmp:
                 tmp.write_text(f"# gcml train: resolved configuration\n# data = {data}\n# data_sha256 = {data_sha}\n"
                                + to_toml(config.to_dict()))
+            opts = command_options()
+            if opts is not None and opts.pop("command") == "train":  # run by the CLI: its options, re-runnable
+                with atomic_output(out / "options.toml", overwrite=True) as tmp:
+                    tmp.write_text(f"# gcml train: the command-line options of this run; repeat it with\n"
+                                   f"# gcml train --config {out}/options.toml -o NEW_RUN\n"
+                                   + to_toml({"train": to_jsonable(opts)}))
             if not resume:
                 with atomic_output(out / "metrics.jsonl", overwrite=True) as tmp:
                     tmp.write_text("")
