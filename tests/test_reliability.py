@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -157,6 +158,35 @@ def test_merge_refuses_duplicates(cli, tmp_path):
     r = cli("merge", tmp_path / "all.h5", tmp_path / "s1.h5", "-o", tmp_path / "m.h5")
     assert r.exit_code == 2 and "same seed and options" in r.output and "disjoint shards" in r.output
     assert not (tmp_path / "m.h5").exists() and not _leftovers(tmp_path)
+
+
+def test_merge_of_two_runs_keeps_galaxy_ids_distinct(cli, tmp_path):
+    # simulate-maps numbers the galaxies of every run from 0: two runs share ids unless renumbered
+    def run(name, seed, shard="1/1"):
+        r = cli("simulate-maps", "-o", tmp_path / name, "--n-galaxies", "4", "--views", "2", "--block-size", "2",
+                "--seed", seed, "--shard", shard, "-q")
+        assert r.exit_code == 0, r.output
+
+    run("a.h5", 1)
+    run("b1.h5", 2, "1/2")
+    run("b2.h5", 2, "2/2")
+    r = cli("merge", tmp_path / "a.h5", tmp_path / "b1.h5", tmp_path / "b2.h5", "-o", tmp_path / "m.h5")
+    assert r.exit_code == 2 and "overlap those of" in r.output and "--renumber" in r.output
+    assert not (tmp_path / "m.h5").exists()
+    r = cli("merge", tmp_path / "a.h5", tmp_path / "b1.h5", tmp_path / "b2.h5", "-o", tmp_path / "m.h5",
+            "--renumber", "--virtual")
+    assert r.exit_code == 2 and "without --virtual" in r.output
+    r = cli("merge", tmp_path / "a.h5", tmp_path / "b1.h5", tmp_path / "b2.h5", "-o", tmp_path / "m.h5", "--renumber")
+    assert r.exit_code == 0, r.output
+    with h5py.File(tmp_path / "m.h5") as f:
+        gid = f["meta/group_id"][()]
+        # run a keeps ids 0-3; both shards of run b move by the same offset, to 4-7
+        np.testing.assert_array_equal(np.unique(gid[:8]), [0, 1, 2, 3])
+        np.testing.assert_array_equal(np.unique(gid[8:]), [4, 5, 6, 7])
+        assert [o["offset"] for o in json.loads(f["meta/group_id"].attrs["offsets"])] == [0, 4, 4]
+    # shards of one run need no renumbering
+    r = cli("merge", tmp_path / "b1.h5", tmp_path / "b2.h5", "-o", tmp_path / "b.h5")
+    assert r.exit_code == 0, r.output
 
 
 def test_too_few_stars_named_before_the_physics_breaks(cli, tmp_path):

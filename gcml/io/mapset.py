@@ -448,12 +448,60 @@ def check_finite(ms: MapSet, path: str | Path) -> None:
             raise InputError(f"{path}: /targets/{k} has NaN or inf values")
 
 
+def _group_id_offsets(inputs: Sequence[str | Path], hdrs: list[dict[str, Any]], renumber: bool) -> list[int]:
+    """Offsets added to each input's ``/meta/group_id`` so that galaxies of different runs keep distinct ids.
+
+    Shards of one run (same seed and options but ``shard``) hold disjoint galaxy ids by construction.
+    ``simulate-maps`` numbers the galaxies of every run from 0, so two runs overlap: without ``renumber``
+    that is an error (one id would name two galaxies), with it each later run's ids are shifted past the
+    largest id before it. Photometry ids name simulations (a hash of the name), so equal ids are the
+    same cluster and are kept.
+    """
+    offsets = [0] * len(inputs)
+    if hdrs[0]["kind"] != "kinematics" or "group_id" not in hdrs[0]["meta"]:
+        return offsets
+
+    def run_key(h: dict[str, Any]) -> str:
+        cfg = {k: v for k, v in (h["attrs"].get("config") or {}).items() if k != "shard"}
+        return json.dumps([h["attrs"].get("seed"), cfg], sort_keys=True, default=str)
+
+    runs: dict[str, list[int]] = {}  # run key -> input indices, in order of first appearance
+    for i, h in enumerate(hdrs):
+        runs.setdefault(run_key(h), []).append(i)
+    placed: list[tuple[np.ndarray, int]] = []  # (ids of an earlier run, after its shift; its first input)
+    top = -1
+    for members in runs.values():
+        parts = []
+        for i in members:
+            with h5py.File(inputs[i], "r") as f:
+                parts.append(f["meta/group_id"][()].astype(np.int64))
+        ids = np.unique(np.concatenate(parts))
+        if not len(ids):
+            continue
+        clash = next((j for prev, j in placed if len(np.intersect1d(ids, prev))), None)
+        off = 0
+        if clash is not None:
+            if not renumber:
+                raise InputError(
+                    f"{inputs[members[0]]}: galaxy ids (/meta/group_id {ids.min()}-{ids.max()}) overlap those of "
+                    f"{inputs[clash]}, which comes from another run (other seed or options), so one id would name "
+                    "two galaxies; pass --renumber to shift this run's ids, or merge only shards of one run")
+            off = top + 1 - int(ids.min())
+        for i in members:
+            offsets[i] = off
+        placed.append((ids + off, members[0]))
+        top = max(top, int(ids.max()) + off)
+    return offsets
+
+
 def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite: bool = False,
-                  virtual: bool = False, command: str | None = None) -> Path:
+                  virtual: bool = False, renumber: bool = False, command: str | None = None) -> Path:
     """Join MapSets with the same channels, units, geometry and fields into one file.
 
     With ``virtual=True`` the output is an HDF5 virtual dataset referring to the inputs (which must
-    then stay where they are); otherwise the data are copied.
+    then stay where they are); otherwise the data are copied. ``renumber``: shift the galaxy ids
+    (``/meta/group_id``) of runs whose ids overlap an earlier input's (see :func:`_group_id_offsets`;
+    the offsets are stored in the attribute ``offsets`` of ``/meta/group_id``).
     """
     if len(inputs) < 1:
         raise InputError("merge needs at least one input MapSet")
@@ -485,6 +533,10 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
             raise InputError(f"{pth}: made with the same seed and options (shard included) as {made[key]}, so it "
                              "holds the same maps; expected disjoint shards (--shard K/N) of one run")
         made[key] = pth
+    offsets = _group_id_offsets(inputs, hdrs, renumber)
+    if virtual and any(offsets):
+        raise InputError("merge: --renumber rewrites /meta/group_id, which a virtual dataset cannot; "
+                         "merge without --virtual")
     ns = [h["n"] for h in hdrs]
     total = int(sum(ns))
     out = Path(output)
@@ -521,12 +573,15 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
                                       compression_opts=d0.compression_opts, shuffle=d0.shuffle)
                         dst = fo.create_dataset(name, shape=shape, dtype=d0.dtype, **kw)
                         start = 0
-                        for s, n in zip(srcs, ns, strict=False):
+                        for s, n, off in zip(srcs, ns, offsets, strict=True):
                             if n:
-                                dst[start:start + n] = s[name][()]
+                                dst[start:start + n] = s[name][()] + off if name == "meta/group_id" else s[name][()]
                             start += n
                     for k, v in d0.attrs.items():
                         dst.attrs[k] = v
+                    if name == "meta/group_id" and any(offsets):
+                        dst.attrs["offsets"] = json.dumps([{"path": str(p), "offset": o}
+                                                           for p, o in zip(inputs, offsets, strict=True)])
             finally:
                 for s in srcs:
                     s.close()
