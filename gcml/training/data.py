@@ -7,7 +7,8 @@ so a run on ``W`` processes sees exactly the maps a single process sees, batch b
 * :class:`InMemoryData` reads the needed channels and targets once (``gcml.io.mapset.read_mapset``).
 * :class:`StreamingData` never holds the maps: each epoch shuffles the file's HDF5 chunks (blocks of
   consecutive rows), reads them through a ``torch.utils.data.DataLoader`` whose workers each open
-  their own ``h5py.File`` handle, and shuffles rows within a buffer of blocks.
+  their own ``h5py.File`` handle, and shuffles rows within a buffer of blocks. A map target (pi-DOC's
+  ``/truth/mass``) is read with its maps, block by block.
 
 Batch order depends only on ``(seed, epoch)``, never on the number of workers.
 """
@@ -127,17 +128,21 @@ class InMemoryData(_Base):
 
 
 class _BlockReader(torch.utils.data.Dataset):
-    """Reads row blocks of one HDF5 file; each DataLoader worker opens its own file handle."""
+    """Reads row blocks of one HDF5 file; each DataLoader worker opens its own file handle.
 
-    def __init__(self, path: Path, ch_idx: list[int], blocks: list[np.ndarray]) -> None:
-        self.path, self.ch_idx, self.blocks = path, ch_idx, blocks
+    Each item is ``(maps, rows, truth)``: the block's maps (its channels ``ch_idx``), its row numbers and,
+    when ``truth`` names a ``/truth`` map, those maps flattened to ``(rows, H W)`` (else an empty tensor).
+    """
+
+    def __init__(self, path: Path, ch_idx: list[int], blocks: list[np.ndarray], truth: str | None = None) -> None:
+        self.path, self.ch_idx, self.blocks, self.truth = path, ch_idx, blocks, truth
         self._f: h5py.File | None = None
         self._pid = -1
 
     def __len__(self) -> int:
         return len(self.blocks)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         import os
 
         if self._f is None or self._pid != os.getpid():
@@ -146,7 +151,11 @@ class _BlockReader(torch.utils.data.Dataset):
         rows = self.blocks[i]
         lo, hi = int(rows.min()), int(rows.max()) + 1
         x = self._f["maps"][lo:hi][rows - lo][:, self.ch_idx]
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(rows)
+        t = np.zeros((len(rows), 0), np.float32)
+        if self.truth is not None:
+            t = self._f["truth"][self.truth][lo:hi][rows - lo].reshape(len(rows), -1)
+        return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(rows),
+                torch.from_numpy(np.ascontiguousarray(t, dtype=np.float32)))
 
 
 class StreamingData(_Base):
@@ -158,9 +167,9 @@ class StreamingData(_Base):
         self.path = Path(path)
         self.workers = int(workers)
         hdr = read_header(self.path)
-        if task.needs_truth:
-            raise InputError(f"{self.path}: model targets under /truth need the MapSet in memory; "
-                             "train with --in-memory yes (or --max-memory-gb larger than the file)")
+        # a map task (pi-DOC) reads its first target from /truth with the maps; the rest are scalars
+        self.truth: str | None = task.targets[0] if task.needs_truth else None
+        scalars = list(task.targets[1:] if task.needs_truth else task.targets)
         self.channels = list(task.channels)
         self.targets = list(task.targets)
         self.ch_idx = [hdr["channels"].index(c) for c in self.channels]
@@ -175,28 +184,44 @@ class StreamingData(_Base):
             c = len(self.ch_idx)
             s1, s2 = np.zeros(c), np.zeros(c)
             count = 0
-            # One pass over the file: NaN check and the training split's channel statistics.
+            flux_train: list[np.ndarray] = []
+            if self.truth is not None:
+                task.begin_truth(f["truth"][self.truth].shape, self.path)
+            # One pass over the file: NaN checks, the training split's channel statistics (and for a map
+            # target its pixel normalisation and the training flux range).
             for lo in range(0, self.n, self.chunk_rows * 8):
                 hi = min(self.n, lo + self.chunk_rows * 8)
-                x = task.transform_x(torch.from_numpy(d[lo:hi][:, self.ch_idx].astype(np.float64))).numpy()
+                raw = d[lo:hi][:, self.ch_idx].astype(np.float64)
+                x = task.transform_x(torch.from_numpy(raw)).numpy()
                 bad = ~np.isfinite(x).all(axis=(1, 2, 3))
                 if bad.any():
                     raise InputError(f"{self.path}: /maps has NaN or inf values (first in map {lo + int(np.flatnonzero(bad)[0])})")
-                tr = x[self.split[lo:hi] == 0]
+                is_tr = self.split[lo:hi] == 0
+                tr = x[is_tr]
                 s1 += tr.sum(axis=(0, 2, 3))
                 s2 += (tr**2).sum(axis=(0, 2, 3))
                 count += tr.shape[0] * tr.shape[2] * tr.shape[3]
+                if self.truth is not None:
+                    task.add_truth_block(f["truth"][self.truth][lo:hi], np.arange(lo, hi), self.split, self.path)
+                    flux_train.append(raw[is_tr, 0].sum(axis=(1, 2)))
+            meta = {k: f["meta"][k][()] for k in ("lum_v_fov", "mass_fov", "psf_fwhm", "distance")
+                    if "meta" in f and k in f["meta"]}
         if count == 0:
             raise InputError(f"{self.path}: the training split (split == 0) is empty")
         use = self.split <= 2
-        for t in self.targets:
+        for t in scalars:
             if not np.isfinite(ys[t][use]).all():
                 raise InputError(f"{self.path}: /targets/{t} has NaN or inf values")
+        if self.truth is not None:
+            task.end_truth()
+            task.set_training_range(np.concatenate(flux_train), meta, ys, self.split)
         mean = s1 / count
         self.stats = DataStats(channel_mean=mean, channel_std=np.sqrt(np.maximum(s2 / count - mean**2, 0)),
                                targets={k: v.astype(float) for k, v in ys.items()}, split=self.split,
                                units=self.target_units)
-        self.y_all = np.stack([ys[t] for t in self.targets], axis=1).astype(np.float32)
+        # the scalar targets of every row (the map target is read with the maps)
+        self.y_all = np.stack([ys[t] for t in scalars], axis=1).astype(np.float32) if scalars \
+            else np.zeros((self.n, 0), np.float32)
         self.y = torch.from_numpy(self.y_all)
 
     def _blocks(self, split: str) -> list[np.ndarray]:
@@ -211,19 +236,19 @@ class StreamingData(_Base):
         gen = epoch_generator(seed, epoch) if epoch is not None else None
         if gen is not None:
             blocks = [blocks[i] for i in torch.randperm(len(blocks), generator=gen).tolist()]
-        loader = torch.utils.data.DataLoader(_BlockReader(self.path, self.ch_idx, blocks), batch_size=None,
-                                             shuffle=False, num_workers=self.workers)
+        loader = torch.utils.data.DataLoader(_BlockReader(self.path, self.ch_idx, blocks, self.truth),
+                                             batch_size=None, shuffle=False, num_workers=self.workers)
         buf_x: list[torch.Tensor] = []
         buf_r: list[torch.Tensor] = []
+        buf_t: list[torch.Tensor] = []
         n_buf = 0
 
         def flush(final: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            nonlocal buf_x, buf_r, n_buf
-            x = torch.cat(buf_x)
-            r = torch.cat(buf_r)
+            nonlocal buf_x, buf_r, buf_t, n_buf
+            x, r, t = torch.cat(buf_x), torch.cat(buf_r), torch.cat(buf_t)
             if gen is not None:
                 p = torch.randperm(len(r), generator=gen)
-                x, r = x[p], r[p]
+                x, r, t = x[p], r[p], t[p]
             stop = len(r) if final else (len(r) // batch_size) * batch_size
             for start in range(0, stop, batch_size):
                 b = slice(start, min(start + batch_size, stop))
@@ -231,14 +256,16 @@ class StreamingData(_Base):
                 if n < world:
                     break
                 s = _rank_slice(n, rank, world)
-                xb, rb = x[b][s], r[b][s]
-                yield xb, self.y[rb]
-            buf_x, buf_r = [x[stop:]], [r[stop:]]
+                xb, rb, tb = x[b][s], r[b][s], t[b][s]
+                # targets laid out as in memory: the map target's pixels (if any), then the scalars
+                yield xb, (torch.cat([tb, self.y[rb]], 1) if self.truth is not None else self.y[rb])
+            buf_x, buf_r, buf_t = [x[stop:]], [r[stop:]], [t[stop:]]
             n_buf = len(r) - stop
 
-        for xb, rb in loader:
+        for xb, rb, tb in loader:
             buf_x.append(xb)
             buf_r.append(rb)
+            buf_t.append(tb)
             n_buf += len(rb)
             if n_buf >= BUFFER_BLOCKS * self.chunk_rows:
                 yield from flush(final=False)
@@ -254,7 +281,7 @@ def open_training_data(path: str | Path, task: Task, *, in_memory: str = "auto",
     """Load ``path`` for ``task``: in memory when it needs less than ``max_memory_gb`` (or when asked)."""
     hdr = read_header(path)
     task.check_header(hdr, path)
-    need = estimate_bytes(hdr, len(task.channels))
+    need = estimate_bytes(hdr, len(task.channels) + (1 if task.needs_truth else 0))
     if in_memory == "yes" or (in_memory == "auto" and need <= max_memory_gb * 1e9):
         return InMemoryData(path, task)
     return StreamingData(path, task, workers=workers)

@@ -143,18 +143,13 @@ class MapScalarRegressionTask(Task):
         return kwargs
 
     def target_array(self, ms: Any, path: Any) -> np.ndarray:
-        """Rows ``[mass map flattened (H W), scalars...]``; also records the training ranges."""
+        """Rows ``[mass map flattened (H W), scalars...]``; also fits the pixel normalisation and records
+        the training ranges. (Streaming data call the same pieces block by block.)"""
         m = np.asarray(ms.truth[self.map_name], np.float32)
-        if m.ndim != 4 or m.shape[1] != 1:
-            raise FormatError(f"{path}: /truth/{self.map_name} must have shape (N, 1, H, W), got {m.shape}")
+        self.begin_truth(m.shape, path)
+        self.add_truth_block(m, np.arange(len(m)), ms.split, path)
+        self.end_truth()
         use = ms.split <= 2
-        bad = ~np.isfinite(m).all(axis=(1, 2, 3)) & use
-        if bad.any():
-            raise InputError(f"{path}: /truth/{self.map_name} has NaN or inf values (first in map "
-                             f"{int(np.flatnonzero(bad)[0])})")
-        if (m[use] < 0).any():
-            raise InputError(f"{path}: /truth/{self.map_name} has negative pixel masses")
-        self.shape = (int(m.shape[2]), int(m.shape[3]))
         cols = [m.reshape(len(m), -1)]
         for t in self.scalar_names:
             y = ms.targets[t]
@@ -162,24 +157,62 @@ class MapScalarRegressionTask(Task):
                 raise InputError(f"{path}: /targets/{t} has NaN or inf values "
                                  f"(first in map {int(np.flatnonzero(~np.isfinite(y) & use)[0])})")
             cols.append(y[:, None].astype(np.float32))
-        # ranges of the training split, for prediction's out-of-range warnings (pi-DOC Fig. 10)
         tr = ms.split == 0
-        if tr.any():
-            rng: dict[str, list[float]] = {}
-            if self.input_transform and self.input_transform[0] == "log10":
-                flux = ms.maps[tr, 0].astype(np.float64).sum(axis=(1, 2))
-                rng["log10_flux_total"] = _minmax(np.log10(np.maximum(flux, 1e-300)))
-            for key in ("lum_v_fov", "mass_fov", "psf_fwhm", "distance"):
-                if key in ms.meta:
-                    v = np.asarray(ms.meta[key], float)[tr]
-                    rng[key] = _minmax(v)
-            for key in ("age", "distance"):
-                if key in ms.targets:
-                    rng[key] = _minmax(np.asarray(ms.targets[key], float)[tr])
-            self.training_range = rng
-        out = np.concatenate(cols, axis=1)
-        self.fit_maps(out, ms.split)
-        return out
+        flux = ms.maps[tr, 0].astype(np.float64).sum(axis=(1, 2)) if tr.any() else np.zeros(0)
+        self.set_training_range(flux, ms.meta, ms.targets, ms.split)
+        return np.concatenate(cols, axis=1)
+
+    # the map target, block by block (in memory: one block; streaming: the file's chunks)
+    def begin_truth(self, shape: tuple[int, ...], path: Any) -> None:
+        if len(shape) != 4 or shape[1] != 1:
+            raise FormatError(f"{path}: /truth/{self.map_name} must have shape (N, 1, H, W), got {tuple(shape)}")
+        self.shape = (int(shape[2]), int(shape[3]))
+        self._pix_sums = [0.0, 0.0, 0]
+
+    def add_truth_block(self, m: np.ndarray, rows: np.ndarray, split: np.ndarray, path: Any) -> None:
+        """Check the maps ``m`` of file rows ``rows`` (NaN, inf, negative masses in the used splits) and
+        add the training rows' log10 pixel masses to the normalisation sums."""
+        sp = split[rows]
+        use = sp <= 2
+        bad = ~np.isfinite(m).all(axis=(1, 2, 3)) & use
+        if bad.any():
+            raise InputError(f"{path}: /truth/{self.map_name} has NaN or inf values (first in map "
+                             f"{int(rows[np.flatnonzero(bad)[0]])})")
+        if (m[use] < 0).any():
+            raise InputError(f"{path}: /truth/{self.map_name} has negative pixel masses")
+        tr = np.flatnonzero(sp == 0)
+        for lo in range(0, len(tr), 256):
+            lm = np.log10(np.maximum(m[tr[lo:lo + 256]].reshape(-1).astype(np.float64), self.mass_floor))
+            self._pix_sums[0] += lm.sum()
+            self._pix_sums[1] += (lm**2).sum()
+            self._pix_sums[2] += lm.size
+
+    def end_truth(self) -> None:
+        """Pixel log-mass mean and standard deviation of the training split."""
+        s1, s2, n = self._pix_sums
+        if n == 0:
+            raise InputError("map task: the training split is empty")
+        mean = s1 / n
+        self.pix_mean = float(mean)
+        self.pix_std = float(math.sqrt(max(s2 / n - mean**2, 1e-12)))
+
+    def set_training_range(self, flux_total_train: np.ndarray, meta: dict[str, np.ndarray],
+                           targets: dict[str, np.ndarray], split: np.ndarray) -> None:
+        """Ranges of the training split, for prediction's out-of-range warnings (pi-DOC Fig. 10);
+        ``flux_total_train``: the summed input flux of each training map."""
+        tr = split == 0
+        if not tr.any():
+            return
+        rng: dict[str, list[float]] = {}
+        if self.input_transform and self.input_transform[0] == "log10":
+            rng["log10_flux_total"] = _minmax(np.log10(np.maximum(flux_total_train, 1e-300)))
+        for key in ("lum_v_fov", "mass_fov", "psf_fwhm", "distance"):
+            if key in meta:
+                rng[key] = _minmax(np.asarray(meta[key], float)[tr])
+        for key in ("age", "distance"):
+            if key in targets:
+                rng[key] = _minmax(np.asarray(targets[key], float)[tr])
+        self.training_range = rng
 
     def fit(self, stats) -> None:
         super().fit(stats)
@@ -194,22 +227,6 @@ class MapScalarRegressionTask(Task):
             sd = float(y[train].std())
             self.y_offset[j] = float(y[train].mean())
             self.y_scale[j] = sd if sd > 0 else 1.0
-
-    def fit_maps(self, y_all: np.ndarray, split: np.ndarray) -> None:
-        """Pixel log-mass mean and standard deviation of the training split."""
-        rows = np.flatnonzero(split == 0)
-        s1 = s2 = 0.0
-        n = 0
-        for lo in range(0, len(rows), 256):
-            lm = np.log10(np.maximum(y_all[rows[lo:lo + 256], :self.n_pix].astype(np.float64), self.mass_floor))
-            s1 += lm.sum()
-            s2 += (lm**2).sum()
-            n += lm.size
-        if n == 0:
-            raise InputError("map task: the training split is empty")
-        mean = s1 / n
-        self.pix_mean = float(mean)
-        self.pix_std = float(math.sqrt(max(s2 / n - mean**2, 1e-12)))
 
     # ---------------------------------------------------------------------------------- encode / loss
     def _t(self, v, device) -> torch.Tensor:
