@@ -198,7 +198,7 @@ def test_default_model_recovers_a_synthetic_ps1_cutout(tmp_path):
     from gcml.prediction.synthetic import write_ps1_cutout
     from gcml.simulate.clusters import SimulateClustersConfig, simulate_clusters
 
-    simulate_clusters(SimulateClustersConfig(preset="mw15", ages="9", seed=11, simulation="test-s11"),
+    simulate_clusters(SimulateClustersConfig(preset="mw15", ages="9", seed=101, simulation="test-s101"),
                       tmp_path / "snaps")
     cfg = MockObserveConfig(psf_fwhm=(1.0,), distance_kpc=(30.0,), seed=3)
     mock_observe([tmp_path / "snaps"], tmp_path / "img.h5", cfg)
