@@ -1,9 +1,11 @@
-"""Training throughput of mass-cnn (maps per second over whole epochs), on this machine's CPU or a GPU.
+"""Training throughput (maps per second over whole epochs), on this machine's CPU or a GPU.
 
 Runs the real training loop (``gcml.training.train``) on a synthetic in-memory MapSet of Kaur-sized
-10x10 maps and reports the median maps/s of the training epochs (validation passes not included).
+10x10 maps (mass-cnn) and reports the median maps/s of the training epochs (validation passes not
+included); ``--data FILE`` uses an existing MapSet instead, e.g. mock-observe images for the pi-DOC models.
 
     python benchmarks/bench_training.py --n 200000 --depth 2 --batch-size 1024 --epochs 3
+    python benchmarks/bench_training.py --data images.h5 --model pidoc-net --filters 8,16,32,64 --batch-size 16
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--loss", default="gaussian_nll")
     ap.add_argument("--nproc", type=int, default=1, help="CPU processes (DistributedDataParallel, gloo)")
+    ap.add_argument("--data", type=Path, default=None, help="an existing MapSet (default: synthetic 10x10 maps)")
+    ap.add_argument("--filters", default="", help="pi-DOC models: filters per level, e.g. 8,16,32,64")
     args = ap.parse_args()
 
     import torch
@@ -38,14 +42,21 @@ def main() -> None:
     from gcml.training import TrainConfig, train
 
     with tempfile.TemporaryDirectory() as tmp:
-        views = 100
-        data = make_mapset(Path(tmp) / "bench.h5", n_gal=max(1, args.n // views), views=views)
+        if args.data is None:
+            views = 100
+            data = make_mapset(Path(tmp) / "bench.h5", n_gal=max(1, args.n // views), views=views)
+            what = f"depth {args.depth}, channels {args.channels}, {args.n} maps"
+            arch, channels = {"depth": args.depth}, tuple(args.channels.split(","))
+        else:
+            data = args.data
+            arch = {"filters": [int(v) for v in args.filters.split(",")]} if args.filters else {}
+            what, channels = f"{arch or 'default size'}, {data}", ()
         print(f"torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, device {args.device}, "
-              f"{args.model} depth {args.depth}, channels {args.channels}, {args.n} maps, {args.nproc} process(es)")
+              f"{args.model} {what}, {args.nproc} process(es)")
         for bs in args.batch_size:
-            cfg = TrainConfig(model=args.model, channels=tuple(args.channels.split(",")), epochs=args.epochs,
+            cfg = TrainConfig(model=args.model, channels=channels, epochs=args.epochs,
                               batch_size=bs, device=args.device, threads=args.threads, early_stopping=0,
-                              loss=args.loss, arch_kwargs={"depth": args.depth}, nproc=args.nproc)
+                              loss=args.loss, arch_kwargs=arch, nproc=args.nproc)
             t0 = time.perf_counter()
             res = train(data, cfg, Path(tmp) / f"run{bs}", overwrite=True)
             wall = time.perf_counter() - t0

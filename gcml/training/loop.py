@@ -270,8 +270,8 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
             progress(event, info)  # type: ignore[misc]
 
     try:
-        spawn(_spawned, config.world_size, (str(data), config.to_dict(), str(out), resume, queue, command),
-              poll=poll)
+        spawn(_spawned, config.world_size, (str(data), config.to_dict(), str(out), resume, queue, command,
+                                            command_options()), poll=poll)
     except Exception as exc:  # a rank failed; show its last line
         last = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
         raise InputError(f"distributed training failed on one process: {last[-1] if last else exc} "
@@ -279,7 +279,13 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     return result_from_summary(out)
 
 
-def _spawned(rank: int, world: int, data: str, config: dict, out: str, resume: bool, queue, command) -> None:
+def _spawned(rank: int, world: int, data: str, config: dict, out: str, resume: bool, queue, command,
+             options: dict[str, Any] | None = None) -> None:
+    from gcml.io.common import set_command_options
+
+    if options is not None:  # the CLI's options, recorded in the parent, for rank 0's options.toml
+        options = dict(options)
+        set_command_options(options.pop("command"), options)
     cfg = TrainConfig.from_dict(config)
     prog = (lambda e, i: queue.put((e, i))) if queue is not None else None
     _run(DistEnv(rank=rank, world_size=world, local_rank=rank, launched_by="spawn"), Path(data), cfg,
