@@ -204,8 +204,8 @@ class StreamingData(_Base):
                 if self.truth is not None:
                     task.add_truth_block(f["truth"][self.truth][lo:hi], np.arange(lo, hi), self.split, self.path)
                     flux_train.append(raw[is_tr, 0].sum(axis=(1, 2)))
-            meta = {k: f["meta"][k][()] for k in ("lum_v_fov", "mass_fov", "psf_fwhm", "distance")
-                    if "meta" in f and k in f["meta"]}
+            meta = {k: f["meta"][k][()] for k in getattr(task, "range_meta", ())
+                    if self.truth is not None and "meta" in f and k in f["meta"]}
         if count == 0:
             raise InputError(f"{self.path}: the training split (split == 0) is empty")
         use = self.split <= 2

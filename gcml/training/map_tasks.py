@@ -68,6 +68,8 @@ class MapScalarRegressionTask(Task):
     max_eval_batch: ClassVar[int | None] = 64
     #: whether the network returns {"map", "scalar"} (True) or only the map tensor
     joint: ClassVar[bool] = True
+    #: /meta fields whose training-split ranges the bundle records (prediction's out-of-range warnings)
+    range_meta: ClassVar[tuple[str, ...]] = ("lum_v_fov", "mass_fov", "psf_fwhm", "distance")
 
     def __init__(self, channels, targets, loss: str = "gaussian_nll", channel_units=None, target_units=None):
         super().__init__(channels, targets, loss, channel_units)
@@ -206,7 +208,7 @@ class MapScalarRegressionTask(Task):
         rng: dict[str, list[float]] = {}
         if self.input_transform and self.input_transform[0] == "log10":
             rng["log10_flux_total"] = _minmax(np.log10(np.maximum(flux_total_train, 1e-300)))
-        for key in ("lum_v_fov", "mass_fov", "psf_fwhm", "distance"):
+        for key in self.range_meta:
             if key in meta:
                 rng[key] = _minmax(np.asarray(meta[key], float)[tr])
         for key in ("age", "distance"):
