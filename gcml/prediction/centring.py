@@ -21,8 +21,9 @@ the first radius can pull the centre; the move is capped at ``max_move`` arcsec 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
