@@ -8,7 +8,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pytest
 from synth_mapsets import make_mapset
 
 ROOT = Path(__file__).resolve().parents[1]
