@@ -136,8 +136,28 @@ def test_predict_galaxy_all_cli(tmp_path, cli):
     g = Table.read(out / "NGC_3377" / "gcs.ecsv", format="ascii.ecsv")
     assert not g["member"][7] and g["n_measurements"][3] == 2
     assert (out / "NGC_3377" / "prediction.json").is_file()
+    for f in ("masses.png", "mass_vs_mstar.png", "split_half.png"):
+        assert (out / f).stat().st_size > 1000
     # one galaxy by name; refused without --overwrite; per-galaxy options refused
     r = cli("predict", p, "--galaxy", "NGC 3377", "-o", out, "--samples", "20")
     assert r.exit_code == 2 and "overwrite" in r.output
     r = cli("predict", p, "--galaxy", "all", "--distance", "10", "-o", tmp_path / "o2")
     assert r.exit_code == 2 and "--distance" in r.output
+
+
+def test_edge_warnings():
+    from types import SimpleNamespace
+
+    from gcml.prediction.survey import edge_warnings
+
+    bundle = {"targets": {"names": ["log10_mass_total", "log10_mass_within_rout"],
+                          "norm": {"data_min": [11.0, 10.0], "data_max": [14.5, 12.5]}}}
+
+    def m(med, lo, hi):
+        return SimpleNamespace(label="x", median=med, p16=med - 0.1, p84=med + 0.1, p2_5=lo, p97_5=hi)
+
+    inside = SimpleNamespace(masses={"log10_mass_total": m(12.5, 12.2, 12.8), "log10_mass_within_rout": m(11.5, 11.3, 11.7)})
+    assert edge_warnings(inside, bundle) == []
+    top = SimpleNamespace(masses={"log10_mass_total": m(14.4, 14.1, 14.6), "log10_mass_within_rout": m(10.05, 9.9, 10.2)})
+    w = edge_warnings(top, bundle)
+    assert len(w) == 2 and "upper edge" in w[0] and "lower edge" in w[1]

@@ -87,6 +87,34 @@ def split_half_difference(g: GalaxyResult) -> tuple[float, float] | None:
     return a.median - b.median, math.hypot(sa, sb)
 
 
+#: A result closer than this to either end of the training labels' range is "at the edge" [dex].
+EDGE_MARGIN_DEX = 0.15
+
+
+def edge_warnings(pred: Any, bundle: dict) -> list[str]:
+    """Warnings for masses at the edge of the training range: a median within :data:`EDGE_MARGIN_DEX` of the
+    lowest or highest training label, or a 95 % interval reaching beyond it (the network saturates there)."""
+    tg = bundle.get("targets") or {}
+    names = list(tg.get("names") or [])
+    norm = tg.get("norm") or {}
+    lo_all, hi_all = norm.get("data_min"), norm.get("data_max")
+    if lo_all is None or hi_all is None:
+        return []
+    out = []
+    for j, name in enumerate(names):
+        m = pred.masses.get(name)
+        if m is None:
+            continue
+        lo, hi = float(np.asarray(lo_all).ravel()[j]), float(np.asarray(hi_all).ravel()[j])
+        if m.median > hi - EDGE_MARGIN_DEX or m.p97_5 > hi:
+            out.append(f"{m.label} = {m.median:.2f} sits at the upper edge of the training labels ({lo:.2f}-{hi:.2f}): "
+                       "the network cannot return more, the true mass may be higher")
+        elif m.median < lo + EDGE_MARGIN_DEX or m.p2_5 < lo:
+            out.append(f"{m.label} = {m.median:.2f} sits at the lower edge of the training labels ({lo:.2f}-{hi:.2f}): "
+                       "the network cannot return less, the true mass may be lower")
+    return out
+
+
 def _write_gcs(path: Path, sg: Any, info: Any, member: np.ndarray, overwrite: bool) -> None:
     from astropy import units as u
     from astropy.table import Table
@@ -113,7 +141,7 @@ def _write_gcs(path: Path, sg: Any, info: Any, member: np.ndarray, overwrite: bo
 
 def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", model: str | Path | dict | None = None,
                    n_samples: int = 1000, seed: int = 0, split_half: bool = False, overwrite: bool = False,
-                   distance_err_fraction: float | None = None, galaxy_col: str | None = None,
+                   distance_err_fraction: float | None = None, galaxy_col: str | None = None, plots: bool = True,
                    progress: Any = None, **columns: Any) -> SurveyResult:
     """Predict every galaxy (or one) of a multi-galaxy GC table; see the module docstring.
 
@@ -125,6 +153,7 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
     model : model bundle path (default: the shipped model)
     n_samples : Monte Carlo draws per galaxy
     split_half : also predict two random halves of each catalogue (seeded by ``seed``)
+    plots : write masses.png, mass_vs_mstar.png (and split_half.png) (:func:`plot_survey`)
     progress : called as ``progress(name, i, n)`` before each galaxy
     columns : ra_col, dec_col, v_col, verr_col for :func:`gcml.io.survey.read_survey_table`
 
@@ -145,7 +174,8 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
     out = Path(out)
     gals = read_survey_table(table, galaxy=galaxy, galaxy_col=galaxy_col, **columns)
     summary = out / "summary.ecsv"
-    check_output_path(summary, overwrite=overwrite)
+    for f in ("summary.ecsv", "masses.png", "mass_vs_mstar.png", "split_half.png"):
+        check_output_path(out / f, overwrite=overwrite)
     for name in gals:
         for f in ("gcs.ecsv", "prediction.json", "maps.png"):
             check_output_path(out / name.replace(" ", "_") / f, overwrite=overwrite)
@@ -194,6 +224,7 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
             continue
         pred.table = cat
         pred.notes = [*res.notes, *pred.notes]
+        pred.warnings.extend(edge_warnings(pred, bundle))
         res.prediction = pred
         res.status = "predicted"
         save_prediction(pred, gdir, overwrite=overwrite)
@@ -218,8 +249,10 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
                 res.halves = hp
                 res.split_aperture_kpc = float(ap)
         members_path.unlink(missing_ok=True)
-    dt = time.perf_counter() - t0
     write_summary(summary, results, overwrite=overwrite)
+    if plots:
+        plot_survey(results, out, overwrite=overwrite)
+    dt = time.perf_counter() - t0
     return SurveyResult(table=Path(table), galaxies=results, summary_path=summary, seconds=dt)
 
 
@@ -317,3 +350,94 @@ def write_summary(path: Path, results: list[GalaxyResult], *, overwrite: bool = 
     with atomic_output(path, overwrite=overwrite) as tmp:
         t.write(tmp, format="ascii.ecsv")
     return path
+
+
+def plot_survey(results: list[GalaxyResult], out: Path, *, overwrite: bool = False) -> dict[str, Path]:
+    """Three PNGs in ``out``: ``masses.png`` (M(< r) with 68 % intervals per galaxy, the TME at R_out),
+    ``mass_vs_mstar.png`` (M(< R_out) and M(< 50 kpc) against the stellar mass of Forbes et al. 2017) and,
+    when halves were predicted, ``split_half.png`` (difference of the halves over its 68 % width)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gcml.io.common import atomic_output
+    from gcml.io.tables import lookup_galaxy
+
+    done = [g for g in results if g.prediction is not None]
+    paths: dict[str, Path] = {}
+    if not done:
+        return paths
+
+    def save(fig, name: str) -> None:
+        p = out / name
+        with atomic_output(p, overwrite=overwrite) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+        plt.close(fig)
+        paths[name] = p
+
+    n = len(done)
+    ncol = min(6, n)
+    nrow = -(-n // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.3 * nrow), squeeze=False, sharex=True,
+                             constrained_layout=True)
+    for ax, g in zip(axes.ravel(), done, strict=False):
+        p = g.prediction
+        r, med, lo, hi = [], [], [], []
+        for ap in SPLIT_APERTURES:
+            m = p.masses.get(f"log10_mass_within_{ap}kpc")
+            if m is not None:
+                r.append(ap)
+                med.append(m.median)
+                lo.append(m.median - m.p16)
+                hi.append(m.p84 - m.median)
+        ax.errorbar(r, med, yerr=[lo, hi], fmt="o-", ms=3, color="C0", label="network")
+        m = p.masses["log10_mass_within_rout"]
+        ax.errorbar([p.r_out_kpc], [m.median], yerr=[[m.median - m.p16], [m.p84 - m.median]], fmt="s", ms=4,
+                    color="C3", label="M(<R_out)")
+        if "median" in p.tme:
+            ax.errorbar([p.r_out_kpc * 1.08], [p.tme["median"]], yerr=[[p.tme["median"] - p.tme["p16"]],
+                        [p.tme["p84"] - p.tme["median"]]], fmt="^", ms=4, color="C2", label="TME")
+        ax.set_xscale("log")
+        ax.set_title(g.name + (" (!)" if p.warnings else ""), fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    axes[0, 0].legend(fontsize=6)
+    fig.supxlabel("r [kpc]")
+    fig.supylabel("log10 M(< r) [Msun]")
+    save(fig, "masses.png")
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), constrained_layout=True)
+    for key, lab, c in (("log10_mass_within_rout", "M(< R_out)", "C3"), ("log10_mass_within_50kpc", "M(< 50 kpc)", "C0")):
+        xs, ys, e1, e2 = [], [], [], []
+        for g in done:
+            m = g.prediction.masses.get(key)
+            if m is None:
+                continue
+            xs.append(lookup_galaxy(g.name).log10_mstar)
+            ys.append(m.median)
+            e1.append(m.median - m.p16)
+            e2.append(m.p84 - m.median)
+        ax.errorbar(xs, ys, yerr=[e1, e2], fmt="o", ms=4, color=c, label=lab)
+    lim = np.array([10.0, 12.0])
+    ax.plot(lim, lim, "k:", lw=1, label="M = M*")
+    ax.set_xlabel("log10 M* [Msun] (Forbes et al. 2017)")
+    ax.set_ylabel("log10 dynamical mass [Msun]")
+    ax.legend(fontsize=8)
+    save(fig, "mass_vs_mstar.png")
+
+    diffs = [(g.name, *split_half_difference(g)) for g in done if split_half_difference(g) is not None]
+    if diffs:
+        fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+        x = np.arange(len(diffs))
+        z = np.array([d / s for _, d, s in diffs])
+        ax.axhspan(-1, 1, color="0.9", label="68 % (|z| <= 1)")
+        ax.plot(x, z, "o", color="C0")
+        ax.set_xticks(x, [nm for nm, _, _ in diffs], rotation=70, fontsize=7)
+        ax.set_ylabel("(m1 - m2) / sqrt(s1^2 + s2^2)")
+        agree = float(np.mean(np.abs(z) <= 1))
+        ax.set_title(f"split halves: {agree:.2f} agree within 68 % (0.68 expected)")
+        ax.legend(fontsize=8)
+        save(fig, "split_half.png")
+    return paths

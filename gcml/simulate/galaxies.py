@@ -78,8 +78,8 @@ EARLY_PRIORS: dict[str, Any] = {
     "re_gc_over_re": (2.0, 5.0),        # GC system half-number radius (Forbes 2017; Lim et al. 2024)
     "gc_slope": (2.6, 4.5),             # 3D outer slope of the GC density
     "r_t_over_rh": (6.0, 12.0),         # GC system extent in 3D half-number radii
-    "beta_0": (-0.4, 0.3),              # central anisotropy
-    "beta_inf": (-0.4, 0.8),            # outer anisotropy (radial, tangential, Osipkov-Merritt-like)
+    "beta_0": (-0.5, 0.5),              # central anisotropy
+    "beta_inf": (-0.5, 0.9),            # outer anisotropy (radial, tangential, Osipkov-Merritt-like)
     "log_r_a_over_rh": (-0.5, 0.5),
     "f_rot": (0.0, 0.3),                # T_rot / T_kin, V_rot / sigma up to ~1 (Pota et al. 2013)
     "two_population_fraction": 0.5,     # half the systems as red + blue populations
