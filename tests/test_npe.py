@@ -173,6 +173,11 @@ def test_simulate_maps_catalogues_match_the_maps(sim):
     simulate_maps(cfg.__class__(**{**cfg.__dict__, "catalogues": False}), d / "c.h5")
     with pytest.raises(InputError, match="no GC catalogues"):
         read_catalogues(d / "c.h5")
+    # the early-type families store theirs too
+    early = cfg.__class__(**{**cfg.__dict__, "families": ("early", "early-ood"), "n_galaxies": 4, "views": 2})
+    simulate_maps(early, d / "e.h5")
+    ce, me = read_catalogues(d / "e.h5"), read_mapset(d / "e.h5")
+    assert np.array_equal(np.add.reduceat(ce.in_map.astype(int), ce.offsets[:-1]), me.meta["n_gc"])
 
 
 def test_merge_keeps_catalogues(sim, tmp_path):
