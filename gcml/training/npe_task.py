@@ -187,3 +187,13 @@ class CatalogueData:
             n_max = int(self.cat.counts[b].max())
             b = b[_rank_slice(len(b), rank, world)]
             yield torch.from_numpy(self.cat.padded(b, n_max)), self.y[torch.from_numpy(b)]
+
+    def eval_batches(self, split: str, batch_size: int, *, rank: int = 0,
+                     world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's contiguous part of a split, in file order (all ranks' parts joined are the split)."""
+        idx = self._idx[split]
+        n = len(idx)
+        idx = idx[rank * n // world:(rank + 1) * n // world]
+        for start in range(0, len(idx), batch_size):
+            b = idx[start:start + batch_size]
+            yield torch.from_numpy(self.cat.padded(b)), self.y[torch.from_numpy(b)]
