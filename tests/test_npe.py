@@ -257,3 +257,24 @@ def test_mass_npe_refuses_maps_without_catalogues_and_map_channels(sim, tmp_path
         train(d / "c.h5", cfg, tmp_path / "r1")
     with pytest.raises(InputError, match="leave --channels out"):
         train(d / "a.h5", cfg.replace(channels=("sigma", "v")), tmp_path / "r2")
+
+
+def test_mass_npe_ddp_two_cpu_processes_match_single_process(sim, tmp_path):
+    import json
+
+    from gcml.io.bundle import load_bundle
+    from gcml.training import TrainConfig, train
+
+    d, _ = sim
+    cfg = TrainConfig(model="mass-npe", epochs=1, batch_size=32, threads=1, seed=3, channels=CATALOGUE_COLUMNS,
+                      targets=NPE_TARGETS, arch_kwargs=SMALL, early_stopping=0)
+    train(d / "a.h5", cfg, tmp_path / "one")
+    multi = train(d / "a.h5", cfg.replace(nproc=2), tmp_path / "two")
+    assert multi.world_size == 2
+    a, b = ([json.loads(s) for s in (tmp_path / r / "metrics.jsonl").read_text().splitlines()] for r in ("one", "two"))
+    assert b[0]["train_loss"] == pytest.approx(a[0]["train_loss"], abs=1e-4, rel=0)
+    assert b[0]["val_loss"] == pytest.approx(a[0]["val_loss"], abs=1e-4, rel=0)
+    wa = load_bundle(tmp_path / "one" / "last.pt")["state_dict"]
+    wb = load_bundle(tmp_path / "two" / "last.pt")["state_dict"]
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-4, rtol=0)
