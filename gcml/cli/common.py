@@ -57,6 +57,21 @@ def user_errors() -> Iterator[None]:
     except GcmlError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    except OSError as exc:
+        # A full disk met outside an output's own write (a plot, a library's cache) is still the user's
+        # environment, not a gcml bug: one sentence. Other OSErrors are bugs and keep their traceback.
+        from gcml.io.common import is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        where = getattr(exc, "filename", None)
+        err_console.print(f"[bold red]error:[/] disk full{f' writing {where}' if where else ''}",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except MemoryError:
+        err_console.print("[bold red]error:[/] out of memory; use smaller sizes (fewer maps, pixels or stars "
+                          "per run) or a machine with more memory", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def resolve_options(ctx: typer.Context, config_path: Path | None, command: str,

@@ -75,7 +75,15 @@ def _register() -> None:
 _register()
 
 
+def _terminate(signum, frame) -> None:  # noqa: ARG001
+    # SIGTERM (kill, SLURM time limit) unwinds like Ctrl-C, so temporary files are removed
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     app()
 
 

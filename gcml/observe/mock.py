@@ -93,6 +93,7 @@ class MockObserveConfig:
     kin_smoothing_kpc: float = 4.0
     kin_min_count: float = 0.1
     pattern: str | None = None
+    partial_series: bool = False
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_by: str = "simulation"
     compression: str = "none"
@@ -171,7 +172,7 @@ class MockObserveResult:
 # Inputs
 
 
-def expand_inputs(inputs: Sequence[str | Path], *, pattern: str | None = None) -> list[Path]:
+def expand_inputs(inputs: Sequence[str | Path], *, pattern: str | None = None, partial: bool = False) -> list[Path]:
     """Snapshot files from files and folders, in the order given (folders in natural name order)."""
     from gcml.io.snapshots import list_snapshot_files
 
@@ -182,7 +183,7 @@ def expand_inputs(inputs: Sequence[str | Path], *, pattern: str | None = None) -
         p = Path(item)
         if not p.exists():
             raise InputError(f"{p}: file or folder not found")
-        files.extend(list_snapshot_files(p, pattern=pattern) if p.is_dir() else [p])
+        files.extend(list_snapshot_files(p, pattern=pattern, partial=partial) if p.is_dir() else [p])
     return files
 
 
@@ -496,7 +497,9 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     -------
     MockObserveResult
     """
-    from gcml.io.common import check_output_path
+    import contextlib
+
+    from gcml.io.common import atomic_output, check_output_folder, check_output_path
     from gcml.io.mapset import MapSetWriter, assign_splits
 
     t0 = time.perf_counter()
@@ -508,7 +511,9 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     if fits_dir is not None and config.kind != "photometry":
         raise ConfigError("option --fits: FITS images are written for --kind photometry only")
     check_output_path(out, overwrite=overwrite)
-    files = expand_inputs(inputs, pattern=config.pattern)
+    if fits_dir is not None:
+        check_output_folder(fits_dir, overwrite=overwrite, option="--fits")
+    files = expand_inputs(inputs, pattern=config.pattern, partial=config.partial_series)
     n_all = len(files)
     lo, hi = k * n_all // nshard, (k + 1) * n_all // nshard
     mine = list(range(lo, hi))
@@ -522,9 +527,14 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
 
     # the stored configuration names the block of snapshots (input indices lo:hi) this file holds
     stored_config = {**to_jsonable(config), "shard": f"{lo}:{hi}"}
-    with MapSetWriter(out, n=n_images, overwrite=overwrite, config=stored_config, seed=config.seed,
-                      parents=[files[s] for s in mine], command=command,
-                      compression=None if config.compression == "none" else "gzip", **spec) as writer:
+    # The FITS folder is written whole: into a temporary folder renamed once the MapSet is complete, with
+    # a manifest.json (file names, sizes, the MapSet rows they show) written last.
+    fits_ctx = (atomic_output(fits_dir, overwrite=overwrite, folder=True) if fits_dir is not None
+                else contextlib.nullcontext(None))
+    with fits_ctx as fits_tmp, MapSetWriter(
+            out, n=n_images, overwrite=overwrite, config=stored_config, seed=config.seed,
+            parents=[files[s] for s in mine], command=command,
+            compression=None if config.compression == "none" else "gzip", **spec) as writer:
         row = 0
         for res in _run(jobs, workers, threads):
             m = len(res["maps"])
@@ -532,11 +542,15 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
             split = assign_splits(keys, config.split_fractions, config.seed)
             writer.write(row, maps=res["maps"], targets=res["targets"], meta=res["meta"], split=split,
                          truth=res["truth"])
-            if fits_dir is not None:
-                fits_files.extend(_write_fits(fits_dir, row, res, config, overwrite=overwrite))
+            if fits_tmp is not None:
+                fits_files.extend(_write_fits(fits_tmp, row, res, config, overwrite=True))
             row += m
             if progress is not None:
                 progress(row, n_images)
+        if fits_tmp is not None:
+            _write_fits_manifest(fits_tmp, fits_files, out)
+    if fits_dir is not None:
+        fits_files = [Path(fits_dir) / f.name for f in fits_files]
     return MockObserveResult(path=Path(out), n_images=n_images, n_snapshots=len(mine),
                              seconds=time.perf_counter() - t0, kind=config.kind, fits_files=fits_files)
 
@@ -588,6 +602,18 @@ def _write_fits(fits_dir: str | Path, row0: int, res: dict[str, Any], config: Mo
             extensions=[FitsExtension("MASS", res["truth"]["mass"][j, 0], unit="Msun",
                                       cards={"GCMLNOTE": "true mass per pixel, smoothed, no PSF"})]))
     return out
+
+
+def _write_fits_manifest(folder: Path, files: list[Path], mapset: str | Path) -> None:
+    import json
+
+    from gcml import __version__
+    from gcml.io.common import utc_now
+
+    doc = {"format": "gcml.fits-folder", "format_version": "1.0", "complete": True, "mapset": str(Path(mapset).name),
+           "n_files": len(files), "files": [{"name": f.name, "size": f.stat().st_size} for f in files],
+           "gcml_version": __version__, "created_utc": utc_now()}
+    (Path(folder) / "manifest.json").write_text(json.dumps(doc, indent=1))
 
 
 __all__ = [
