@@ -51,6 +51,64 @@ def check_output_path(path: str | Path, *, overwrite: bool = False) -> Path:
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_+\-][A-Za-z0-9._+\-]{0,127}$")
 
 
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process may still use (MemAvailable, capped by an address-space limit)."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = None
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft not in (resource.RLIM_INFINITY, -1) and soft > 0:
+            avail = soft if avail is None else min(avail, soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return avail
+
+
+def check_resources(what: str, *, memory: float = 0.0, disk: float = 0.0, folder: str | Path | None = None) -> None:
+    """Refuse, before any work, a run whose estimated memory or output size cannot fit.
+
+    ``memory``/``disk`` are estimates in bytes (lower bounds: a refusal is certain to be right); ``folder``
+    is where the output goes. Raises :class:`ResourceError` with one sentence naming both figures.
+    """
+    from gcml.errors import ResourceError
+
+    mem = available_memory()
+    if memory > 0 and mem is not None and memory > mem:
+        raise ResourceError(f"{what} would need at least {_human(memory)} of memory and {_human(mem)} is available; "
+                            "use smaller sizes")
+    if disk > 0 and folder is not None:
+        import shutil
+
+        anc = Path(folder) if Path(folder).is_dir() else _first_existing_ancestor(Path(folder) / "x")
+        try:
+            free = shutil.disk_usage(anc).free
+        except OSError:
+            return
+        if disk > free:
+            raise ResourceError(f"{what} would write at least {_human(disk)} and {anc} has {_human(free)} free; "
+                                "use smaller sizes or another folder")
+
+
 def check_name(name: str, option: str) -> str:
     """A name that becomes part of file names (``--simulation``): letters, digits, ``. _ + -``, no leading
     dot, at most 128 characters; anything else (``/``, ``..``, spaces, an absolute path) is refused."""
@@ -465,5 +523,8 @@ def open_h5(path: str | Path, what: str) -> Any:
         raise InputError(f"{p}: is a folder, expected {what} (.h5)")
     try:
         return h5py.File(p, "r")
-    except OSError:
+    except OSError as exc:
+        if "truncated" in str(exc):
+            raise FormatError(f"{p}: not an HDF5 file that can be read (truncated: the file is shorter than its "
+                              f"header says); expected {what} (.h5)") from None
         raise FormatError(f"{p}: not an HDF5 file; expected {what} (.h5)") from None

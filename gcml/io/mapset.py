@@ -282,8 +282,14 @@ class MapSetWriter:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
+            f, self._h5 = self._h5, None
+            try:
+                f.close()  # flushes: a full disk may show only here
+            except Exception as close_exc:  # noqa: BLE001 - HDF5 reports failed writes with several types
+                if exc_type is None:
+                    # removes the temporary file and turns a disk-full error into one sentence
+                    self._ctx.__exit__(type(close_exc), close_exc, close_exc.__traceback__)
+                    raise
         if exc_type is None and not self._written.all():
             err = InputError(f"{self.path}: only {int(self._written.sum())} of {self.n} rows were written")
             self._ctx.__exit__(InputError, err, None)  # removes the temporary file

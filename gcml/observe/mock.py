@@ -100,6 +100,12 @@ class MockObserveConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        from gcml.config import check_finite_fields
+
+        check_finite_fields(self, names={"fov_arcsec": "--fov", "smoothing_px": "--smoothing", "age_gyr": "--age",
+                                         "max_shift_arcsec": "--max-shift", "fits_ra": "--ra", "fits_dec": "--dec",
+                                         "psf_fwhm": "--psf", "distance_kpc": "--distance",
+                                         "kin_extent_kpc": "--map-extent", "kin_smoothing_kpc": "--map-smoothing"})
         if self.kind not in KINDS:
             raise ConfigError(f"option --kind: expected photometry or kinematics, got '{self.kind}'")
         if self.flux_convention not in FLUX_CONVENTIONS:
@@ -519,6 +525,7 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     mine = list(range(lo, hi))
     per = config.images_per_snapshot
     n_images = len(mine) * per
+    _check_sizes(config, n_images, per, workers, out, fits_dir)
     spec = _specs(config)
     fits_files: list[Path] = []
     jobs = [(files[s], s, config) for s in mine]
@@ -602,6 +609,26 @@ def _write_fits(fits_dir: str | Path, row0: int, res: dict[str, Any], config: Mo
             extensions=[FitsExtension("MASS", res["truth"]["mass"][j, 0], unit="Msun",
                                       cards={"GCMLNOTE": "true mass per pixel, smoothed, no PSF"})]))
     return out
+
+
+def _check_sizes(config: MockObserveConfig, n_images: int, per: int, workers: int, out: str | Path,
+                 fits_dir: str | Path | None) -> None:
+    """Refuse before any work a run whose images or output cannot fit (lower-bound estimates)."""
+    from gcml.io.common import check_resources
+
+    if config.kind == "photometry":
+        npx = config.geometry.n_pix ** 2
+        planes = 2  # flux and truth mass
+        fov_arcmin2 = (config.fov_arcsec / 60.0) ** 2
+        field = config.noise.field_density * fov_arcmin2 * 8 * 6 if config.noise is not None else 0.0
+        mem = max(1, workers) * (npx * 8 * 6 + field) + per * npx * planes * 4
+    else:
+        npx = config.kin_n_pix ** 2
+        planes = 3
+        mem = max(1, workers) * npx * 8 * 6 + per * npx * planes * 4
+    disk = n_images * npx * planes * 4
+    check_resources("mock-observe", memory=mem, disk=disk * (2 if fits_dir is not None else 1),
+                    folder=Path(out).parent)
 
 
 def _write_fits_manifest(folder: Path, files: list[Path], mapset: str | Path) -> None:

@@ -96,6 +96,11 @@ class SimulateClustersConfig:
             raise ConfigError(msg) from None
         return params
 
+    def __post_init__(self) -> None:
+        from gcml.config import check_finite_fields
+
+        check_finite_fields(self, names={"r_half_pc": "--r-half", "r_gal_kpc": "--r-gal"})
+
     def simulation_name(self) -> str:
         from gcml.io.common import check_name
 
@@ -209,6 +214,11 @@ def simulate_clusters(
     params.check()
     sim = config.simulation_name()
     out = Path(out_dir)
+    from gcml.io.common import check_resources
+
+    per_star = 4 if config.dtype == "float32" else 8
+    check_resources("simulate-clusters", memory=params.n_stars * 20 * 8 * max(1, workers),
+                    disk=len(ages) * (params.n_stars * 12 * per_star + 8192), folder=out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output {out}: is a file; expected a folder for the snapshots")
     paths = [out / snapshot_name(sim, a) for a in ages]
