@@ -136,7 +136,7 @@ def _write_gcs(path: Path, sg: Any, info: Any, member: np.ndarray, overwrite: bo
     t.meta["comments"] = [*sg.notes, "member: False = likely non-member (friendless rule of Merrett et al. 2003, "
                           "10 neighbours, 3 sigma), left out of the prediction"]
     with atomic_output(path, overwrite=overwrite) as tmp:
-        t.write(tmp, format="ascii.ecsv")
+        t.write(tmp, format="ascii.ecsv", overwrite=True)
 
 
 def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", model: str | Path | dict | None = None,
@@ -348,7 +348,7 @@ def write_summary(path: Path, results: list[GalaxyResult], *, overwrite: bool = 
 
     t = summary_table(results)
     with atomic_output(path, overwrite=overwrite) as tmp:
-        t.write(tmp, format="ascii.ecsv")
+        t.write(tmp, format="ascii.ecsv", overwrite=True)
     return path
 
 
