@@ -26,5 +26,28 @@ class OutputExistsError(GcmlError):
     """An output already exists and ``overwrite`` was not given."""
 
 
+class OutputError(GcmlError):
+    """An output could not be written: disk full, I/O error, or another run owns it."""
+
+
+class OutputBusyError(OutputError):
+    """Another gcml run is writing the same output (its lock is held)."""
+
+
+class ResourceError(GcmlError):
+    """A run would need more memory or disk than there is (estimated before work starts)."""
+
+
 class DeviceError(GcmlError):
     """A requested compute device (GPU) is not available."""
+
+
+class TrainingInterrupted(GcmlError):
+    """A training run was interrupted (Ctrl-C); ``checkpoint`` holds the last completed epoch
+    (``epoch``; 0 when none completed and there is nothing to resume)."""
+
+    def __init__(self, message: str, *, run_dir, checkpoint, epoch: int) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+        self.checkpoint = checkpoint
+        self.epoch = epoch

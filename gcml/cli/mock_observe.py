@@ -12,11 +12,13 @@ from gcml.cli.common import (
     OverwriteOpt,
     QuietOpt,
     SeedOpt,
+    ShardOpt,
     WorkersOpt,
     console,
     is_quiet,
     make_progress,
     resolve_options,
+    resolve_shard,
     user_errors,
 )
 
@@ -51,6 +53,7 @@ def mock_observe_cmd(
     metallicity: Annotated[float | None, typer.Option("--metallicity", help="Metallicity Z (replaces the snapshot's; used for luminosities from the stellar table).")] = None,
     centre: Annotated[str, typer.Option("--centre", help="Cluster centre: shrinking-sphere, com or origin.")] = "shrinking-sphere",
     pattern: Annotated[str | None, typer.Option("--pattern", help="File pattern inside folders (default *.h5, *.hdf5; e.g. 'conf.3_*').")] = None,
+    partial: Annotated[bool, typer.Option("--partial", help="Use the snapshots of an incomplete series (a simulate-clusters run that did not finish) as they are.")] = False,
     sky_mag: Annotated[float | None, typer.Option("--sky-mag", help="Add sky background [V mag/arcsec^2] (image stays sky-subtracted).")] = None,
     poisson: Annotated[bool, typer.Option("--poisson", help="Add Poisson noise to source and sky counts.")] = False,
     read_noise: Annotated[float, typer.Option("--read-noise", help="Gaussian read noise [counts rms per pixel].")] = 0.0,
@@ -69,7 +72,7 @@ def mock_observe_cmd(
     compression: Annotated[str, typer.Option("--compression", help="MapSet compression: none (default) or gzip (about 30% smaller files, about twice the run time).")] = "none",
     seed: SeedOpt = 0,
     workers: WorkersOpt = 1,
-    shard: Annotated[str | None, typer.Option("--shard", help="K/N: make only the K-th of N blocks of snapshots (join with gcml merge).")] = None,
+    shard: ShardOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
@@ -84,6 +87,7 @@ def mock_observe_cmd(
 
     with user_errors():
         o = resolve_options(ctx, config, "mock-observe")
+        resolve_shard(o, "mock-observe")
         axes = tuple(parse_list(o["axis"], name="--axis", kind=str))
         cfg = MockObserveConfig(
             kind=o["kind"], psf_fwhm=tuple(parse_list(o["psf"], name="--psf")),
@@ -91,7 +95,7 @@ def mock_observe_cmd(
             n_random=o["n_random"], fov_arcsec=o["fov"], pixel_scale=o["pixel_scale"],
             smoothing_px=o["smoothing"], max_shift_arcsec=o["max_shift"], rotate=not o["no_rotate"],
             beta=o["beta"], flux_convention=o["flux_convention"], pidoc_four_pi=o["pidoc_4pi"], age_gyr=o["age"],
-            metallicity=o["metallicity"], centre=o["centre"], pattern=o["pattern"],
+            metallicity=o["metallicity"], centre=o["centre"], pattern=o["pattern"], partial_series=o["partial"],
             noise=NoiseConfig(zeropoint=o["zeropoint"], exptime=o["exptime"], sky_mag=o["sky_mag"],
                               poisson=o["poisson"], read_noise=o["read_noise"], saturation=o["saturation"],
                               field_density=o["field_stars"]),

@@ -12,11 +12,13 @@ from gcml.cli.common import (
     OverwriteOpt,
     QuietOpt,
     SeedOpt,
+    ShardOpt,
     WorkersOpt,
     console,
     is_quiet,
     make_progress,
     resolve_options,
+    resolve_shard,
     user_errors,
 )
 
@@ -31,7 +33,7 @@ def simulate_maps_cmd(
     views: Annotated[int, typer.Option("--views", help="Viewing directions per galaxy (uniform on the sphere).")] = 100,
     seed: SeedOpt = 0,
     workers: WorkersOpt = 1,
-    shard: Annotated[str | None, typer.Option("--shard", help="Compute only block K of N of the galaxies, e.g. 2/8 (merge the parts with 'gcml merge').")] = None,
+    shard: ShardOpt = None,
     n_gc: Annotated[int, typer.Option("--n-gc", help="GCs per galaxy (at M200 = 1e12 Msun when --n-gc-slope is set).")] = 200,
     n_gc_slope: Annotated[float, typer.Option("--n-gc-slope", help="N_gc ∝ (M200 / 1e12 Msun)^slope (1 = constant GC-to-halo mass ratio).")] = 0.0,
     n_gc_min: Annotated[int, typer.Option("--n-gc-min", help="Fewest GCs per galaxy when scaling with mass.")] = 10,
@@ -55,6 +57,7 @@ def simulate_maps_cmd(
     merger_steps: Annotated[int, typer.Option("--merger-steps", help="Leapfrog steps of the merger GC integration.")] = 600,
     block_size: Annotated[int, typer.Option("--block-size", help="Galaxies computed together (memory vs speed); the unit of --shard and of bitwise reproducibility.")] = 128,
     split: Annotated[str, typer.Option("--split", help="Train, val, test fractions (by galaxy).")] = "0.8,0.1,0.1",
+    catalogues: Annotated[bool, typer.Option("--catalogues/--no-catalogues", help="Also store each map's GC catalogue (x, y, v_los, v_err, in-map flag; for mass-npe).")] = True,
     config: ConfigOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
@@ -65,6 +68,7 @@ def simulate_maps_cmd(
 
     with user_errors():
         o = resolve_options(ctx, config, "simulate-maps")
+        resolve_shard(o, "simulate-maps")
         cfg = SimulateMapsConfig(
             families=tuple(parse_list(o["family"], name="--family", kind=str)),
             n_galaxies=o["n_galaxies"], views=o["views"], seed=o["seed"], n_gc=o["n_gc"],
@@ -80,6 +84,7 @@ def simulate_maps_cmd(
             mass_ratio=parse_range(o["mass_ratio"], name="--mass-ratio"), f_v=parse_range(o["f_v"], name="--f-v"),
             separation=parse_range(o["separation"], name="--separation"), merger_steps=o["merger_steps"],
             split_fractions=tuple(parse_list(o["split"], name="--split")), batch_galaxies=o["block_size"],
+            catalogues=o["catalogues"],
         )
         with make_progress(o["quiet"]) as bar:
             task = bar.add_task("simulate-maps", total=None)

@@ -70,8 +70,24 @@ def _check_geometry(bundle: dict, hdr: dict, path: Path, mpath: Path) -> None:
                          f"{ps} {g.get('pixel_unit', '')} model {path} was trained on")
 
 
+def _catalogue_posteriors(model, task, mpath: Path, split: str, dev, n_samples: int) -> np.ndarray:
+    """Posterior draws (S, N, D) of a catalogue model for the maps of ``split`` (NaN where unusable)."""
+    import h5py
+
+    from gcml.io.catalogues import read_catalogues
+    from gcml.io.mapset import SPLITS
+    from gcml.models.npe import posterior_samples
+
+    with h5py.File(mpath, "r") as f:
+        sp = f["split"][()]
+    rows = np.arange(len(sp)) if split == "all" else np.flatnonzero(sp == SPLITS[split])
+    cat = read_catalogues(mpath, rows)
+    return posterior_samples(model, task, cat, n_samples, seed=0, min_gc=getattr(task, "min_gc", 1), device=dev)
+
+
 def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str | Path, *,
-             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096) -> EvaluateResult:
+             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096,
+             n_samples: int = 500) -> EvaluateResult:
     """Evaluate one or more model bundles on a MapSet split and write the report folder ``out``.
 
     Parameters
@@ -80,6 +96,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     mapset : MapSet file
     split : ``test``, ``ood``, ``val``, ``train`` or ``all``
     out : report folder
+    n_samples : posterior draws per map for models that return posteriors (mass-npe)
 
     Returns
     -------
@@ -87,7 +104,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     """
     import torch
 
-    from gcml.evaluation.calibration import calibration_summary
+    from gcml.evaluation.calibration import calibration_summary, scatter_against_n
     from gcml.evaluation.plots import (
         plot_coverage,
         plot_error_histograms,
@@ -119,7 +136,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     loaded = []
     for m in models:
         model, task, b = load_model(m, dev)
-        _check_geometry(b, hdr, Path(m), mpath)
+        if getattr(task, "input_kind", "maps") != "catalogue":  # mass-npe reads catalogues, not pixels
+            _check_geometry(b, hdr, Path(m), mpath)
         task.check_header(hdr, mpath)
         loaded.append((Path(m), model, task, b))
     ms = read_mapset(mpath, split=split, with_truth=False)
@@ -138,9 +156,15 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     families = np.asarray(ms.meta["family"]).astype(str) if "family" in ms.meta else None
     for path, model, task, b in loaded:
         lab = _label(path, used)
-        x = ms.maps[:, [ms.channels.index(c) for c in task.channels]]
-        with torch.no_grad():
-            mean, std = predict_maps(model, task, x, batch_size=batch_size, device=dev)
+        samples = None
+        if getattr(task, "input_kind", "maps") == "catalogue":
+            samples = _catalogue_posteriors(model, task, mpath, split, dev, n_samples)
+            with np.errstate(invalid="ignore"):
+                mean, std = np.nanmean(samples, 0).astype(float), np.nanstd(samples, 0, ddof=1).astype(float)
+        else:
+            x = ms.maps[:, [ms.channels.index(c) for c in task.channels]]
+            with torch.no_grad():
+                mean, std = predict_maps(model, task, x, batch_size=batch_size, device=dev)
         tn = b["targets"]["norm"]
         per: dict[str, Any] = {}
         for j, t in enumerate(task.targets):
@@ -151,6 +175,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
                 met["by_family"] = {f: {k: v for k, v in regression_metrics(
                     y[families == f], mean[families == f, j], std[families == f, j], data_min=lo, data_max=hi).items()
                     if k != "binned_pred"} for f in sorted(set(families))}
+            if "n_gc" in ms.meta:  # scatter in bins of the number of GCs in the field, beside the Cramer-Rao floor
+                met["scatter_vs_n"] = scatter_against_n(mean[:, j] - y, np.asarray(ms.meta["n_gc"], float))
             per[t] = met
             key = f"{lab}: {t}" if len(task.targets) > 1 else lab
             scatter[key] = {"true": y, "pred": mean[:, j], "binned": met["binned_pred"]}
@@ -159,9 +185,11 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
             arrays[f"{lab}|{t}|mean"] = mean[:, j]
             arrays[f"{lab}|{t}|std"] = std[:, j]
         truth = np.stack([ms.targets[t].astype(float) for t in task.targets], 1)
-        res.calibration[lab] = calibration_summary(
-            truth, list(task.targets), mean=mean, std=std,
-            n_tracers=np.asarray(ms.meta["n_gc"], float) if "n_gc" in ms.meta else None)
+        n_tr = np.asarray(ms.meta["n_gc"], float) if "n_gc" in ms.meta else None
+        if samples is not None:
+            res.calibration[lab] = calibration_summary(truth, list(task.targets), samples=samples, n_tracers=n_tr)
+        else:
+            res.calibration[lab] = calibration_summary(truth, list(task.targets), mean=mean, std=std, n_tracers=n_tr)
         per["_model"] = {"file": str(path), "architecture": b["architecture"], "arch_kwargs": b["arch_kwargs"],
                          "channels": task.channels, "loss": b["targets"].get("loss"),
                          "parameters": int(sum(p.numel() for p in model.parameters())),
@@ -175,6 +203,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
         if ok.any():
             met = regression_metrics(y[ok], tme[ok], data_min=float(y[ok].min()), data_max=float(y[ok].max()))
             met["n_without_estimate"] = int((~ok).sum())
+            if "n_gc" in ms.meta:
+                met["scatter_vs_n"] = scatter_against_n(tme[ok] - y[ok], np.asarray(ms.meta["n_gc"], float)[ok])
             res.baseline = {"name": "Watkins et al. (2010) tracer mass estimator", "target": TME_TARGET, **met}
             scatter[f"TME vs {TME_TARGET}"] = {"true": y[ok], "pred": tme[ok], "binned": met["binned_pred"]}
             errors["TME"] = relative_errors(y[ok], tme[ok])
@@ -258,6 +288,7 @@ def render_report(doc: dict[str, Any]) -> str:
         lines += ["The TME row scores the Watkins et al. (2010) tracer mass estimate within r_out (from the GCs behind "
                   "each map) against the true mass within the same radius, on the same maps; each CNN row is scored "
                   "against its own target.", ""]
+    lines += scatter_n_section(doc)
     if doc.get("calibration"):
         lines += calibration_section(doc["calibration"])
     lines += ["![predicted vs true](pred_vs_true.png)", "", "![relative errors](errors.png)", "",
@@ -265,6 +296,26 @@ def render_report(doc: dict[str, Any]) -> str:
     if doc.get("calibration"):
         lines += ["![SBC rank histograms](sbc_ranks.png)", "", "![TARP expected coverage](tarp.png)", ""]
     return "\n".join(lines)
+
+
+def scatter_n_section(doc: dict[str, Any]) -> list[str]:
+    """Markdown lines: scatter (dex) per bin of the number of GCs in the field against the Cramer-Rao floor."""
+    rows = []
+    items = [(lab, t, m) for lab, per in doc["models"].items() for t, m in per.items() if t != "_model"]
+    if doc.get("baseline"):
+        items.append(("TME (Watkins+2010)", doc["baseline"]["target"], doc["baseline"]))
+    for lab, t, m in items:
+        for b in m.get("scatter_vs_n", {}).get("bins", []):
+            rows.append(f"| {lab} | {t} | {b['n_lo']:g}-{min(b['n_hi'], 99999):g} | {b['n_median']:g} | {b['count']} | "
+                        f"{b['scatter_dex']:.3f} | {b['bias_dex']:+.3f} | {b['cramer_rao_dex']:.3f} | {b['ratio_to_floor']:.2f} |")
+    if not rows:
+        return []
+    return ["## Scatter against the number of GCs", "",
+            "Scatter (standard deviation of predicted - true, dex) in bins of the number of GCs in the map's field "
+            "(meta n_gc), beside the Cramer-Rao floor 0.434 sqrt(2/N) at the bin's median N (the scatter of a mass "
+            "from N line-of-sight velocities with the anisotropy and tracer profile known).", "",
+            "| model | target | N range | median N | maps | scatter | bias | Cramer-Rao floor | ratio |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
 
 
 def calibration_section(cal: dict[str, dict[str, Any]]) -> list[str]:

@@ -9,6 +9,7 @@ Layout (format ``gcml.mapset`` version 1.0; see docs/formats.md)::
     /truth/<name>    float32 (N, 1, H, W); attrs unit, description
     /meta/<name>     (N,) numbers or strings; attrs unit
     /split           uint8 (N,): 0 train, 1 val, 2 test, 3 ood
+    /catalogue/...   optional ragged GC catalogue of every map (gcml.io.catalogues)
 
 Arrays are (N, C, H, W) with y (rows) before x (columns); pixel (0, 0) is the lower-left corner
 (``origin = "lower"``), ``extent = (x_min, x_max, y_min, y_max)`` in ``pixel_unit``.
@@ -190,10 +191,11 @@ class MapSetWriter:
         truth: dict[str, tuple[str, str]] | None = None, map_attrs: dict[str, Any] | None = None,
         overwrite: bool = False, command: str | None = None, config: dict | None = None,
         seed: int | None = None, parents: Sequence[str | Path] | None = None,
-        compression: str | None = "gzip",
+        compression: str | None = "gzip", catalogues: bool = False,
     ) -> None:
         """``targets``/``truth`` map name -> (unit, description); ``meta`` name -> (unit, dtype) where
-        dtype is a numpy dtype string or ``"str"``."""
+        dtype is a numpy dtype string or ``"str"``; ``catalogues``: every ``write`` also gives the GC
+        catalogues of its maps (:mod:`gcml.io.catalogues`), written in map order."""
         if kind not in KINDS:
             raise InputError(f"MapSet kind must be one of {KINDS}, got '{kind}'")
         self.path = Path(path)
@@ -202,7 +204,8 @@ class MapSetWriter:
         self._prov = provenance(command=command, config=config, seed=seed, parents=list(parents or []))
         self._spec = dict(channels=list(channels), units=list(units), pixel_scale=float(pixel_scale),
                           pixel_unit=pixel_unit, shape=tuple(shape), kind=kind, targets=targets,
-                          meta=meta, truth=truth or {}, map_attrs=map_attrs or {}, compression=compression)
+                          meta=meta, truth=truth or {}, map_attrs=map_attrs or {}, compression=compression,
+                          catalogues=bool(catalogues))
         self._h5: h5py.File | None = None
         self._written = np.zeros(self.n, bool)
 
@@ -254,11 +257,17 @@ class MapSetWriter:
             t = g.create_dataset(name, shape=(self.n,), dtype=dt)
             t.attrs["unit"] = unit
         f.create_dataset("split", shape=(self.n,), dtype="u1")
+        if s["catalogues"]:
+            from gcml.io.catalogues import create_datasets
+
+            create_datasets(f, self.n)
         return self
 
     def write(self, start: int, *, maps: np.ndarray, targets: dict[str, np.ndarray],
-              meta: dict[str, np.ndarray], split: np.ndarray, truth: dict[str, np.ndarray] | None = None) -> None:
-        """Write rows ``start:start+len(maps)``; every declared target, meta and truth must be given."""
+              meta: dict[str, np.ndarray], split: np.ndarray, truth: dict[str, np.ndarray] | None = None,
+              catalogues: Any = None) -> None:
+        """Write rows ``start:start+len(maps)``; every declared target, meta and truth must be given
+        (and the maps' :class:`gcml.io.catalogues.Catalogues` when the writer was opened with them)."""
         assert self._h5 is not None, "use MapSetWriter as a context manager"
         f = self._h5
         m = np.asarray(maps, np.float32)
@@ -277,13 +286,25 @@ class MapSetWriter:
                     raise InputError(f"{self.path}: {grp}/{name} has {len(data[name])} rows for "
                                      f"{m.shape[0]} maps")
                 f[grp][name][start:stop] = _string_or_number(data[name])
+        if self._spec["catalogues"]:
+            from gcml.io.catalogues import append
+
+            if catalogues is None or catalogues.n != m.shape[0]:
+                raise InputError(f"MapSetWriter: the GC catalogues of maps {start}:{stop} were not given")
+            append(f, start, catalogues, self.path)
         f["split"][start:stop] = np.asarray(split, np.uint8)
         self._written[start:stop] = True
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
+            f, self._h5 = self._h5, None
+            try:
+                f.close()  # flushes: a full disk may show only here
+            except Exception as close_exc:  # noqa: BLE001 - HDF5 reports failed writes with several types
+                if exc_type is None:
+                    # removes the temporary file and turns a disk-full error into one sentence
+                    self._ctx.__exit__(type(close_exc), close_exc, close_exc.__traceback__)
+                    raise
         if exc_type is None and not self._written.all():
             err = InputError(f"{self.path}: only {int(self._written.sum())} of {self.n} rows were written")
             self._ctx.__exit__(InputError, err, None)  # removes the temporary file
@@ -334,6 +355,7 @@ def read_mapset_header(f: h5py.File, path: str | Path) -> dict[str, Any]:
     """Validate an open MapSet file and return its description (no bulk data read)."""
     p = Path(path)
     check_format(f.attrs, p, FORMAT, int(FORMAT_VERSION.split(".")[0]))
+    check_virtual_sources(f, p)
     for name in ("maps", "split"):
         if name not in f:
             raise FormatError(f"{p}: missing dataset '/{name}'")
@@ -370,6 +392,52 @@ def read_mapset_header(f: h5py.File, path: str | Path) -> dict[str, Any]:
         truth=sorted(f["truth"].keys()) if "truth" in f else [],
         meta=sorted(f["meta"].keys()) if "meta" in f else [],
     )
+
+
+def _fingerprint(path: Path, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 of the file's first and last MiB (with its size): cheap enough to check at every open."""
+    import hashlib
+
+    h = hashlib.sha256()
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        h.update(fh.read(chunk))
+        if size > chunk:
+            fh.seek(max(chunk, size - chunk))
+            h.update(fh.read(chunk))
+    h.update(str(size).encode())
+    return h.hexdigest()
+
+
+def virtual_source_record(path: str | Path) -> dict[str, Any]:
+    """What a virtual merge records of one source: absolute path, size, fingerprint and SHA-256."""
+    from gcml.io.common import sha256_file
+
+    p = Path(path).resolve()
+    return {"path": str(p), "size": p.stat().st_size, "fingerprint": _fingerprint(p), "sha256": sha256_file(p)}
+
+
+def check_virtual_sources(f: h5py.File, path: str | Path) -> None:
+    """A virtual MapSet (``gcml merge --virtual``) reads its maps from its sources: refuse to open it when a
+    source is missing or changed since the merge (HDF5 would silently read zeros / other data)."""
+    rec = attr_json(f.attrs, "virtual_sources", None)
+    if rec is None:
+        return
+    if not isinstance(rec, list):
+        raise FormatError(f"{path}: attribute 'virtual_sources' is not a JSON list")
+    for r in rec:
+        src = Path(str(r.get("path", "")))
+        if not src.is_file():
+            raise InputError(f"{path}: virtual MapSet source {src} is missing (moved or deleted after "
+                             "'gcml merge --virtual'); put it back or merge again")
+        try:
+            size = src.stat().st_size
+            fp = _fingerprint(src) if size == r.get("size") else None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read virtual MapSet source {src}: {exc.strerror}") from None
+        if size != r.get("size") or fp != r.get("fingerprint"):
+            raise InputError(f"{path}: virtual MapSet source {src} changed after 'gcml merge --virtual' "
+                             f"(size or checksum differs from the one recorded); merge again")
 
 
 def _read_meta(ds: h5py.Dataset, idx: Any) -> np.ndarray:
@@ -551,6 +619,8 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
             fo.attrs["kind"] = ref["kind"]
             for k, v in prov.items():
                 fo.attrs[k] = v
+            if virtual:
+                fo.attrs["virtual_sources"] = json.dumps([virtual_source_record(pth) for pth in inputs])
             srcs = [h5py.File(pth, "r") for pth in inputs]
             try:
                 names = ["maps", "split"] + [f"targets/{t}" for t in ref["targets"]] + \
@@ -582,6 +652,9 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
                     if name == "meta/group_id" and any(offsets):
                         dst.attrs["offsets"] = json.dumps([{"path": str(p), "offset": o}
                                                            for p, o in zip(inputs, offsets, strict=True)])
+                from gcml.io.catalogues import merge_into
+
+                merge_into(fo, srcs, inputs)  # ragged GC catalogues are copied (also with virtual=True)
             finally:
                 for s in srcs:
                     s.close()

@@ -289,31 +289,10 @@ def read_gcml_snapshot(path: str | Path) -> Snapshot:
 @register(FORMAT)
 def describe_snapshot(path: Path) -> dict[str, Any]:
     """Summary of a gcml snapshot for ``gcml info``."""
+    from gcml.io.info import summarise_snapshot
+
     s = read_gcml_snapshot(path)
-    r = np.sqrt((s.pos**2).sum(axis=1))
-    out: dict[str, Any] = {
-        "file": str(path),
-        "format": f"{FORMAT} {s.attrs.get('format_version', '')}",
-        "kind": "snapshot",
-        "simulation": s.simulation,
-        "age_gyr": s.age,
-        "time_myr": s.time,
-        "metallicity": s.metallicity,
-        "particles": {"n": s.n, "mass_total_msun": s.mass_total,
-                      "lum_v_total_lsun": None if s.lum_v is None else s.lum_v_total,
-                      "r_half_mass_pc": half_mass_radius(s) if s.n else None,
-                      "r_max_pc": float(r.max()) if s.n else None},
-        "fields": {name: {"unit": UNITS[name],
-                          "min": float(np.min(getattr(s, name))) if s.n else None,
-                          "max": float(np.max(getattr(s, name))) if s.n else None}
-                   for name in ("pos", "vel", "mass", *OPTIONAL_FIELDS) if getattr(s, name) is not None},
-        "meta": s.meta,
-        "provenance": {k: s.attrs.get(k) for k in ("gcml_version", "created_utc", "command", "seed")},
-    }
-    if s.kstar is not None:
-        u, c = np.unique(s.kstar, return_counts=True)
-        out["stellar_types"] = {str(int(a)): int(b) for a, b in zip(u, c, strict=True)}
-    return out
+    return summarise_snapshot(s, path, f"{FORMAT} {s.attrs.get('format_version', '')}")
 
 
 def half_mass_radius(snap: Snapshot, *, weights: np.ndarray | None = None, projected: bool = False) -> float:
@@ -399,10 +378,11 @@ def _natural_key(p: Path) -> tuple:
     return tuple(float(x) if x[0].isdigit() else x for x in re.split(r"(\d+(?:\.\d+)?)", p.name) if x)
 
 
-def list_snapshot_files(directory: str | Path, *, pattern: str | None = None) -> list[Path]:
+def list_snapshot_files(directory: str | Path, *, pattern: str | None = None, partial: bool = False) -> list[Path]:
     """Snapshot files in a folder (``*.h5``/``*.hdf5`` by default; hidden and temporary files skipped).
 
-    A path to a single file gives a one-element list.
+    A path to a single file gives a one-element list. Series written by ``gcml simulate-clusters`` must be
+    complete (:func:`gcml.io.series.check_series`) unless ``partial``.
     """
     d = Path(directory)
     if not d.exists():
@@ -416,11 +396,13 @@ def list_snapshot_files(directory: str | Path, *, pattern: str | None = None) ->
     files = [f for f in files if f.is_file() and not f.name.startswith(".")]
     if not files:
         raise InputError(f"{d}: no snapshot files found (looked for {pattern or '*.h5, *.hdf5'})")
-    return files
+    from gcml.io.series import check_series
+
+    return check_series(files, d, partial=partial, whole_folder=pattern is None)
 
 
 def read_snapshots(directory: str | Path, *, pattern: str | None = None, format: str | None = None,
-                   **opts: Any) -> list[Snapshot]:
+                   partial: bool = False, **opts: Any) -> list[Snapshot]:
     """Read every snapshot in a folder, sorted by time (then age, then file name).
 
     Parameters
@@ -432,7 +414,7 @@ def read_snapshots(directory: str | Path, *, pattern: str | None = None, format:
     format, **opts
         As for :func:`read_snapshot`.
     """
-    files = list_snapshot_files(directory, pattern=pattern)
+    files = list_snapshot_files(directory, pattern=pattern, partial=partial)
     snaps = [read_snapshot(f, format=format, **opts) for f in files]
     order = sorted(range(len(snaps)), key=lambda i: (
         np.inf if snaps[i].time is None else snaps[i].time,
