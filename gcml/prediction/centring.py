@@ -55,7 +55,7 @@ def light_centroid(img: np.ndarray, radius_px: float, centre: tuple[float, float
 
 
 def refine_centre(img: np.ndarray, wcs: Any, pixel_scale: float, *, radius: float = 8.0, min_radius: float = 3.0,
-                  shrink: float = 0.8, tol: float = 0.002, max_iter: int = 50, max_move: float = 2.0,
+                  shrink: float = 0.8, tol: float = 0.002, max_iter: int = 50, max_move: float = 5.0,
                   ) -> CentreRefinement:
     """Shrinking-aperture light centroid (module docstring) on one prepared field.
 
