@@ -328,6 +328,13 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     main_process = env is None or env.is_main
     if main_process:
         check_output_dir(out)
+    if env is None and config.world_size > 1:
+        import multiprocessing
+
+        if getattr(multiprocessing.current_process(), "_inheriting", False):
+            # a spawned process re-importing the caller's script (whose top level calls train()): say so before
+            # the run folder's lock, which the parent holds, turns it into an 'output busy' error
+            return _train_spawned(data, config, out, resume, progress, command)
     # The run folder is this run's until it ends: a second `train -o` into it fails at once.
     with output_lock(out) if main_process else contextlib.nullcontext():
         mode = resume_mode(resume)
