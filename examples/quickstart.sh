@@ -14,6 +14,6 @@ bash "$(dirname "${BASH_SOURCE[0]}")/ngc3377.sh" demo/ngc3377
 # A globular cluster's mass map, mass, M/L, age and distance from a Pan-STARRS1-style image (pi-DOC) with
 # gcml's shipped default model: one simulated cluster, mock-observed at 30 kpc, turned into a PS1 cutout.
 gcml simulate-clusters -o demo/snapshots --ages 9 --seed 101 --simulation demo-cluster --overwrite -q
-gcml mock-observe demo/snapshots -o demo/images.h5 --psf 1.0 --distance 30 --seed 3 --overwrite -q
-python "$(dirname "${BASH_SOURCE[0]}")/make_ps1_cutout.py" demo/images.h5 demo/ps1_cutout.fits --overwrite
-gcml predict demo/ps1_cutout.fits -o demo/ps1 --overwrite
+gcml mock-observe demo/snapshots -o demo/images.h5 --psf 1.0 --distance 30 --seed 3 --overwrite -q \
+    --fits demo/fits --flavour ps1 --ra 250.4218 --dec 36.4599
+gcml predict demo/fits/ps1_cutout_0000000.fits -o demo/ps1 --overwrite

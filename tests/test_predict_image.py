@@ -176,12 +176,23 @@ def test_outputs_and_cli(tmp_path, tiny_model, cli):
     assert r.exit_code == 0, r.output
     assert "mass in the field" in r.output
     with fits.open(out / "ps1_cutout_mass.fits") as h:
-        assert h[0].header["BUNIT"] == "Msun" and h[0].data.shape == (32, 32)
+        assert h[0].header["BUNIT"] == "solMass" and h[0].data.shape == (32, 32)
+        from test_fits import assert_fits_units
+
+        assert_fits_units(h)
+        history = " ".join(str(v) for v in h[0].header["HISTORY"])
+        assert "gcml " in history and "model best.pt sha256 " in history
+
         assert h[0].header["CTYPE1"] == "RA---TAN"
         assert h[0].header["GCMLMTOT"] == pytest.approx(float(h[0].data.astype(float).sum()), rel=1e-4)
         assert [x.name for x in h[1:]] == ["LOGSTD", "FLUXV"]
     js = json.loads((out / "ps1_cutout_prediction.json").read_text())
     assert js["log10_mass_total_err"] > 0 and "ml_v" in js
+    with fits.open(out / "ps1_cutout_mass.fits") as h:  # the assumed colour and the warnings in the header
+        assert h[0].header["GCMLGR"] == pytest.approx(js["g_minus_r"])
+        comments = " ".join(str(v) for v in h[0].header["COMMENT"]).split()
+        for w in js["warnings"]:
+            assert " ".join(w.split())[:40] in " ".join(comments)
     assert (out / "ps1_cutout_quicklook.png").stat().st_size > 1000
     r = cli(*args)
     assert r.exit_code == 2  # refuses to overwrite

@@ -68,7 +68,7 @@ def predict_cmd(
                                          "bootstrap of GCs, velocity errors).")] = 1000,
     g: Annotated[Path | None, typer.Option("--g", help="Image: g-band FITS (combined with --r into V).")] = None,
     r: Annotated[Path | None, typer.Option("--r", help="Image: r-band FITS.")] = None,
-    target: Annotated[str | None, typer.Option("--target", help="Image: what to predict (see the image models).")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Image: the Milky Way globular cluster in the image, by name as in the Harris (1996, 2010 edition) catalogue (e.g. 'NGC 6205', 'M 13'): centres the field on it, removes its foreground extinction A_V = 3.1 E(B-V) and takes its B - V for the colour when only one band is given.")] = None,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
     config: ConfigOpt = None,

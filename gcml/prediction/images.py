@@ -180,7 +180,7 @@ def read_sky_image(path: str | Path) -> SkyImage:
     band = _band_from(filt)
     is_ps1 = any(k in hdr for k in ("HIERARCH FPA.ZP", "BSOFTEN", "PSCAMERA")) or \
         str(hdr.get("HIERARCH FPA.TELESCOPE", "")).strip() == "PS1"
-    if bunit in ("lsun/kpc2", "lsun/kpc^2", "lsunkpc-2"):
+    if bunit in ("lsun/kpc2", "lsun/kpc^2", "lsunkpc-2", "sollumkpc-2", "sollum/kpc2"):  # gcml's flux
         band = band or "V"
         if band != "V":
             raise InputError(f"{p}: BUNIT {hdr['BUNIT']} is gcml's V-band flux but FILTER says '{band}'")
@@ -528,11 +528,19 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
         ("GCMLML", num(pred.ml_v), "[Msun/Lsun] M/L_V in the field"),
         ("GCMLMLE", num(pred.log10_ml_v_err), "[dex] 1-sigma of log10 M/L_V"),
         ("GCMLAV", float(pred.extinction_v), "[mag] A_V removed"),
+        ("GCMLGR", num(pred.g_minus_r), "[mag] g - r used for V (measured or assumed)"),
         ("GCMLINR", bool(pred.in_training_range), "inputs inside the training range"),
         ("GCMLMODL", Path(pred.model).name[-60:], "model bundle"),
         ("GCMLIMG", Path(pred.image).name[-60:], "input image"),
     ]
+    from gcml.io.common import sha256_file
+
+    model = Path(pred.model)
+    history = [f"model {model.name} sha256 {sha256_file(model) if model.is_file() else 'unknown'}",
+               f"input image {Path(pred.image).name}"]
+    comments = [f"warning: {w}" for w in pred.warnings] + [f"note: {n}" for n in pred.notes]
     write_fits_image(paths["fits"], pred.mass_map.astype(np.float32), pred.wcs, unit="Msun", header_cards=cards,
+                     history=history, comments=comments,
                      extensions=[FitsExtension("LOGSTD", pred.log10_mass_std.astype(np.float32), unit="dex",
                                                cards={"COMMENT": "1-sigma of log10 mass per pixel"}),
                                  FitsExtension("FLUXV", pred.flux_v.astype(np.float32), unit="Lsun/kpc2",
@@ -552,9 +560,12 @@ def _quicklook(pred: ImagePrediction, path: Path, overwrite: bool) -> None:
 
     from gcml.io.common import atomic_output
 
-    fig, ax = plt.subplots(1, 3, figsize=(12, 4))
+    # sky axes (RA, Dec from the map's WCS; east to the left as on the sky) when there is a WCS
+    fig = plt.figure(figsize=(13, 4.4))
+    sky = pred.wcs is not None and getattr(pred.wcs, "has_celestial", False)
+    ax = [fig.add_subplot(1, 3, i + 1, projection=pred.wcs if sky else None) for i in range(3)]
     h, w = pred.mass_map.shape
-    ext = [-w / 2, w / 2, -h / 2, h / 2]
+    ext = None if sky else [-w / 2, w / 2, -h / 2, h / 2]
     ax[0].imshow(np.log10(np.maximum(pred.flux_v, 1e-9)), origin="lower", extent=ext, cmap="gray")
     ax[0].set_title("log10 V flux (model input)")
     im = ax[1].imshow(np.log10(pred.mass_map), origin="lower", extent=ext, cmap="magma")
@@ -565,7 +576,14 @@ def _quicklook(pred: ImagePrediction, path: Path, overwrite: bool) -> None:
     ax[2].set_title(f"d = {pred.distance_kpc:.1f}±{pred.distance_err_kpc:.1f} kpc, age {pred.age_gyr:.1f}±{pred.age_err_gyr:.1f} Gyr",
                     fontsize=9)
     for a in ax:
-        a.set_xlabel("pixel")
+        if sky:
+            a.coords[0].set_axislabel("RA (ICRS)")
+            a.coords[1].set_axislabel("Dec (ICRS)")
+            a.coords[0].set_major_formatter("hh:mm:ss")
+            a.coords[1].set_major_formatter("dd:mm:ss")
+        else:
+            a.set_xlabel("x [pixel]")
+            a.set_ylabel("y [pixel]")
     fig.tight_layout()
     with atomic_output(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=80, format="png")

@@ -429,7 +429,9 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
         if not ds.streaming:
             ds.to(device)
         if ds.n_split("val") == 0:
-            raise InputError(f"{data}: the validation split (split == 1) is empty; early stopping needs it")
+            raise InputError(f"{data}: the validation split (split == 1) is empty; early stopping needs it (make "
+                             "the MapSet from more simulations or galaxies, or with 'gcml mock-observe --split-by "
+                             "snapshot')")
         data_sha = sha256_file(data)
         torch.manual_seed(config.seed)
         model, arch_kwargs = build_network(config, task, hdr["shape"])
