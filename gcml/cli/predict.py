@@ -69,6 +69,10 @@ def predict_cmd(
     g: Annotated[Path | None, typer.Option("--g", help="Image: g-band FITS (combined with --r into V).")] = None,
     r: Annotated[Path | None, typer.Option("--r", help="Image: r-band FITS.")] = None,
     target: Annotated[str | None, typer.Option("--target", help="Image: the Milky Way globular cluster in the image, by name as in the Harris (1996, 2010 edition) catalogue (e.g. 'NGC 6205', 'M 13'): centres the field on it, removes its foreground extinction A_V = 3.1 E(B-V) and takes its B - V for the colour when only one band is given.")] = None,
+    table_format: Annotated[str, typer.Option("--format", help="Image: format of the results table written "
+                                              "beside the JSON: ecsv (default; astropy units) or votable.")] = "ecsv",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (for scripts) "
+                                          "instead of the table.")] = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
     config: ConfigOpt = None,
@@ -103,9 +107,14 @@ def predict_cmd(
                     raise
                 raise InputError(f"{path}: image prediction needs the pi-DOC models, which this gcml does not have "
                                  "yet; give a GC catalogue (TSV, CSV, ECSV, VOTable) instead") from None
+            from gcml.io.tables import TABLE_FORMATS
+
+            if o["table_format"] not in TABLE_FORMATS:
+                raise ConfigError(f"option --format: expected {' or '.join(TABLE_FORMATS)}, got '{o['table_format']}'")
             run_image_prediction(path, model=o["model"], g=o["g"], r=o["r"], ra=o["ra"], dec=o["dec"],
                                  target=o["target"], out=Path(o["out"]), overwrite=o["overwrite"], device=o["device"],
-                                 seed=o["seed"], quiet=is_quiet(o["quiet"]))
+                                 seed=o["seed"], quiet=is_quiet(o["quiet"]), table_format=o["table_format"],
+                                 as_json=o["as_json"])
             return
         img_only = [k for k in ("g", "r", "target") if o[k] is not None]
         if img_only:
@@ -121,6 +130,11 @@ def predict_cmd(
             n_samples=o["samples"], seed=o["seed"], ra_col=o["ra_col"], dec_col=o["dec_col"], v_col=o["v_col"],
             verr_col=o["verr_col"], device=dev)
         paths = save_prediction(pred, o["out"], overwrite=o["overwrite"])
+    if o["as_json"]:  # what was written, for scripts
+        for w in pred.warnings:
+            err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        typer.echo(Path(paths["json"]).read_text())
+        return
     _report(pred, paths, is_quiet(o["quiet"]))
 
 

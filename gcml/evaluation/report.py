@@ -153,7 +153,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
                     if k != "binned_pred"} for f in sorted(set(families))}
             per[t] = met
             key = f"{lab}: {t}" if len(task.targets) > 1 else lab
-            scatter[key] = {"true": y, "pred": mean[:, j], "binned": met["binned_pred"]}
+            scatter[key] = {"true": y, "pred": mean[:, j], "binned": met["binned_pred"], "name": t,
+                            "unit": ms.target_units.get(t, "")}
             errors[key] = relative_errors(y, mean[:, j])
             zs[key] = (mean[:, j] - y) / std[:, j]
             arrays[f"{lab}|{t}|mean"] = mean[:, j]
@@ -176,7 +177,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
             met = regression_metrics(y[ok], tme[ok], data_min=float(y[ok].min()), data_max=float(y[ok].max()))
             met["n_without_estimate"] = int((~ok).sum())
             res.baseline = {"name": "Watkins et al. (2010) tracer mass estimator", "target": TME_TARGET, **met}
-            scatter[f"TME vs {TME_TARGET}"] = {"true": y[ok], "pred": tme[ok], "binned": met["binned_pred"]}
+            scatter[f"TME vs {TME_TARGET}"] = {"true": y[ok], "pred": tme[ok], "binned": met["binned_pred"],
+                                               "name": TME_TARGET, "unit": ms.target_units.get(TME_TARGET, "")}
             errors["TME"] = relative_errors(y[ok], tme[ok])
             # each CNN that predicts the same target is compared like with like on the same maps
             for per in res.models.values():

@@ -563,7 +563,7 @@ def _specs(config: MockObserveConfig) -> dict[str, Any]:
 def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObserveConfig, *,
                  overwrite: bool = False, workers: int = 1, shard: tuple[int, int] = (0, 1),
                  fits_dir: str | Path | None = None,
-                 progress: Callable[[int, int], None] | None = None,
+                 progress: Callable[[int, int], None] | bool | None = None,
                  command: str | None = None) -> MockObserveResult:
     """Turn snapshots into a MapSet of mock images (photometry) or kinematic maps.
 
@@ -576,7 +576,7 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     workers : processes, one snapshot at a time each; the result does not depend on it
     shard : (k, n), 0-based: make the k-th of n contiguous blocks of snapshots
     fits_dir : also write one FITS per image there (photometry only)
-    progress : called with (images done, images total)
+    progress : called with (images done, images total); ``True``: a tqdm.auto bar (:mod:`gcml.progress`)
 
     Returns
     -------
@@ -584,7 +584,9 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     """
     from gcml.io.common import check_output_path
     from gcml.io.mapset import MapSetWriter, assign_splits
+    from gcml.progress import as_progress
 
+    progress = as_progress(progress, "mock-observe", "image")
     t0 = time.perf_counter()
     k, nshard = (int(v) for v in shard)
     if not (nshard >= 1 and 0 <= k < nshard):

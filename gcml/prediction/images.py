@@ -295,6 +295,32 @@ class ImagePrediction:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def to_table(self) -> Any:
+        """The scalars as a one-row ``astropy.table.QTable`` with units (log10 quantities in ``dex(...)``);
+        warnings, notes and the model in ``meta``."""
+        import astropy.units as u
+        from astropy.table import QTable
+
+        def q(v: float, unit: Any) -> Any:
+            return [v] * unit
+
+        cols = {
+            "image": [Path(self.image).name], "target": [self.target or ""],
+            "ra": q(self.ra_deg, u.deg), "dec": q(self.dec_deg, u.deg),
+            "mass_total": q(self.mass_total, u.Msun),
+            "log10_mass_total": q(self.log10_mass_total, u.dex(u.Msun)),
+            "log10_mass_total_err": q(self.log10_mass_total_err, u.dex),
+            "distance": q(self.distance_kpc, u.kpc), "distance_err": q(self.distance_err_kpc, u.kpc),
+            "age": q(self.age_gyr, u.Gyr), "age_err": q(self.age_err_gyr, u.Gyr),
+            "lum_v": q(self.lum_v, u.Lsun), "ml_v": q(self.ml_v, u.Msun / u.Lsun),
+            "log10_ml_v_err": q(self.log10_ml_v_err, u.dex), "flux_total": q(self.flux_total, u.Lsun / u.kpc**2),
+            "extinction_v": q(self.extinction_v, u.mag), "g_minus_r": q(self.g_minus_r, u.mag),
+            "in_training_range": [bool(self.in_training_range)],
+        }
+        t = QTable(cols)
+        t.meta.update({"model": str(self.model), "warnings": list(self.warnings), "notes": list(self.notes)})
+        return t
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready scalars (no arrays)."""
         d = {k: v for k, v in asdict(self).items() if k not in ("mass_map", "log10_mass_std", "flux_v", "wcs")}
@@ -328,7 +354,8 @@ def _load(model: str | Path | None, device: str):
 
 def predict_image(path: str | Path, *, model: str | Path | None = None, g: str | Path | None = None,
                   r: str | Path | None = None, ra: float | None = None, dec: float | None = None,
-                  target: str | None = None, device: str = "cpu", rotations: int = 4) -> ImagePrediction:
+                  target: str | None = None, device: str = "cpu", rotations: int = 4,
+                  position: Any = None) -> ImagePrediction:
     """Predict the mass map, mass, M/L, age and distance of the cluster in a FITS image.
 
     Parameters
@@ -336,7 +363,9 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     path : FITS image (PS1 stack or cutout, SDSS frame, gcml mock, any image with a zero point)
     model : pi-DOC model bundle (default: the shipped ``pidoc-net-default.pt``)
     g, r : further images of the same field in g and r; g + r are combined into V
-    ra, dec : field centre [deg] (default: the Harris position of ``target``, else the image centre)
+    ra, dec : field centre [deg] or astropy Angles/Quantities (default: the Harris position of ``target``,
+        else the image centre)
+    position : the field centre as an astropy ``SkyCoord`` (instead of ``ra``, ``dec``)
     target : Milky Way GC name looked up in Harris (1996, 2010 edition)
     device : torch device
     rotations : 1-4 rotations by 90 degrees averaged (test-time augmentation)
@@ -347,8 +376,10 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     """
     import torch
 
+    from gcml.physics.units import radec_deg
     from gcml.prediction.harris import lookup
 
+    ra, dec = radec_deg(ra, dec, position)
     if (ra is None) != (dec is None):
         raise InputError("--ra and --dec: give both or neither")
     if ra is not None and not (math.isfinite(ra) and math.isfinite(dec) and -90 <= dec <= 90):
@@ -493,11 +524,13 @@ def _check_range(res: ImagePrediction, task: Any, warn: list[str]) -> None:
 
 
 def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: bool = False,
-                          stem: str | None = None) -> dict[str, Path]:
+                          stem: str | None = None, table_format: str = "ecsv") -> dict[str, Path]:
     """Write ``<stem>_mass.fits`` (mass map with the cutout's WCS; LOGSTD and FLUXV extensions),
-    ``<stem>_prediction.json`` and ``<stem>_quicklook.png`` into the folder ``out``."""
+    ``<stem>_prediction.json``, ``<stem>_prediction.ecsv`` (or ``.vot`` with ``table_format="votable"``; the
+    scalars with units, :meth:`ImagePrediction.to_table`) and ``<stem>_quicklook.png`` into the folder ``out``."""
     from gcml.io.common import atomic_output, make_output_dir
     from gcml.io.fits import FitsExtension, write_fits_image
+    from gcml.io.tables import TABLE_FORMATS, write_table
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -505,7 +538,7 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
     make_output_dir(out)
     stem = stem or Path(pred.image).name.split(".")[0]
     paths = {"fits": out / f"{stem}_mass.fits", "json": out / f"{stem}_prediction.json",
-             "png": out / f"{stem}_quicklook.png"}
+             "table": out / f"{stem}_prediction{TABLE_FORMATS[table_format]}", "png": out / f"{stem}_quicklook.png"}
     if not overwrite:
         for p in paths.values():
             if p.exists():
@@ -548,6 +581,7 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
                      overwrite=overwrite)
     with atomic_output(paths["json"], overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(pred.summary(), indent=1, default=str))
+    write_table(pred.to_table(), paths["table"], overwrite=overwrite)
     _quicklook(pred, paths["png"], overwrite)
     return paths
 

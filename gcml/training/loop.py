@@ -288,7 +288,7 @@ def _check_resume_config(path: Path, saved: dict[str, Any], config: TrainConfig)
 # ------------------------------------------------------------------------------------------------
 
 def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: bool | str = False,
-          overwrite: bool = False, progress: ProgressFn | None = None, command: str | None = None) -> TrainResult:
+          overwrite: bool = False, progress: ProgressFn | bool | None = None, command: str | None = None) -> TrainResult:
     """Train ``config.model`` on the MapSet ``data`` and write the run folder ``out``.
 
     Parameters
@@ -300,7 +300,7 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
         same weights as an uninterrupted one on CPU); ``"auto"``: continue when that checkpoint exists,
         else start (a folder without outputs, or one whose run was stopped before its first epoch ended)
     overwrite : replace the outputs of an earlier run in ``out``
-    progress : callback, see :data:`ProgressFn` (called by rank 0 only)
+    progress : callback, see :data:`ProgressFn` (called by rank 0 only); ``True``: tqdm.auto bars (notebooks)
 
     Returns
     -------
@@ -312,6 +312,10 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     the checkpoint of the last completed epoch is kept)
     """
     data, out = Path(data), Path(out)
+    if progress is True:
+        progress = _tqdm_progress()
+    elif progress is False:
+        progress = None
     env = env_from_environment()
     mode = resume_mode(resume)
     resume = mode == "yes" or (mode == "auto" and (out / "checkpoint.pt").is_file())
@@ -360,6 +364,32 @@ def _spawned(rank: int, world: int, data: str, config: dict, out: str, resume: b
     prog = (lambda e, i: queue.put((e, i))) if queue is not None else None
     _run(DistEnv(rank=rank, world_size=world, local_rank=rank, launched_by="spawn"), Path(data), cfg,
          Path(out), resume, prog, command)
+
+
+def _tqdm_progress() -> ProgressFn:
+    """``train(..., progress=True)``: tqdm.auto bars (epochs; batches of the current epoch) for notebooks."""
+    from tqdm.auto import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def fn(event: str, info: dict[str, Any]) -> None:
+        if event == "start":
+            bars["epochs"] = tqdm(total=info["epochs"], initial=info["start_epoch"], desc="epochs", unit="epoch")
+            bars["batches"] = tqdm(total=info["batches"], desc="batches", unit="batch", leave=False)
+        elif event == "batch":
+            b = bars["batches"]
+            if info["batch"] == 1:
+                b.reset(total=info["batches"])
+            b.update(info["batch"] - b.n)
+            b.set_postfix(loss=f"{info['loss']:.4f}", refresh=False)
+        elif event == "epoch":
+            bars["epochs"].update(1)
+            bars["epochs"].set_postfix(val_loss=f"{info['val_loss']:.4f}")
+            if info["epoch"] >= bars["epochs"].total:
+                bars["batches"].close()
+                bars["epochs"].close()
+
+    return fn
 
 
 def _saved_epoch(path: Path) -> int:
