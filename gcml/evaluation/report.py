@@ -70,8 +70,24 @@ def _check_geometry(bundle: dict, hdr: dict, path: Path, mpath: Path) -> None:
                          f"{ps} {g.get('pixel_unit', '')} model {path} was trained on")
 
 
+def _catalogue_posteriors(model, task, mpath: Path, split: str, dev, n_samples: int) -> np.ndarray:
+    """Posterior draws (S, N, D) of a catalogue model for the maps of ``split`` (NaN where unusable)."""
+    import h5py
+
+    from gcml.io.catalogues import read_catalogues
+    from gcml.io.mapset import SPLITS
+    from gcml.models.npe import posterior_samples
+
+    with h5py.File(mpath, "r") as f:
+        sp = f["split"][()]
+    rows = np.arange(len(sp)) if split == "all" else np.flatnonzero(sp == SPLITS[split])
+    cat = read_catalogues(mpath, rows)
+    return posterior_samples(model, task, cat, n_samples, seed=0, min_gc=getattr(task, "min_gc", 1), device=dev)
+
+
 def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str | Path, *,
-             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096) -> EvaluateResult:
+             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096,
+             n_samples: int = 500) -> EvaluateResult:
     """Evaluate one or more model bundles on a MapSet split and write the report folder ``out``.
 
     Parameters
@@ -80,6 +96,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     mapset : MapSet file
     split : ``test``, ``ood``, ``val``, ``train`` or ``all``
     out : report folder
+    n_samples : posterior draws per map for models that return posteriors (mass-npe)
 
     Returns
     -------
@@ -119,7 +136,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     loaded = []
     for m in models:
         model, task, b = load_model(m, dev)
-        _check_geometry(b, hdr, Path(m), mpath)
+        if getattr(task, "input_kind", "maps") != "catalogue":  # mass-npe reads catalogues, not pixels
+            _check_geometry(b, hdr, Path(m), mpath)
         task.check_header(hdr, mpath)
         loaded.append((Path(m), model, task, b))
     ms = read_mapset(mpath, split=split, with_truth=False)
@@ -138,9 +156,15 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     families = np.asarray(ms.meta["family"]).astype(str) if "family" in ms.meta else None
     for path, model, task, b in loaded:
         lab = _label(path, used)
-        x = ms.maps[:, [ms.channels.index(c) for c in task.channels]]
-        with torch.no_grad():
-            mean, std = predict_maps(model, task, x, batch_size=batch_size, device=dev)
+        samples = None
+        if getattr(task, "input_kind", "maps") == "catalogue":
+            samples = _catalogue_posteriors(model, task, mpath, split, dev, n_samples)
+            with np.errstate(invalid="ignore"):
+                mean, std = np.nanmean(samples, 0).astype(float), np.nanstd(samples, 0, ddof=1).astype(float)
+        else:
+            x = ms.maps[:, [ms.channels.index(c) for c in task.channels]]
+            with torch.no_grad():
+                mean, std = predict_maps(model, task, x, batch_size=batch_size, device=dev)
         tn = b["targets"]["norm"]
         per: dict[str, Any] = {}
         for j, t in enumerate(task.targets):
@@ -160,9 +184,11 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
             arrays[f"{lab}|{t}|mean"] = mean[:, j]
             arrays[f"{lab}|{t}|std"] = std[:, j]
         truth = np.stack([ms.targets[t].astype(float) for t in task.targets], 1)
-        res.calibration[lab] = calibration_summary(
-            truth, list(task.targets), mean=mean, std=std,
-            n_tracers=np.asarray(ms.meta["n_gc"], float) if "n_gc" in ms.meta else None)
+        n_tr = np.asarray(ms.meta["n_gc"], float) if "n_gc" in ms.meta else None
+        if samples is not None:
+            res.calibration[lab] = calibration_summary(truth, list(task.targets), samples=samples, n_tracers=n_tr)
+        else:
+            res.calibration[lab] = calibration_summary(truth, list(task.targets), mean=mean, std=std, n_tracers=n_tr)
         per["_model"] = {"file": str(path), "architecture": b["architecture"], "arch_kwargs": b["arch_kwargs"],
                          "channels": task.channels, "loss": b["targets"].get("loss"),
                          "parameters": int(sum(p.numel() for p in model.parameters())),

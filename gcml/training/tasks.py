@@ -84,6 +84,11 @@ class Task(abc.ABC):
     needs_truth: ClassVar[bool] = False
     #: Largest batch for evaluation passes (None: the config's eval_batch_size); map tasks need less.
     max_eval_batch: ClassVar[int | None] = None
+    #: What the data layer reads: "maps" (/maps) or "catalogue" (/catalogue, GC catalogues of mass-npe).
+    input_kind: ClassVar[str] = "maps"
+    #: True when the network is called as ``net(x, y_encoded)`` (a posterior estimator returning the
+    #: targets' negative log-likelihood) instead of ``net(x)``.
+    takes_targets: ClassVar[bool] = False
 
     # --- inputs -------------------------------------------------------------------------------
     def check_header(self, hdr: dict[str, Any], path: Any) -> None:
@@ -357,6 +362,9 @@ def gaussian_interval_z(level: float) -> float:
 
 TASKS: dict[str, type[Task]] = {ScalarRegressionTask.name: ScalarRegressionTask}
 import gcml.training.map_tasks  # noqa: E402,F401  (registers the per-pixel map tasks of pi-DOC in TASKS)
+from gcml.training.npe_task import CatalogueNPETask  # noqa: E402
+
+TASKS[CatalogueNPETask.name] = CatalogueNPETask
 
 
 def task_from_bundle(bundle: dict[str, Any]) -> Task:
