@@ -414,7 +414,7 @@ def _plots(outputs: list[ModelOutputs], res: dict[str, dict[str, Any]], mass_tru
             r = np.asarray(rd["r_edges_px"])
             rc = 0.5 * (r[1:] + r[:-1])
 
-            def arr(key: str) -> np.ndarray:
+            def arr(key: str, rd: dict = rd) -> np.ndarray:
                 return np.array([np.nan if v is None else v for v in rd[key]], float)
 
             if not drawn_truth:
