@@ -94,6 +94,12 @@ def predict_cmd(
             raise InputError(f"{path}: is a folder; expected a GC catalogue table or a FITS image")
         if not path.exists():
             raise InputError(f"{path}: file not found")
+        from gcml.io.tables import not_a_table
+
+        other = not_a_table(path)
+        if other is not None:
+            raise InputError(f"{path}: is {other}; gcml predict takes a GC catalogue (VizieR TSV, CSV, ECSV, "
+                             "FITS table, VOTable) or a FITS image")
         if _is_image(path):
             cat_only = {k: o[k] for k in ("galaxy", "distance", "distance_err", "vsys", "re", "fill", "ra_col",
                                           "dec_col", "v_col", "verr_col") if o[k] is not None}
