@@ -153,16 +153,53 @@ def auto_threads(shape: tuple[int, int] | list[int], local_processes: int = 1) -
     more than they save: 1 thread (measured in docs/benchmarks.md). Larger images (pi-DOC's 160 x 160) use
     the cores this process may run on, divided among the processes started on this machine.
     """
-    import os
-
     h, w = (int(v) for v in shape)
     if h * w <= 32 * 32:
         return 1
+    return max(1, _usable_cores() // max(1, int(local_processes)))
+
+
+#: ``--nproc 0`` (auto) starts several CPU processes only when the run has at least this many map-passes
+#: (training maps x epochs): starting the processes costs seconds, the gain is half the run or more.
+AUTO_DDP_MIN_WORK = 100_000
+
+
+def _usable_cores() -> int:
+    import os
+
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, int(local_processes)))
+        return os.cpu_count() or 1
+
+
+def auto_nproc(data: str | Path, config: TrainConfig) -> int:
+    """CPU processes for ``gcml train --nproc 0`` (auto, the command's default).
+
+    On a CPU, small maps (up to 32 x 32 px: Kaur's 10 x 10) train fastest with one single-threaded
+    DistributedDataParallel process per core (docs/benchmarks.md), once the run is long enough to repay
+    starting them (:data:`AUTO_DDP_MIN_WORK`); large images (pi-DOC's 160 x 160) use one process with a
+    thread per core; GPUs, torchrun and SLURM decide for themselves (1 here). The result depends on the
+    machine's cores: a run's ``options.toml`` records the resolved count, so ``--config`` repeats it.
+    """
+    import h5py
+
+    from gcml.training.data import read_header
+
+    if config.gpus or env_from_environment() is not None:
+        return 1
+    if resolve_device(config.device, 0).type != "cpu":
+        return 1
+    hdr = read_header(data)
+    h, w = (int(v) for v in hdr["shape"])
+    cores = _usable_cores()
+    if h * w > 32 * 32 or cores < 2:
+        return 1
+    with h5py.File(data, "r") as f:
+        n_train = int((f["split"][()] == 0).sum())
+    if n_train * config.epochs < AUTO_DDP_MIN_WORK:
+        return 1
+    return max(1, min(cores, 8, config.batch_size, n_train // max(1, config.batch_size)))
 
 
 def _local_processes(env: DistEnv) -> int:
@@ -322,6 +359,7 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     elif progress is False:
         progress = None
     env = env_from_environment()
+    _refuse_spawn_reimport(env, config)
     main_process = env is None or env.is_main
     if main_process:
         check_output_dir(out)
@@ -338,15 +376,19 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
         return _train_spawned(data, config, out, resume, progress, command)
 
 
-def _train_spawned(data: Path, config: TrainConfig, out: Path, resume: bool, progress: ProgressFn | None,
-                   command: str | None) -> TrainResult:
+def _refuse_spawn_reimport(env: DistEnv | None, config: TrainConfig) -> None:
+    """A spawned process re-importing the caller's script, whose top level called train() again: say so
+    (before anything else, e.g. before waiting for the run folder its parent holds)."""
     import multiprocessing
 
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
-        # this is a spawned process re-importing the caller's script, whose top level called train() again
+    if env is None and config.world_size > 1 and getattr(multiprocessing.current_process(), "_inheriting", False):
         raise InputError(f"distributed training (nproc={config.world_size}) starts its processes with "
                          "'spawn', which re-imports the calling script: call train() under "
                          "'if __name__ == \"__main__\":' in that script")
+
+
+def _train_spawned(data: Path, config: TrainConfig, out: Path, resume: bool, progress: ProgressFn | None,
+                   command: str | None) -> TrainResult:
     import torch.multiprocessing as mp
 
     queue = mp.get_context("spawn").SimpleQueue() if progress is not None else None
