@@ -502,5 +502,5 @@ def write_table(table: Any, path: str | Path, *, overwrite: bool = False) -> Pat
                 t[name].description = f"log10(value / {phys})" if phys != u.dimensionless_unscaled else "dex"
         t.meta = {k: (" | ".join(map(str, v)) if isinstance(v, list) else v) for k, v in t.meta.items()}
     with atomic_output(p, overwrite=overwrite) as tmp:
-        t.write(tmp, format="ascii.ecsv" if fmt == "ecsv" else "votable")
+        t.write(tmp, format="ascii.ecsv" if fmt == "ecsv" else "votable", overwrite=True)  # our temporary
     return p
