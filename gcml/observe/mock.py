@@ -233,8 +233,11 @@ def simulation_of(path: Path) -> str:
     if is_h5:
         import h5py
 
-        with h5py.File(path, "r") as f:
-            sim = f.attrs.get("simulation", "")
+        try:
+            with h5py.File(path, "r") as f:
+                sim = f.attrs.get("simulation", "")
+        except OSError:  # unreadable (e.g. truncated): the snapshot reader reports it when the file is read
+            return path.stem
         sim = sim.decode() if isinstance(sim, bytes) else str(sim)
         if sim:
             return sim
