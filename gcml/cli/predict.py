@@ -68,7 +68,13 @@ def predict_cmd(
                                          "bootstrap of GCs, velocity errors).")] = 1000,
     g: Annotated[Path | None, typer.Option("--g", help="Image: g-band FITS (combined with --r into V).")] = None,
     r: Annotated[Path | None, typer.Option("--r", help="Image: r-band FITS.")] = None,
-    target: Annotated[str | None, typer.Option("--target", help="Image: the Milky Way globular cluster in the image, by name as in the Harris (1996, 2010 edition) catalogue (e.g. 'NGC 6205', 'M 13'): centres the field on it, removes its foreground extinction A_V = 3.1 E(B-V) and takes its B - V for the colour when only one band is given.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Image: Milky Way globular cluster (Harris 2010 "
+                                               "name, e.g. 'NGC 6205' or 'M 13'): its catalogue position starts "
+                                               "the field (then refined on the cluster light), E(B-V) removes the "
+                                               "extinction, B-V gives the colour of a one-band image.")] = None,
+    refine_centre: Annotated[bool, typer.Option("--refine-centre/--no-refine-centre", help="Image: move the field "
+                                                "centre from the catalogue position (--target, --ra/--dec, or the "
+                                                "image centre) to the cluster's light centroid.")] = True,
     table_format: Annotated[str, typer.Option("--format", help="Image: format of the results table written "
                                               "beside the JSON: ecsv (default; astropy units) or votable.")] = "ecsv",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (for scripts) "
@@ -119,8 +125,8 @@ def predict_cmd(
                 raise ConfigError(f"option --format: expected {' or '.join(TABLE_FORMATS)}, got '{o['table_format']}'")
             run_image_prediction(path, model=o["model"], g=o["g"], r=o["r"], ra=o["ra"], dec=o["dec"],
                                  target=o["target"], out=Path(o["out"]), overwrite=o["overwrite"], device=o["device"],
-                                 seed=o["seed"], quiet=is_quiet(o["quiet"]), table_format=o["table_format"],
-                                 as_json=o["as_json"])
+                                 seed=o["seed"], quiet=is_quiet(o["quiet"]), refine_centre=o["refine_centre"],
+                                 table_format=o["table_format"], as_json=o["as_json"])
             return
         img_only = [k for k in ("g", "r", "target") if o[k] is not None]
         if img_only:

@@ -107,9 +107,8 @@ def train_cmd(
             vgg16_weights=str(o["vgg16_weights"] or ""), perceptual_weight=o["perceptual_weight"],
             logger=o["logger"], nproc=max(1, o["nproc"]))
         if o["nproc"] == 0:
-            from gcml.training.loop import auto_nproc
-
             from gcml.io.common import set_command_options
+            from gcml.training.loop import auto_nproc
 
             cfg = cfg.replace(nproc=auto_nproc(data_path, cfg))
             o["nproc"] = cfg.nproc  # stored options repeat the run as it was made

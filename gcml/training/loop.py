@@ -350,19 +350,32 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     the checkpoint of the last completed epoch is kept)
     """
     import contextlib
+    import multiprocessing
 
     from gcml.io.common import output_lock
 
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # a spawned process re-importing the caller's script, whose top level called train() again (checked
+        # before the run folder's lock, which the parent holds)
+        raise InputError(f"distributed training (nproc={config.world_size}) starts its processes with "
+                         "'spawn', which re-imports the calling script: call train() under "
+                         "'if __name__ == \"__main__\":' in that script")
     data, out = Path(data), Path(out)
     if progress is True:
         progress = _tqdm_progress()
     elif progress is False:
         progress = None
     env = env_from_environment()
-    _refuse_spawn_reimport(env, config)
     main_process = env is None or env.is_main
     if main_process:
         check_output_dir(out)
+    if env is None and config.world_size > 1:
+        import multiprocessing
+
+        if getattr(multiprocessing.current_process(), "_inheriting", False):
+            # a spawned process re-importing the caller's script (whose top level calls train()): say so before
+            # the run folder's lock, which the parent holds, turns it into an 'output busy' error
+            return _train_spawned(data, config, out, resume, progress, command)
     # The run folder is this run's until it ends: a second `train -o` into it fails at once.
     with output_lock(out) if main_process else contextlib.nullcontext():
         mode = resume_mode(resume)
@@ -374,17 +387,6 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
         if config.world_size == 1:
             return _run(DistEnv(), data, config, out, resume, progress, command)
         return _train_spawned(data, config, out, resume, progress, command)
-
-
-def _refuse_spawn_reimport(env: DistEnv | None, config: TrainConfig) -> None:
-    """A spawned process re-importing the caller's script, whose top level called train() again: say so
-    (before anything else, e.g. before waiting for the run folder its parent holds)."""
-    import multiprocessing
-
-    if env is None and config.world_size > 1 and getattr(multiprocessing.current_process(), "_inheriting", False):
-        raise InputError(f"distributed training (nproc={config.world_size}) starts its processes with "
-                         "'spawn', which re-imports the calling script: call train() under "
-                         "'if __name__ == \"__main__\":' in that script")
 
 
 def _train_spawned(data: Path, config: TrainConfig, out: Path, resume: bool, progress: ProgressFn | None,
