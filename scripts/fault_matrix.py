@@ -62,7 +62,8 @@ def debris(folder: Path) -> list[Path]:
 
 # ------------------------------------------------------------------------------------------ digests
 _VOLATILE = {"created_utc", "seconds", "time_s", "maps_per_s", "cpu_s", "command", "date", "DATE", "run_id",
-             "train_maps_per_s", "images_per_second", "gcml_version", "elapsed_s", "wall_s"}
+             "train_maps_per_s", "images_per_second", "gcml_version", "elapsed_s", "wall_s",
+             "sha256"}  # a file's sha256 covers its creation time
 
 
 def _digest_h5(path: Path, h: "hashlib._Hash") -> None:
