@@ -8,8 +8,8 @@ SDSS depth *unsmoothed* (``--smoothing 0``, what a survey frame is), then scores
   default): no smoothing + log10 floor 1e-9 (gcml predict before issue 11); sigma = 4 px smoothing + log10
   floor 1e-9; smoothing + log10 with a floor at the image's smoothed noise; smoothing + softlog10 with the
   softening at the image's noise; smoothing + softlog10 with a fixed softening;
-* ``--models A.pt B.pt``: each model with its own recorded preparation (``ImagePreparation``) on the clean
-  and noisy sets.
+* ``--models A.pt B.pt``: each model with its own recorded preparation on the clean and noisy sets, as
+  ``gcml predict`` prepares an image (``ImagePreparation.prepare``; no centre refinement, one rotation).
 
 Metrics per set: total mass in the field (MAE and bias in dex, 68 % coverage), pi-DOC's pixel error,
 distance and age MAE, and the fraction of impossible outputs (age <= 0 or > 14.5 Gyr, distance <= 0).
@@ -137,10 +137,9 @@ def models(paths: list[str], sets: dict[str, Path]) -> dict[str, dict]:
         net, task, _, prep = load(mp)
         for name, p in sets.items():
             ms = read_mapset(p)
-            f = ms.maps[:, 0].astype(np.float64)
             already = SETS[name][1]
-            f, _ = prep.smooth(f, already_px=already)
-            x = standardise(task, prep.transform_array(f))
+            # the prediction path: ImagePreparation.prepare per image (noise measured on unsmoothed inputs)
+            x = standardise(task, np.stack([prep.prepare(f, already_px=already).x for f in ms.maps[:, 0]]))
             out[f"{Path(mp).name} | {name}"] = score(run_net(net, task, x[:, None]), ms, task)
             print(Path(mp).name, name, json.dumps(out[f"{Path(mp).name} | {name}"]), flush=True)
     return out

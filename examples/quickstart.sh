@@ -12,8 +12,11 @@ gcml evaluate demo/run/best.pt demo/maps.h5 --split test -o demo/report --overwr
 # shipped default mass model (examples/ngc3377.sh; results in demo/ngc3377/).
 bash "$(dirname "${BASH_SOURCE[0]}")/ngc3377.sh" demo/ngc3377
 # A globular cluster's mass map, mass, M/L, age and distance from a Pan-STARRS1-style image (pi-DOC) with
-# gcml's shipped default model: one simulated cluster, mock-observed at 30 kpc, turned into a PS1 cutout.
+# gcml's shipped default model: one simulated cluster, observed at 30 kpc as a survey sees it (not smoothed;
+# PS1 3pi-stack sky, Poisson and read noise), turned into a PS1 cutout; gcml predict prepares it (smoothing,
+# input transform) exactly as the model's training images were.
 gcml simulate-clusters -o demo/snapshots --ages 9 --seed 101 --simulation demo-cluster --overwrite -q
-gcml mock-observe demo/snapshots -o demo/images.h5 --psf 1.0 --distance 30 --seed 3 --overwrite -q
+gcml mock-observe demo/snapshots -o demo/images.h5 --psf 1.0 --distance 30 --seed 3 --smoothing 0 \
+    --sky-mag 20.9 --zeropoint 25 --exptime 129 --poisson --read-noise 5 --overwrite -q
 python "$(dirname "${BASH_SOURCE[0]}")/make_ps1_cutout.py" demo/images.h5 demo/ps1_cutout.fits --overwrite
 gcml predict demo/ps1_cutout.fits -o demo/ps1 --overwrite

@@ -130,10 +130,11 @@ def test_bad_images(tmp_path, tiny_model):
     write_ps1_cutout(tmp_path / "small.fits", gaussian_blob(24, 3, 1.0), ra=RA, dec=DEC, size=24)
     with pytest.raises(InputError, match="too small for the model's 8\" x 8\" field"):
         predict_image(tmp_path / "small.fits", model=tiny_model)
-    # field near the NaN border: the 3-px border lies inside -> filled with 0 and a warning
+    # field near the NaN border: the 3-px border lies inside -> inpainted by the smoothing, with a warning
     write_ps1_cutout(tmp_path / "edge.fits", gaussian_blob(32, 4, 1.0), ra=RA, dec=DEC, size=38, g_minus_r=0.5)
-    pred = predict_image(tmp_path / "edge.fits", model=tiny_model, g=None)
-    assert any("NaN" in w and "set to 0" in w for w in pred.warnings)
+    pred = predict_image(tmp_path / "edge.fits", model=tiny_model, g=None, refine_centre=False)
+    assert any("missing" in w and "inpainted" in w for w in pred.warnings)
+    assert pred.masked_fraction > 0 and np.isfinite(pred.flux_v).all()
     # a field mostly NaN is refused
     d, cards = __import__("gcml.prediction.synthetic", fromlist=["x"]).ps1_cutout_from_flux(
         gaussian_blob(32, 4, 1.0), ra=RA, dec=DEC, size=40, nan_border=12)
@@ -156,7 +157,8 @@ def test_g_plus_r_combine_into_v(tmp_path, tiny_model):
     write_ps1_cutout(tmp_path / "g.fits", f, ra=RA, dec=DEC, size=60, band="g", g_minus_r=0.7)
     pred = predict_image(tmp_path / "r.fits", g=tmp_path / "g.fits", model=tiny_model)
     assert pred.g_minus_r == pytest.approx(0.7, abs=1e-4)
-    assert pred.flux_total == pytest.approx(0.5, rel=3e-3)  # V flux recovered through g - r (Kostov & Bonev)
+    # V flux recovered through g - r (Kostov & Bonev); the smoothing of the 8" field loses ~1 % at its edges
+    assert pred.flux_total == pytest.approx(0.5, rel=1.5e-2)
     assert not any("assumed g - r" in w for w in pred.warnings)
     one = predict_image(tmp_path / "r.fits", model=tiny_model, target="M 13")  # Harris B - V = 0.68
     assert one.g_minus_r == pytest.approx(1.02 * 0.68 - 0.22)
@@ -200,7 +202,8 @@ def test_default_model_recovers_a_synthetic_ps1_cutout(tmp_path):
 
     simulate_clusters(SimulateClustersConfig(preset="mw15", ages="9", seed=101, simulation="test-s101"),
                       tmp_path / "snaps")
-    cfg = MockObserveConfig(psf_fwhm=(1.0,), distance_kpc=(30.0,), seed=3)
+    # a survey image is not smoothed: gcml predict smooths it as the model's training images were
+    cfg = MockObserveConfig(psf_fwhm=(1.0,), distance_kpc=(30.0,), seed=3, smoothing_px=0.0)
     mock_observe([tmp_path / "snaps"], tmp_path / "img.h5", cfg)
     from gcml.io.mapset import read_mapset
 

@@ -68,7 +68,13 @@ def predict_cmd(
                                          "bootstrap of GCs, velocity errors).")] = 1000,
     g: Annotated[Path | None, typer.Option("--g", help="Image: g-band FITS (combined with --r into V).")] = None,
     r: Annotated[Path | None, typer.Option("--r", help="Image: r-band FITS.")] = None,
-    target: Annotated[str | None, typer.Option("--target", help="Image: what to predict (see the image models).")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Image: Milky Way globular cluster (Harris 2010 "
+                                               "name, e.g. 'NGC 6205' or 'M 13'): its catalogue position starts "
+                                               "the field (then refined on the cluster light), E(B-V) removes the "
+                                               "extinction, B-V gives the colour of a one-band image.")] = None,
+    refine_centre: Annotated[bool, typer.Option("--refine-centre/--no-refine-centre", help="Image: move the field "
+                                                "centre from the catalogue position (--target, --ra/--dec, or the "
+                                                "image centre) to the cluster's light centroid.")] = True,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
     config: ConfigOpt = None,
@@ -111,7 +117,7 @@ def predict_cmd(
                                  "yet; give a GC catalogue (TSV, CSV, ECSV, VOTable) instead") from None
             run_image_prediction(path, model=o["model"], g=o["g"], r=o["r"], ra=o["ra"], dec=o["dec"],
                                  target=o["target"], out=Path(o["out"]), overwrite=o["overwrite"], device=o["device"],
-                                 seed=o["seed"], quiet=is_quiet(o["quiet"]))
+                                 seed=o["seed"], quiet=is_quiet(o["quiet"]), refine_centre=o["refine_centre"])
             return
         img_only = [k for k in ("g", "r", "target") if o[k] is not None]
         if img_only:

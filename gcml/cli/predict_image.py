@@ -12,7 +12,7 @@ from gcml.cli.common import console, err_console, user_errors
 def run_image_prediction(path: Path, *, model: Path | None = None, g: Path | None = None, r: Path | None = None,
                          ra: float | None = None, dec: float | None = None, target: str | None = None,
                          out: Path = Path("predict_out"), overwrite: bool = False, device: str = "auto",
-                         seed: int = 0, quiet: bool = False) -> None:
+                         seed: int = 0, quiet: bool = False, refine_centre: bool = True) -> None:
     """Predict from a FITS image and print the results with rich.
 
     ``seed`` is accepted for symmetry with the catalogue path; image prediction draws no random numbers.
@@ -22,8 +22,11 @@ def run_image_prediction(path: Path, *, model: Path | None = None, g: Path | Non
         from gcml.training.distributed import resolve_device
 
         dev = str(resolve_device(device))
-        pred = predict_image(path, model=model, g=g, r=r, ra=ra, dec=dec, target=target, device=dev)
+        pred = predict_image(path, model=model, g=g, r=r, ra=ra, dec=dec, target=target, device=dev,
+                             refine_centre=refine_centre)
         paths = save_image_prediction(pred, out, overwrite=overwrite)
+    if pred.status != "ok":  # said first, before any number
+        err_console.print(f"[bold red]{pred.status}[/]", highlight=False, soft_wrap=True)
     for w in pred.warnings:
         err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     if quiet:
@@ -52,11 +55,18 @@ def run_image_prediction(path: Path, *, model: Path | None = None, g: Path | Non
     t.add_row("V luminosity in the field", f"{pred.lum_v:.4g}" if math.isfinite(pred.lum_v) else "—", "Lsun")
     ml_err = pred.ml_v * (10 ** pred.log10_ml_v_err - 1) if math.isfinite(pred.ml_v) else math.nan
     t.add_row("M/L_V", pm(pred.ml_v, ml_err), "Msun/Lsun")
-    t.add_row("age", pm(pred.age_gyr, pred.age_err_gyr, ".2f"), "Gyr")
-    t.add_row("distance", pm(pred.distance_kpc, pred.distance_err_kpc, ".1f"), "kpc")
+    def iv(v: float, lo: float, hi: float, fmt: str) -> str:
+        if not math.isfinite(v):
+            return "—"
+        return f"{v:{fmt}}  (68%: {lo:{fmt}} – {hi:{fmt}})" if math.isfinite(lo) and math.isfinite(hi) else f"{v:{fmt}}"
+
+    t.add_row("age", iv(pred.age_gyr, pred.age_lo_gyr, pred.age_hi_gyr, ".2f"), "Gyr")
+    t.add_row("distance", iv(pred.distance_kpc, pred.distance_lo_kpc, pred.distance_hi_kpc, ".1f"), "kpc")
     if pred.harris:
         t.add_row("distance (Harris 2010)", f"{pred.harris['distance_kpc']}", "kpc")
     t.add_row("inside the training range", "yes" if pred.in_training_range else "[yellow]no[/]", "")
+    if pred.centre_refined:
+        t.add_row("centre moved onto the cluster light", f"{pred.centre_moved_arcsec:.2f}", "arcsec")
     console.print(t)
     for _k, p in paths.items():
         console.print(f"wrote {p}", highlight=False)

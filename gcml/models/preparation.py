@@ -195,12 +195,63 @@ class ImagePreparation:
         b = self.softening
         return math.log10(b) + torch.asinh(x / (2.0 * b)) / _LN10
 
+    def prepare(self, flux: np.ndarray, valid: np.ndarray | None = None, *, already_px: float = 0.0,
+                ) -> PreparedImage:
+        """The whole preparation of one image (H, W) in the model's grid and flux unit: smoothing with
+        inpainting (:meth:`smooth`), then the transform, with what prediction needs to judge the input.
+
+        The noise of an image that arrives unsmoothed is measured (:func:`noise_sigma`, propagated through
+        the smoothing). A ``log10`` model (trained on noiseless mocks) then reads ``softlog10`` with the
+        softening at that noise: identical to ``log10`` where the flux is well above the noise (as in every
+        training image), and no decade-deep holes where sky-subtracted noise dips below zero
+        (``benchmarks/bench_pidoc_preparation.py`` measures the choice). A ``softlog10`` model keeps the
+        softening it was trained with.
+        """
+        f = np.asarray(flux, np.float64)
+        sm, st = self.smooth(f, valid, already_px=already_px)
+        sig = math.nan
+        if already_px == 0.0 and self.smoothing_px > 0:
+            good = np.isfinite(f) if valid is None else (np.asarray(valid, bool) & np.isfinite(f))
+            sig = smoothed_noise_sigma(noise_sigma(np.where(good, f, np.nan)), self.smoothing_px)
+        if self.transform == "log10" and math.isfinite(sig) and sig > self.floor:
+            used = ImagePreparation(transform="softlog10", softening=sig, smoothing_px=self.smoothing_px)
+            how = f"softlog10, softening = measured noise {sig:.3g}"
+        else:
+            used = self
+            how = self.transform + (f", softening {self.softening:.3g}" if self.transform == "softlog10" else
+                                    f", floor {self.floor:.3g}")
+        x = used.transform_array(sm)
+        return PreparedImage(flux=sm, x=x, masked_fraction=st["masked_fraction"],
+                             unfilled_fraction=st["unfilled_fraction"], smoothing_applied_px=st["smoothing_px"],
+                             noise_sigma=sig, floored_fraction=used.floored_fraction(sm), transform_used=how)
+
     def floored_fraction(self, flux: np.ndarray) -> float:
         """Fraction of pixels at or below the log floor (``log10``) or below the softening (``softlog10``):
         the pixels where the transform no longer follows log10 F."""
         f = np.asarray(flux, np.float64)
         lim = self.floor if self.transform == "log10" else self.softening
         return float((f <= lim).mean())
+
+
+@dataclass
+class PreparedImage:
+    """One image after :meth:`ImagePreparation.prepare`.
+
+    ``flux``: smoothed flux (H, W) [Lsun/kpc^2]; ``x``: the transformed network input before
+    standardisation; ``masked_fraction`` / ``unfilled_fraction``: missing pixels, and those the smoothing
+    could not fill; ``smoothing_applied_px``; ``noise_sigma``: measured smoothed per-pixel noise
+    [Lsun/kpc^2] (NaN when the input arrived smoothed); ``floored_fraction``: pixels where the transform
+    no longer follows log10 F (at or below the floor or softening); ``transform_used`` (text).
+    """
+
+    flux: np.ndarray
+    x: np.ndarray
+    masked_fraction: float
+    unfilled_fraction: float
+    smoothing_applied_px: float
+    noise_sigma: float
+    floored_fraction: float
+    transform_used: str
 
 
 def noise_sigma(flux: np.ndarray) -> float:

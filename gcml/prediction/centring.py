@@ -5,12 +5,13 @@ moved by a fraction of an arcsecond changes every pixel the network sees. :func:
 field centre to the light-weighted centre of the cluster, found the way the training mocks find the
 centre of the stars (a shrinking sphere, Power et al. 2003), but on the prepared (smoothed) image:
 
-1. cut out the model's field around the current centre and smooth it like the training images;
-2. take the flux-weighted centroid of the pixels within ``radius`` of the centre, counting only flux
+1. the model's field around the catalogue position, prepared (smoothed) like the training images;
+2. the flux-weighted centroid of the pixels within ``radius`` of the current centre, counting only flux
    above the field's median (the sky level of a sky-subtracted image, or zero), so that the background
    and negative noise do not pull it;
-3. move the centre there, shrink the radius by ``shrink`` (down to ``min_radius``) and repeat until the
-   move is below ``tol`` arcsec.
+3. move the centre there (sub-pixel, on the same prepared field), shrink the radius by ``shrink`` (down
+   to ``min_radius``) and repeat until the move is below ``tol`` arcsec; the field is then cut out
+   again around the new centre.
 
 Started from any position within a few arcsec of the cluster, it converges to the same centre to a
 small fraction of a pixel, so a catalogue error of 0.5" or 1" gives (nearly) the same field and the
@@ -21,7 +22,6 @@ the first radius can pull the centre; the move is capped at ``max_move`` arcsec 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,44 +54,44 @@ def light_centroid(img: np.ndarray, radius_px: float, centre: tuple[float, float
     return float((wgt * yy).sum() / s), float((wgt * xx).sum() / s)
 
 
-def refine_centre(field_at: Callable[[float, float], tuple[np.ndarray, Any]], ra: float, dec: float,
-                  pixel_scale: float, *, radius: float = 8.0, min_radius: float = 3.0, shrink: float = 0.8,
-                  tol: float = 0.005, max_iter: int = 30, max_move: float = 5.0) -> CentreRefinement:
-    """Shrinking-aperture light centroid (module docstring).
+def refine_centre(img: np.ndarray, wcs: Any, pixel_scale: float, *, radius: float = 8.0, min_radius: float = 3.0,
+                  shrink: float = 0.8, tol: float = 0.002, max_iter: int = 50, max_move: float = 5.0,
+                  ) -> CentreRefinement:
+    """Shrinking-aperture light centroid (module docstring) on one prepared field.
 
     Parameters
     ----------
-    field_at : function (ra, dec) -> (prepared image (H, W) centred there, its WCS)
-    ra, dec : starting centre [deg]
-    pixel_scale : arcsec per pixel of the prepared image
+    img : the prepared (smoothed) field (H, W) around the starting centre
+    wcs : its celestial WCS (the starting centre is the middle of the field)
+    pixel_scale : arcsec per pixel
     radius, min_radius : first and last aperture radius [arcsec]
     shrink : factor applied to the radius after each step
-    tol : stop when the centre moves less than this [arcsec]
+    tol : stop when the centre moves less than this [arcsec] at the last radius
     max_move : never move further than this from the start [arcsec]
     """
-    ra0, dec0 = ra, dec
+    h, w = img.shape
+    y0, x0 = (h - 1) / 2.0, (w - 1) / 2.0
+    cy, cx = y0, x0
     r = radius
     converged = capped = False
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
-        img, wcs = field_at(ra, dec)
-        cy, cx = light_centroid(img, r / pixel_scale)
-        new_ra, new_dec = (float(v) for v in wcs.pixel_to_world_values(cx, cy))
-        step = _sep_arcsec(ra, dec, new_ra, new_dec)
-        ra, dec = new_ra, new_dec
-        total = _sep_arcsec(ra0, dec0, ra, dec)
+        ny, nx = light_centroid(img, r / pixel_scale, (cy, cx))
+        step = math.hypot(ny - cy, nx - cx) * pixel_scale
+        cy, cx = ny, nx
+        total = math.hypot(cy - y0, cx - x0) * pixel_scale
         if total > max_move:  # pull back onto the cap, along the same direction
             f = max_move / total
-            ra = ra0 + (ra - ra0) * f
-            dec = dec0 + (dec - dec0) * f
+            cy, cx = y0 + (cy - y0) * f, x0 + (cx - x0) * f
             capped = True
             break
         if step < tol and r <= min_radius + 1e-9:
             converged = True
             break
         r = max(min_radius, r * shrink)
-    return CentreRefinement(float(ra), float(dec), _sep_arcsec(ra0, dec0, ra, dec), n_iter, converged, capped)
+    ra, dec = (float(v) for v in wcs.pixel_to_world_values(cx, cy))
+    return CentreRefinement(ra, dec, math.hypot(cy - y0, cx - x0) * pixel_scale, n_iter, converged, capped)
 
 
 def _sep_arcsec(ra1: float, dec1: float, ra2: float, dec2: float) -> float:

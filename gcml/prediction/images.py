@@ -27,9 +27,10 @@ globular clusters. :func:`predict_image` does the same with any gcml pi-DOC mode
    position of ``--target``, or the image centre) on a north-up TAN grid. Resampling conserves flux: the
    surface brightness (counts per arcsec^2) is sampled bilinearly at ``k x k`` points per output pixel
    (``k`` = ceil(output/input pixel size), at least 2), averaged and multiplied by the output pixel area.
-   Pixels outside the image make the field too large for the image (an error). NaN pixels inside the
-   field (PS1 has a NaN border and masked pixels) are replaced by 0, the sky-subtracted background, with
-   a warning; more than 10 % NaN in the field is an error.
+   Pixels outside the image make the field too large for the image (an error). Missing pixels (NaN,
+   inf: PS1's border, masks) are left out of the interpolation (normalised by the valid weight) and an
+   output pixel less than half covered by valid ones is missing; the smoothing of step 5 fills them
+   (never a zero under a logarithm). More than 10 % missing in the field is an error.
 
 4. **Convert to the model's flux unit** with a distance-free zero point. The models read
    ``F = L_V / (4 pi d^2)`` per pixel [Lsun kpc^-2]. For a pixel of apparent magnitude ``m``,
@@ -39,13 +40,27 @@ globular clusters. :func:`predict_image` does the same with any gcml pi-DOC mode
    With a Harris target the foreground extinction ``A_V = 3.1 E(B-V)`` is removed (the training mocks have
    none); otherwise it is not, and the report says so.
 
-5. **Predict** with the bundle (gcml map tasks; four 90-degree rotations averaged, as the training images
+5. **Prepare** the field as the model's training images were (:class:`gcml.models.preparation.ImagePreparation`,
+   recorded in the bundle): Gaussian smoothing (sigma = 4 px for pi-DOC, Chardin & Bianchini 2021 Sect. 5;
+   an input already smoothed, a gcml mock FITS with ``GCMLSMTH``, gets only the rest), missing pixels
+   inpainted by the same smoothing, then the model's input transform. The noise of the unsmoothed field is
+   measured; models trained on noiseless mocks read a log softened at that noise.
+
+6. **Centre** (default; ``refine_centre=False`` to keep the given position): the catalogue position
+   (``--ra/--dec``, the Harris position of ``--target``, or the image centre) is moved to the cluster's
+   light centroid on the prepared field (:mod:`gcml.prediction.centring`), and the field is cut out
+   again there, so that a position error of an arcsecond gives the same field.
+
+7. **Predict** with the bundle (gcml map tasks; four 90-degree rotations averaged, as the training images
    are rotated), and derive: mass in the field ``M`` with its calibrated uncertainty (dex), the
    luminosity in the field ``L_V = 4 pi d^2 sum F`` at the predicted distance, ``M/L_V`` with
    ``sigma_log(M/L)^2 = sigma_logM^2 + (2 sigma_d / (d ln 10))^2``, age and distance with their
-   uncertainties. Inputs and results outside the model's training range (total flux, luminosity,
-   distance) are flagged, after pi-DOC's Fig. 10: the published CNN failed on clusters brighter than
-   its training set.
+   uncertainties (68 % intervals inside the physical ranges for models with parametrised outputs).
+   Inputs and results outside the model's training range (total flux, luminosity, distance, noise level,
+   missing or floored pixels, predictions near a range edge) are flagged, after pi-DOC's Fig. 10: the
+   published CNN failed on clusters brighter than its training set. Far outside (more than
+   :data:`FAR_OUTSIDE_DEX` beyond the field flux or luminosity range) the result's ``status`` says so,
+   first, before the numbers: they are reported but are extrapolations.
 """
 
 from __future__ import annotations
@@ -69,6 +84,10 @@ PS1_ALPHA = 2.5 * math.log10(math.e)
 ZP_KEYS = ("MAGZP", "ZP", "PHOTZP", "MAGZERO", "ZEROPT", "ZPT")
 DEFAULT_GR = 0.5
 MAX_NAN_FRACTION = 0.10
+#: beyond this many dex outside the training range of field flux or luminosity a result is "far outside"
+FAR_OUTSIDE_DEX = 0.5
+#: a prediction within this fraction of its training range's width from an edge is "near the edge"
+EDGE_FRACTION = 0.05
 DEFAULT_MODEL = "pidoc-net-default.pt"
 
 
@@ -94,6 +113,8 @@ class SkyImage:
     band: str
     survey: str
     notes: list[str] = field(default_factory=list)
+    #: Gaussian sigma [arcsec] the image was already smoothed with (gcml mock FITS: GCMLSMTH); 0 for the sky
+    smoothing_arcsec: float = 0.0
 
     @property
     def pixel_scale_arcsec(self) -> float:
@@ -190,8 +211,15 @@ def read_sky_image(path: str | Path) -> SkyImage:
         band = band or "V"
         if band != "V":
             raise InputError(f"{p}: BUNIT {hdr['BUNIT']} is gcml's V-band flux but FILTER says '{band}'")
-        return SkyImage(p, data, wcs, FLUX_ZP - 2.5 * math.log10(4 * math.pi), "V", "gcml",
-                        ["gcml V-band flux per pixel F = L_V/(4 pi d^2) [Lsun/kpc^2]"])
+        im = SkyImage(p, data, wcs, FLUX_ZP - 2.5 * math.log10(4 * math.pi), "V", "gcml",
+                      ["gcml V-band flux per pixel F = L_V/(4 pi d^2) [Lsun/kpc^2]"])
+        try:
+            im.smoothing_arcsec = float(hdr.get("GCMLSMTH", 0.0)) * im.pixel_scale_arcsec
+        except (TypeError, ValueError):
+            raise InputError(f"{p}: GCMLSMTH = {hdr['GCMLSMTH']!r} is not a number of pixels") from None
+        if im.smoothing_arcsec:
+            im.notes.append(f"already smoothed with sigma = {hdr['GCMLSMTH']} px (GCMLSMTH)")
+        return im
     if is_ps1:
         if "BSOFTEN" in hdr and "BOFFSET" in hdr:
             data = float(hdr["BOFFSET"]) + 2.0 * float(hdr["BSOFTEN"]) * np.sinh(data / PS1_ALPHA)
@@ -228,7 +256,9 @@ def counts_to_flux_factor(zero_point: float, extinction_v: float = 0.0) -> float
 def resample_field(img: SkyImage, ra: float, dec: float, shape: tuple[int, int], pixel_scale: float) -> tuple[np.ndarray, Any, float]:
     """Flux-conserving resampling of ``img`` onto a north-up TAN grid centred on (ra, dec).
 
-    Returns (counts per output pixel (H, W), output WCS, fraction of the field that was NaN and set to 0).
+    Returns (counts per output pixel (H, W), NaN where less than half of the pixel is covered by valid
+    input pixels; output WCS; fraction of the field not covered by valid pixels). The interpolation is
+    normalised by the valid weight, so a valid pixel next to a hole keeps its surface brightness.
     """
     from scipy.ndimage import map_coordinates
 
@@ -246,22 +276,27 @@ def resample_field(img: SkyImage, ra: float, dec: float, shape: tuple[int, int],
     ix, iy = img.wcs.world_to_pixel_values(wra, wdec)
     ih, iw = img.data.shape
     off = (ix < -0.5) | (ix > iw - 0.5) | (iy < -0.5) | (iy > ih - 0.5) | ~np.isfinite(ix) | ~np.isfinite(iy)
-    if off.any():
+    if off.mean() > MAX_NAN_FRACTION:
         raise InputError(
             f"{img.path}: the image ({iw} x {ih} px of {in_scale:.3f}\") is too small for the model's "
             f"{w * pixel_scale:.0f}\" x {h * pixel_scale:.0f}\" field around RA {ra:.5f}, Dec {dec:.5f} "
             f"({100 * off.mean():.1f}% of the field lies outside it); give a larger image or move --ra/--dec")
     good = np.isfinite(img.data)
-    sb = np.where(good, img.data, 0.0) / img.pixel_area_arcsec2  # counts per arcsec^2
-    coords = np.vstack([iy, ix])
-    vals = map_coordinates(sb, coords, order=1, mode="nearest")
-    cover = map_coordinates(good.astype(np.float64), coords, order=1, mode="nearest")
-    nan_frac = float(np.mean(1.0 - np.clip(cover, 0.0, 1.0)))
+    sb = np.where(good, img.data, 0.0) / img.pixel_area_arcsec2  # counts per arcsec^2, 0 where missing
+    coords = np.vstack([np.where(off, 0.0, iy), np.where(off, 0.0, ix)])
+    vals = np.where(off, 0.0, map_coordinates(sb, coords, order=1, mode="nearest"))
+    # beyond the image border counts as missing (a few percent at most: filled like masked pixels)
+    cover = np.where(off, 0.0, map_coordinates(good.astype(np.float64), coords, order=1, mode="nearest"))
+    cover = np.clip(cover, 0.0, 1.0)
+    nan_frac = float(np.mean(1.0 - cover))
     nan_frac = nan_frac if nan_frac > 1e-9 else 0.0
     if nan_frac > MAX_NAN_FRACTION:
         raise InputError(f"{img.path}: {100 * nan_frac:.0f}% of the field around RA {ra:.5f}, Dec {dec:.5f} is NaN "
-                         f"(masked or outside the survey footprint); at most {100 * MAX_NAN_FRACTION:.0f}% can be filled")
-    out = vals.reshape(h, w, k, k).mean(axis=(2, 3)) * pixel_scale**2
+                         f"or beyond the image (masked or outside the survey footprint); at most "
+                         f"{100 * MAX_NAN_FRACTION:.0f}% can be filled")
+    v = vals.reshape(h, w, k, k).mean(axis=(2, 3))
+    c = cover.reshape(h, w, k, k).mean(axis=(2, 3))
+    out = np.where(c >= 0.5, v / np.maximum(c, 1e-12), np.nan) * pixel_scale**2
     return out, out_wcs, nan_frac
 
 
@@ -300,10 +335,27 @@ class ImagePrediction:
     in_training_range: bool = True
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: 68 % intervals (inside the physical ranges for parametrised outputs)
+    distance_lo_kpc: float = math.nan
+    distance_hi_kpc: float = math.nan
+    age_lo_gyr: float = math.nan
+    age_hi_gyr: float = math.nan
+    #: "ok", "outside the training range" or "far outside the training range" (then the first warning says why)
+    status: str = "ok"
+    #: how the input was prepared (gcml.models.preparation) and what it held
+    noise_sigma: float = math.nan
+    masked_fraction: float = 0.0
+    unfilled_fraction: float = 0.0
+    floored_fraction: float = 0.0
+    transform_used: str = ""
+    smoothing_applied_px: float = math.nan
+    centre_refined: bool = False
+    centre_moved_arcsec: float = 0.0
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready scalars (no arrays)."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("mass_map", "log10_mass_std", "flux_v", "wcs")}
+        """JSON-ready scalars (no arrays); ``status`` and ``warnings`` first."""
+        d = {"status": self.status, "warnings": list(self.warnings)}
+        d.update({k: v for k, v in asdict(self).items() if k not in ("mass_map", "log10_mass_std", "flux_v", "wcs")})
         d["mass_total_err_plus"] = self.mass_total * (10 ** self.log10_mass_total_err - 1)
         d["mass_total_err_minus"] = self.mass_total * (1 - 10 ** -self.log10_mass_total_err)
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
@@ -334,7 +386,8 @@ def _load(model: str | Path | None, device: str):
 
 def predict_image(path: str | Path, *, model: str | Path | None = None, g: str | Path | None = None,
                   r: str | Path | None = None, ra: float | None = None, dec: float | None = None,
-                  target: str | None = None, device: str = "cpu", rotations: int = 4) -> ImagePrediction:
+                  target: str | None = None, device: str = "cpu", rotations: int = 4,
+                  refine_centre: bool = True) -> ImagePrediction:
     """Predict the mass map, mass, M/L, age and distance of the cluster in a FITS image.
 
     Parameters
@@ -342,17 +395,18 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     path : FITS image (PS1 stack or cutout, SDSS frame, gcml mock, any image with a zero point)
     model : pi-DOC model bundle (default: the shipped ``pidoc-net-default.pt``)
     g, r : further images of the same field in g and r; g + r are combined into V
-    ra, dec : field centre [deg] (default: the Harris position of ``target``, else the image centre)
-    target : Milky Way GC name looked up in Harris (1996, 2010 edition)
+    ra, dec : starting field centre [deg] (default: the Harris position of ``target``, else the image centre)
+    target : Milky Way GC name looked up in Harris (1996, 2010 edition): position, E(B-V), B-V
     device : torch device
     rotations : 1-4 rotations by 90 degrees averaged (test-time augmentation)
+    refine_centre : move the centre to the cluster's light centroid (module docstring, step 6)
 
     Returns
     -------
     ImagePrediction
     """
-    import torch
-
+    from gcml.models.preparation import ImagePreparation
+    from gcml.prediction.centring import refine_centre as _refine
     from gcml.prediction.harris import lookup
 
     if (ra is None) != (dec is None):
@@ -360,6 +414,7 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     if ra is not None and not (math.isfinite(ra) and math.isfinite(dec) and -90 <= dec <= 90):
         raise InputError(f"--ra {ra} --dec {dec}: expected finite degrees with -90 <= Dec <= 90")
     mpath, net, task, bundle = _load(model, device)
+    prep = ImagePreparation.from_bundle(bundle)
     geo = bundle["geometry"]
     shape = tuple(int(v) for v in geo["shape"][-2:])
     pscale = float(geo["pixel_scale"])
@@ -393,75 +448,103 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
         notes.append("no foreground extinction correction (give --target to use Harris E(B-V))")
     else:
         notes.append(f"foreground extinction A_V = 3.1 E(B-V) = {av:.3f} mag removed")
-    nan_fracs = []
+    already_px = max(im.smoothing_arcsec for im in images) / pscale
 
-    def field_flux(im: SkyImage) -> tuple[np.ndarray, Any]:
-        counts, wcs, nf = resample_field(im, ra, dec, shape, pscale)
-        nan_fracs.append(nf)
-        return counts * counts_to_flux_factor(im.zero_point, av), wcs
+    def v_field(ra_c: float, dec_c: float) -> tuple[np.ndarray, Any, float, float, list[str], list[str]]:
+        """V flux (NaN where missing), WCS, missing fraction, g - r, warnings, notes of the field at a centre."""
+        w_: list[str] = []
+        n_: list[str] = []
+        fr_: list[float] = []
 
-    gr = math.nan
-    if "V" in by_band:
-        flux, out_wcs = field_flux(by_band["V"])
-    elif "g" in by_band and "r" in by_band:
-        fg, out_wcs = field_flux(by_band["g"])
-        fr, _ = field_flux(by_band["r"])
-        # the AB flux ratio g/r: both F use the same conversion, so the colour is -2.5 log10(sum g / sum r)
-        sg, sr = float(fg.sum()), float(fr.sum())
-        if not (sg > 0 and sr > 0):
-            raise InputError(f"{by_band['g'].path}, {by_band['r'].path}: the field has no positive flux in g or r")
-        gr = -2.5 * math.log10(sg / sr)
-        if not -0.5 < gr < 2.3:
-            warn.append(f"g - r = {gr:.2f} is outside the range of the Kostov & Bonev (2018) relation (-0.5 to 2.3)")
-        flux = fr * _colour_factor(by_band["r"].survey, gr)
-        notes.append(f"V from r and the field's g - r = {gr:.3f}")
-    elif "g" in by_band or "r" in by_band:
-        band = "r" if "r" in by_band else "g"
-        if hc is not None and math.isfinite(hc.b_v):
-            gr = 1.02 * hc.b_v - 0.22
-            src = f"Harris B - V = {hc.b_v} via Jester et al. (2005)"
-        else:
-            gr = DEFAULT_GR
-            src = "a typical old globular cluster"
-        warn.append(f"only the {band} band given: assumed g - r = {gr:.2f} ({src}); give --g and --r for V")
-        f1, out_wcs = field_flux(by_band[band])
-        fac = _colour_factor(by_band[band].survey, gr)
-        flux = f1 * fac if band == "r" else f1 * fac * 10 ** (0.4 * gr)  # F_r = F_g 10^(0.4 (g - r))
-    else:
-        raise InputError(f"{images[0].path}: band(s) {', '.join(by_band)} cannot be turned into V; give a V, "
-                         "g + r, or a g or r image")
-    if max(nan_fracs) > 0:
-        warn.append(f"{100 * max(nan_fracs):.1f}% of the field was NaN (image border or masked pixels) and set to 0")
-    # ---------------------------------------------------------------- network
-    x = torch.from_numpy(flux.astype(np.float32))[None, None]
-    outs = []
-    with torch.no_grad():
-        xe = task.encode_x(x.to(device))
-        for k in range(max(1, min(4, rotations))):
-            o = net(torch.rot90(xe, k, dims=(-2, -1)))
-            if isinstance(o, dict):
-                o = {"map": torch.rot90(o["map"], -k, dims=(-2, -1)), "scalar": o["scalar"]}
+        def field_flux(im: SkyImage) -> tuple[np.ndarray, Any]:
+            counts, wcs, nf = resample_field(im, ra_c, dec_c, shape, pscale)
+            fr_.append(nf)
+            return counts * counts_to_flux_factor(im.zero_point, av), wcs
+
+        gr_ = math.nan
+        if "V" in by_band:
+            flux_, wcs_ = field_flux(by_band["V"])
+        elif "g" in by_band and "r" in by_band:
+            fg, wcs_ = field_flux(by_band["g"])
+            fr, _ = field_flux(by_band["r"])
+            # the AB flux ratio g/r over pixels valid in both: the colour is -2.5 log10(sum g / sum r)
+            both = np.isfinite(fg) & np.isfinite(fr)
+            sg, sr = float(fg[both].sum()), float(fr[both].sum())
+            if not (sg > 0 and sr > 0):
+                raise InputError(f"{by_band['g'].path}, {by_band['r'].path}: the field has no positive flux in g or r")
+            gr_ = -2.5 * math.log10(sg / sr)
+            if not -0.5 < gr_ < 2.3:
+                w_.append(f"g - r = {gr_:.2f} is outside the range of the Kostov & Bonev (2018) relation (-0.5 to 2.3)")
+            flux_ = np.where(both, fr, np.nan) * _colour_factor(by_band["r"].survey, gr_)
+            n_.append(f"V from r and the field's g - r = {gr_:.3f}")
+        elif "g" in by_band or "r" in by_band:
+            band = "r" if "r" in by_band else "g"
+            if hc is not None and math.isfinite(hc.b_v):
+                gr_ = 1.02 * hc.b_v - 0.22
+                src = f"Harris B - V = {hc.b_v} via Jester et al. (2005)"
             else:
-                o = torch.rot90(o, -k, dims=(-2, -1))
-            outs.append(task.collect(o).float().cpu())
-    d = task.decode_parts(torch.stack(outs).mean(0))
+                gr_ = DEFAULT_GR
+                src = "a typical old globular cluster"
+            w_.append(f"only the {band} band given: assumed g - r = {gr_:.2f} ({src}); give --g and --r for V")
+            f1, wcs_ = field_flux(by_band[band])
+            fac = _colour_factor(by_band[band].survey, gr_)
+            flux_ = f1 * fac if band == "r" else f1 * fac * 10 ** (0.4 * gr_)  # F_r = F_g 10^(0.4 (g - r))
+        else:
+            raise InputError(f"{images[0].path}: band(s) {', '.join(by_band)} cannot be turned into V; give a V, "
+                             "g + r, or a g or r image")
+        return flux_, wcs_, max(fr_), gr_, w_, n_
+
+    flux, out_wcs, nan_frac, gr, w1, n1 = v_field(ra, dec)
+    ref = None
+    if refine_centre:
+        sm0, _ = prep.smooth(flux, already_px=already_px)
+        ref = _refine(sm0, out_wcs, pscale)
+        if ref.moved_arcsec > 1e-3:
+            flux, out_wcs, nan_frac, gr, w1, n1 = v_field(ref.ra_deg, ref.dec_deg)
+            ra, dec = ref.ra_deg, ref.dec_deg
+        notes.append(f"centre refined on the cluster light: moved {ref.moved_arcsec:.2f}\" in {ref.iterations} steps"
+                     + ("" if ref.converged else " (not converged)"))
+        if ref.capped:
+            warn.append(f"the light centroid lies more than {ref.moved_arcsec:.1f}\" from the given position; the "
+                        "centre was moved that far only: check --ra/--dec or --target (a bright star nearby?)")
+    warn.extend(w1)
+    notes.extend(n1)
+    prepared = prep.prepare(flux, already_px=already_px)
+    # missing area: the field's fraction not covered by valid input pixels (resampling), at least the
+    # fraction of model pixels left empty by it
+    prepared.masked_fraction = max(prepared.masked_fraction, nan_frac)
+    if prepared.masked_fraction > 0:
+        warn.append(f"{100 * prepared.masked_fraction:.2f}% of the field is missing (NaN, masked or beyond the image "
+                    "border) and was inpainted by the smoothing"
+                    + (f"; {100 * prepared.unfilled_fraction:.2f}% lies too far from valid pixels to be filled well"
+                       if prepared.unfilled_fraction > 0 else ""))
+    notes.append(f"prepared as the training images: smoothing sigma = {prepared.smoothing_applied_px:.2f} px, "
+                 f"input {prepared.transform_used}")
+    # ---------------------------------------------------------------- network
+    d = _network(net, task, prepared.x, shape, rotations, device)
     lmap = d["log10_map"][0].double().numpy().reshape(shape)
     lstd = d["log10_map_std"][0].double().numpy().reshape(shape)
     ltot = float(d["log10_total"][0])
     ltot_err = float(d["log10_total_std"][0])
     res = ImagePrediction(image=str(path), model=str(mpath), ra_deg=float(ra), dec_deg=float(dec), target=target,
-                          mass_map=10.0**lmap, log10_mass_std=lstd, flux_v=flux, wcs=out_wcs,
+                          mass_map=10.0**lmap, log10_mass_std=lstd, flux_v=prepared.flux, wcs=out_wcs,
                           mass_total=10.0**ltot, log10_mass_total=ltot, log10_mass_total_err=ltot_err,
-                          extinction_v=av, g_minus_r=gr, flux_total=float(flux.sum()),
-                          warnings=warn, notes=notes + [n for im in images for n in im.notes])
+                          extinction_v=av, g_minus_r=gr, flux_total=float(prepared.flux.sum()),
+                          warnings=warn, notes=notes + [n for im in images for n in im.notes],
+                          noise_sigma=prepared.noise_sigma, masked_fraction=prepared.masked_fraction,
+                          unfilled_fraction=prepared.unfilled_fraction, floored_fraction=prepared.floored_fraction,
+                          transform_used=prepared.transform_used, smoothing_applied_px=prepared.smoothing_applied_px,
+                          centre_refined=ref is not None, centre_moved_arcsec=ref.moved_arcsec if ref else 0.0)
     names = list(getattr(task, "scalar_names", []))
     if "scalar" in d:
         for j, nm in enumerate(names):
             v, s = float(d["scalar"][0, j]), float(d["scalar_std"][0, j])
+            lo = float(d["scalar_lo"][0, j]) if "scalar_lo" in d else v - s
+            hi = float(d["scalar_hi"][0, j]) if "scalar_hi" in d else v + s
             if nm == "distance":
-                res.distance_kpc, res.distance_err_kpc = v, s
+                res.distance_kpc, res.distance_err_kpc, res.distance_lo_kpc, res.distance_hi_kpc = v, s, lo, hi
             elif nm == "age":
-                res.age_gyr, res.age_err_gyr = v, s
+                res.age_gyr, res.age_err_gyr, res.age_lo_gyr, res.age_hi_gyr = v, s, lo, hi
     if hc is not None:
         res.harris = {"id": hc.id, "name": hc.name, "distance_kpc": hc.distance_kpc, "ebv": hc.ebv,
                       "m_v_t": hc.m_v_t, "citation": "Harris 1996, AJ 112, 1487 (2010 edition)"}
@@ -471,31 +554,89 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
             res.ml_v = res.mass_total / res.lum_v
             res.log10_ml_v_err = math.sqrt(ltot_err**2 + (2 * res.distance_err_kpc / (res.distance_kpc * math.log(10))) ** 2)
     elif res.distance_kpc <= 0:
-        warn.append(f"predicted distance {res.distance_kpc:.1f} kpc is not positive; no luminosity or M/L")
+        warn.append(f"predicted distance {res.distance_kpc:.1f} kpc is not positive; no luminosity or M/L "
+                    "(a model without parametrised outputs)")
+    if math.isfinite(res.age_gyr) and not 0 < res.age_gyr <= 14.5:
+        warn.append(f"predicted age {res.age_gyr:.2f} Gyr is outside (0, 14.5] Gyr (a model without parametrised "
+                    "outputs): not a physical age")
+    _check_inputs(res, prep, warn)
     _check_range(res, task, warn)
     return res
 
 
+def _network(net: Any, task: Any, x: np.ndarray, shape: tuple[int, int], rotations: int, device: str) -> dict[str, Any]:
+    """Standardise the prepared input ``x`` (already transformed) and run the network, averaging
+    ``rotations`` rotations by 90 degrees (map outputs rotated back); the task's decoded outputs."""
+    import torch
+
+    xm, xs = float(task.x_mean[0]), float(task.x_std[0])
+    xe = ((torch.from_numpy(np.asarray(x, np.float32)) - xm) / xs)[None, None].to(device)
+    outs = []
+    with torch.no_grad():
+        for k in range(max(1, min(4, rotations))):
+            o = net(torch.rot90(xe, k, dims=(-2, -1)))
+            if isinstance(o, dict):
+                o = {"map": torch.rot90(o["map"], -k, dims=(-2, -1)), "scalar": o["scalar"]}
+            else:
+                o = torch.rot90(o, -k, dims=(-2, -1))
+            outs.append(task.collect(o).float().cpu())
+    return task.decode_parts(torch.stack(outs).mean(0))
+
+
+def _check_inputs(res: ImagePrediction, prep: Any, warn: list[str]) -> None:
+    """Noise level and floored pixels against what the model was trained on."""
+    sig = res.noise_sigma
+    hi = float(prep.noise_sigma[1]) if prep.noise_sigma else 0.0
+    if math.isfinite(sig):
+        if prep.noise == "none" and sig > 10 * prep.floor:
+            warn.append(f"the model was trained on noiseless images; this one has a smoothed noise of {sig:.2g} "
+                        "Lsun/kpc^2 per pixel (read with a log softened at that noise; a noise-aware model is better)")
+        elif hi > 0 and sig > 1.5 * hi:
+            res.in_training_range = False
+            warn.append(f"the image's smoothed noise, {sig:.2g} Lsun/kpc^2 per pixel, is {sig / hi:.1f} times the "
+                        f"noisiest training image ({hi:.2g}): the prediction is an extrapolation")
+    if res.floored_fraction > 0.95:
+        warn.append(f"{100 * res.floored_fraction:.0f}% of the field is at or below the noise level / log floor: "
+                    "little of the cluster is visible")
+
+
 def _check_range(res: ImagePrediction, task: Any, warn: list[str]) -> None:
-    """Flag inputs and results outside the training set (Chardin & Bianchini 2021, Fig. 10)."""
+    """Flag inputs and results outside the training set (Chardin & Bianchini 2021, Fig. 10) or near its
+    edges, and set ``status``; far outside, the warning goes first."""
     rng = getattr(task, "training_range", {}) or {}
-    checks = []
+    checks = []  # (what, value, (lo, hi), log scale)
     if res.flux_total > 0 and "log10_flux_total" in rng:
-        checks.append(("total V flux in the field (log10 Lsun/kpc^2)", math.log10(res.flux_total), rng["log10_flux_total"]))
-    if math.isfinite(res.lum_v) and "lum_v_fov" in rng:
-        checks.append(("V luminosity in the field (Lsun)", res.lum_v, rng["lum_v_fov"]))
+        checks.append(("total V flux in the field (log10 Lsun/kpc^2)", math.log10(res.flux_total), rng["log10_flux_total"], False))
+    if math.isfinite(res.lum_v) and res.lum_v > 0 and "lum_v_fov" in rng:
+        checks.append(("V luminosity in the field (Lsun)", res.lum_v, rng["lum_v_fov"], True))
     if math.isfinite(res.distance_kpc) and "distance" in rng:
-        checks.append(("distance (kpc)", res.distance_kpc, rng["distance"]))
+        checks.append(("distance (kpc)", res.distance_kpc, rng["distance"], False))
     if "mass_fov" in rng:
-        checks.append(("mass in the field (Msun)", res.mass_total, rng["mass_fov"]))
-    for what, v, (lo, hi) in checks:
+        checks.append(("mass in the field (Msun)", res.mass_total, rng["mass_fov"], True))
+    far = []
+    for what, v, (lo, hi), logscale in checks:
         if not (lo <= v <= hi):
             res.in_training_range = False
+            dex = (math.log10(v / hi) if v > hi else math.log10(lo / v)) if logscale else (
+                v - hi if v > hi else lo - v) if "log10" in what else 0.0
+            if what.startswith(("total V flux", "V luminosity")) and dex > FAR_OUTSIDE_DEX:
+                far.append(f"{what} = {v:.4g} is {dex:.1f} dex outside the training range {lo:.4g} to {hi:.4g}")
             warn.append(f"{what} = {v:.4g} lies outside the training range {lo:.4g} to {hi:.4g}: the prediction "
                         "is an extrapolation (pi-DOC failed on clusters brighter than its training set)")
+    for what, v, key in (("distance", res.distance_kpc, "distance"), ("age", res.age_gyr, "age")):
+        if key in rng and math.isfinite(v) and rng[key][0] <= v <= rng[key][1]:
+            lo, hi = rng[key]
+            if min(v - lo, hi - v) < EDGE_FRACTION * (hi - lo):
+                warn.append(f"predicted {what} {v:.3g} is near the edge of the training range ({lo:.3g} to {hi:.3g}): "
+                            "networks pull predictions inwards there, so the truth may lie beyond it")
     if res.flux_total <= 0:
         res.in_training_range = False
         warn.append("the field has no positive flux; the image may not contain the cluster")
+    if far:
+        res.status = "far outside the training range"
+        warn[:0] = [res.status + ": the numbers are extrapolations, not measurements (" + "; ".join(far) + ")"]
+    elif not res.in_training_range:
+        res.status = "outside the training range"
 
 
 def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: bool = False,
@@ -535,6 +676,17 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
         ("GCMLMLE", num(pred.log10_ml_v_err), "[dex] 1-sigma of log10 M/L_V"),
         ("GCMLAV", float(pred.extinction_v), "[mag] A_V removed"),
         ("GCMLINR", bool(pred.in_training_range), "inputs inside the training range"),
+        ("GCMLSTAT", pred.status, "ok / (far) outside the training range"),
+        ("GCMLDILO", num(pred.distance_lo_kpc), "[kpc] 68% interval, lower"),
+        ("GCMLDIHI", num(pred.distance_hi_kpc), "[kpc] 68% interval, upper"),
+        ("GCMLAGLO", num(pred.age_lo_gyr), "[Gyr] 68% interval, lower"),
+        ("GCMLAGHI", num(pred.age_hi_gyr), "[Gyr] 68% interval, upper"),
+        ("GCMLNOIS", num(pred.noise_sigma), "[Lsun/kpc2] smoothed noise per pixel"),
+        ("GCMLMASK", float(pred.masked_fraction), "fraction of the field missing, inpainted"),
+        ("GCMLFLOR", float(pred.floored_fraction), "fraction below noise / log floor"),
+        ("GCMLCMOV", float(pred.centre_moved_arcsec), "[arcsec] centre moved onto the light"),
+        ("GCMLNWRN", len(pred.warnings), "warnings GCMLWnnn (full text: JSON)"),
+        *[(f"GCMLW{i + 1:03d}", w[:66], "") for i, w in enumerate(pred.warnings[:99])],
         ("GCMLMODL", Path(pred.model).name[-60:], "model bundle"),
         ("GCMLIMG", Path(pred.image).name[-60:], "input image"),
     ]

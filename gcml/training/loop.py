@@ -313,14 +313,28 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     the checkpoint of the last completed epoch is kept)
     """
     import contextlib
+    import multiprocessing
 
     from gcml.io.common import output_lock
 
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # a spawned process re-importing the caller's script, whose top level called train() again (checked
+        # before the run folder's lock, which the parent holds)
+        raise InputError(f"distributed training (nproc={config.world_size}) starts its processes with "
+                         "'spawn', which re-imports the calling script: call train() under "
+                         "'if __name__ == \"__main__\":' in that script")
     data, out = Path(data), Path(out)
     env = env_from_environment()
     main_process = env is None or env.is_main
     if main_process:
         check_output_dir(out)
+    if env is None and config.world_size > 1:
+        import multiprocessing
+
+        if getattr(multiprocessing.current_process(), "_inheriting", False):
+            # a spawned process re-importing the caller's script (whose top level calls train()): say so before
+            # the run folder's lock, which the parent holds, turns it into an 'output busy' error
+            return _train_spawned(data, config, out, resume, progress, command)
     # The run folder is this run's until it ends: a second `train -o` into it fails at once.
     with output_lock(out) if main_process else contextlib.nullcontext():
         mode = resume_mode(resume)
@@ -336,13 +350,6 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
 
 def _train_spawned(data: Path, config: TrainConfig, out: Path, resume: bool, progress: ProgressFn | None,
                    command: str | None) -> TrainResult:
-    import multiprocessing
-
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
-        # this is a spawned process re-importing the caller's script, whose top level called train() again
-        raise InputError(f"distributed training (nproc={config.world_size}) starts its processes with "
-                         "'spawn', which re-imports the calling script: call train() under "
-                         "'if __name__ == \"__main__\":' in that script")
     import torch.multiprocessing as mp
 
     queue = mp.get_context("spawn").SimpleQueue() if progress is not None else None
