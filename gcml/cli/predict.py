@@ -80,6 +80,10 @@ def predict_cmd(
     refine_centre: Annotated[bool, typer.Option("--refine-centre/--no-refine-centre", help="Image: move the field "
                                                 "centre from the catalogue position (--target, --ra/--dec, or the "
                                                 "image centre) to the cluster's light centroid.")] = True,
+    table_format: Annotated[str, typer.Option("--format", help="Image: format of the results table written "
+                                              "beside the JSON: ecsv (default; astropy units) or votable.")] = "ecsv",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (for scripts) "
+                                          "instead of the table.")] = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
     config: ConfigOpt = None,
@@ -120,9 +124,14 @@ def predict_cmd(
                     raise
                 raise InputError(f"{path}: image prediction needs the pi-DOC models, which this gcml does not have "
                                  "yet; give a GC catalogue (TSV, CSV, ECSV, VOTable) instead") from None
+            from gcml.io.tables import TABLE_FORMATS
+
+            if o["table_format"] not in TABLE_FORMATS:
+                raise ConfigError(f"option --format: expected {' or '.join(TABLE_FORMATS)}, got '{o['table_format']}'")
             run_image_prediction(path, model=o["model"], g=o["g"], r=o["r"], ra=o["ra"], dec=o["dec"],
                                  target=o["target"], out=Path(o["out"]), overwrite=o["overwrite"], device=o["device"],
-                                 seed=o["seed"], quiet=is_quiet(o["quiet"]), refine_centre=o["refine_centre"])
+                                 seed=o["seed"], quiet=is_quiet(o["quiet"]), refine_centre=o["refine_centre"],
+                                 table_format=o["table_format"], as_json=o["as_json"])
             return
         img_only = [k for k in ("g", "r", "target") if o[k] is not None]
         if img_only:
@@ -161,6 +170,11 @@ def predict_cmd(
             n_samples=o["samples"], seed=o["seed"], ra_col=o["ra_col"], dec_col=o["dec_col"], v_col=o["v_col"],
             verr_col=o["verr_col"], device=dev)
         paths = save_prediction(pred, o["out"], overwrite=o["overwrite"])
+    if o["as_json"]:  # what was written, for scripts
+        for w in pred.warnings:
+            err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        typer.echo(Path(paths["json"]).read_text())
+        return
     _report(pred, paths, is_quiet(o["quiet"]))
 
 

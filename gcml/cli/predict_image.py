@@ -12,7 +12,8 @@ from gcml.cli.common import console, err_console, user_errors
 def run_image_prediction(path: Path, *, model: Path | None = None, g: Path | None = None, r: Path | None = None,
                          ra: float | None = None, dec: float | None = None, target: str | None = None,
                          out: Path = Path("predict_out"), overwrite: bool = False, device: str = "auto",
-                         seed: int = 0, quiet: bool = False, refine_centre: bool = True) -> None:
+                         seed: int = 0, quiet: bool = False, refine_centre: bool = True,
+                         table_format: str = "ecsv", as_json: bool = False) -> None:
     """Predict from a FITS image and print the results with rich.
 
     ``seed`` is accepted for symmetry with the catalogue path; image prediction draws no random numbers.
@@ -24,11 +25,18 @@ def run_image_prediction(path: Path, *, model: Path | None = None, g: Path | Non
         dev = str(resolve_device(device))
         pred = predict_image(path, model=model, g=g, r=r, ra=ra, dec=dec, target=target, device=dev,
                              refine_centre=refine_centre)
-        paths = save_image_prediction(pred, out, overwrite=overwrite)
+        paths = save_image_prediction(pred, out, overwrite=overwrite, table_format=table_format)
     if pred.status != "ok":  # said first, before any number
         err_console.print(f"[bold red]{pred.status}[/]", highlight=False, soft_wrap=True)
     for w in pred.warnings:
         err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    if as_json:  # for scripts: the JSON written beside the map, on stdout
+        import json
+
+        import typer
+
+        typer.echo(json.dumps(pred.summary(), indent=1, default=str))
+        return
     if quiet:
         console.print(f"{pred.mass_total:.4g} Msun  (log10 {pred.log10_mass_total:.3f} ± {pred.log10_mass_total_err:.3f})",
                       highlight=False)
