@@ -1,7 +1,10 @@
 """Reference predictions of model bundles on fixed inputs, for tests/test_model_regression.py.
 
-Run once with the code *before* a change to how bundles are loaded or decoded; the test then checks that
-the code after the change gives the same numbers (to 1e-6) and still loads the bundles written before it:
+The reference file was made once with the loaders that existed before :class:`gcml.models.trained.TrainedModel`
+(``gcml.training.loop.load_model``/``predict_maps`` and ``gcml.models.inference.predict_arrays``, commit
+"Reference predictions ..." on branch issue14); this script now computes the same numbers through
+``TrainedModel``. ``--check`` compares instead of writing. The test checks that the code gives the same
+numbers (to 1e-6) and still loads the bundles written before the change:
 
 * the shipped models ``gcml/data/models/mass-cnn-default.pt`` (trained, scalar task) and
   ``pidoc-net-default.pt`` (trained, map + scalar task);
@@ -12,7 +15,8 @@ the code after the change gives the same numbers (to 1e-6) and still loads the b
 
 Usage::
 
-    python scripts/make_model_regression_reference.py        # writes tests/data/model_regression.npz
+    python scripts/make_model_regression_reference.py            # compare with tests/data/model_regression.npz
+    python scripts/make_model_regression_reference.py --write    # rewrite it (only with a reason)
 
 The file records, per bundle, the inputs and every output array of the loading/decoding path in use when
 it was made (``mass`` maps sub-sampled by 4 in each axis to keep the file small; totals use every pixel).
@@ -78,7 +82,7 @@ def imported_bundle(arch: str) -> dict:
 def trained_cnn_bundle() -> dict:
     """A trained-layout (``task`` entry) scalar bundle as ``gcml train pidoc-cnn-lite`` wrote it in 1.0."""
     from gcml.models.registry import build_model
-    from gcml.training.tasks import ScalarRegressionTask
+    from gcml.models.tasks import ScalarRegressionTask
 
     task = ScalarRegressionTask(["flux"], ["distance", "age"], "gaussian_nll", channel_units=["Lsun/kpc2"],
                                 target_units=["kpc", "Gyr"])
@@ -97,48 +101,58 @@ def trained_cnn_bundle() -> dict:
             "created_utc": "2026-11-26T00:00:00Z"}
 
 
-def main() -> None:
+def reference_values(write_bundles: bool = False) -> dict[str, np.ndarray]:
+    """Every value the reference file records, computed by the current code (``write_bundles``: first
+    (re)write the small 1.0 bundles under tests/data)."""
     from gcml.io.bundle import save_bundle
-    from gcml.models.inference import predict_arrays
-    from gcml.training.loop import load_model, predict_maps
+    from gcml.models.trained import TrainedModel
 
-    torch.set_num_threads(1)
     ref: dict[str, np.ndarray] = {}
-
     # shipped mass-cnn (scalar task)
     x = mass_cnn_inputs()
-    net, task, _ = load_model(MODELS / "mass-cnn-default.pt")
-    mean, std = predict_maps(net, task, x)
+    mean, std = TrainedModel.load(MODELS / "mass-cnn-default.pt").predict_maps(x)
     ref.update({"mass_cnn/x": x, "mass_cnn/mean": mean, "mass_cnn/std": std})
-
     # shipped pidoc-net (map + scalar task): the decoding prediction/images.py uses
     x = pidoc_inputs(160)
-    net, task, _ = load_model(MODELS / "pidoc-net-default.pt")
-    with torch.no_grad():
-        d = task.decode_parts(task.collect(net(task.encode_x(torch.from_numpy(x)))).float())
+    tm = TrainedModel.load(MODELS / "pidoc-net-default.pt")
     ref["pidoc_net/x"] = x
-    for k, v in d.items():
-        v = v.double().numpy()
-        if k.endswith("map") or k.endswith("map_std"):
-            v = v.reshape(len(x), 160, 160)[:, ::4, ::4]
-        ref[f"pidoc_net/{k}"] = v
-
+    for k, v in tm.decode_parts(tm.outputs(x)).items():
+        ref[f"pidoc_net/{k}"] = v[:, ::4, ::4] if v.ndim == 3 else v
     # 1.0 bundles kept in tests/data
     x32 = pidoc_inputs(32, seed=3)
     ref["small/x"] = x32
     for arch in ("pidoc-cnn-lite", "pidoc-ced-lite"):
-        p = save_bundle(DATA / f"bundle_1.0_imported_{arch}.pt", imported_bundle(arch), overwrite=True)
-        out = predict_arrays(p, x32[:, 0], batch_size=2, device="cpu")
+        p = DATA / f"bundle_1.0_imported_{arch}.pt"
+        if write_bundles:
+            save_bundle(p, imported_bundle(arch), overwrite=True)
+        out = TrainedModel.load(p, optimize=True).predict(x32[:, 0], batch_size=2)
         for k, v in out.items():
-            if k.startswith("raw"):
-                continue
-            ref[f"imported/{arch}/{k}"] = np.asarray(v, np.float64)
-    p = save_bundle(DATA / "bundle_1.0_trained_cnn.pt", trained_cnn_bundle(), overwrite=True)
-    net, task, _ = load_model(p)
-    mean, std = predict_maps(net, task, x32)
+            if not k.startswith("raw"):
+                ref[f"imported/{arch}/{k}"] = np.asarray(v, np.float64)
+    p = DATA / "bundle_1.0_trained_cnn.pt"
+    if write_bundles:
+        save_bundle(p, trained_cnn_bundle(), overwrite=True)
+    mean, std = TrainedModel.load(p).predict_maps(x32)
     ref.update({"trained_cnn/mean": mean, "trained_cnn/std": std})
-    np.savez_compressed(DATA / "model_regression.npz", **ref)
-    print(f"wrote {DATA / 'model_regression.npz'}: {', '.join(sorted(ref))}")
+    return ref
+
+
+def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="rewrite tests/data (bundles and reference values)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    ref = reference_values(write_bundles=args.write)
+    if args.write:
+        np.savez_compressed(DATA / "model_regression.npz", **ref)
+        print(f"wrote {DATA / 'model_regression.npz'}")
+        return
+    old = np.load(DATA / "model_regression.npz")
+    for k in sorted(old.files):
+        d = float(np.max(np.abs(np.asarray(ref[k], float) - old[k]))) if old[k].size else 0.0
+        print(f"{k:40s} max |new - reference| = {d:.3g}")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def evaluate_cmd(
         if len(fl) < 2:
             raise InputError("evaluate: give at least one model bundle and then the MapSet, e.g. "
                              "'gcml evaluate runs/mass-cnn/best.pt maps.h5'")
-        from gcml.training.data import read_header
+        from gcml.io.mapset import read_header
 
         if read_header(fl[-1])["kind"] == "photometry":  # pi-DOC models: gcml/evaluation/pidoc_metrics.py
             from gcml.cli.evaluate_pidoc import print_pidoc_evaluation

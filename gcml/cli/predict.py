@@ -111,8 +111,8 @@ def predict_cmd(
         if img_only:
             raise ConfigError(f"{path}: is a GC catalogue; option(s) {', '.join('--' + k for k in img_only)} apply "
                               "to FITS images only")
+        from gcml.device import resolve_device
         from gcml.prediction.catalogue import predict_catalogue, save_prediction
-        from gcml.training.distributed import resolve_device
 
         dev = str(resolve_device(o["device"]))
         pred = predict_catalogue(

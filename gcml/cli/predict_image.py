@@ -18,8 +18,8 @@ def run_image_prediction(path: Path, *, model: Path | None = None, g: Path | Non
     ``seed`` is accepted for symmetry with the catalogue path; image prediction draws no random numbers.
     """
     with user_errors():
+        from gcml.device import resolve_device
         from gcml.prediction.images import predict_image, save_image_prediction
-        from gcml.training.distributed import resolve_device
 
         dev = str(resolve_device(device))
         pred = predict_image(path, model=model, g=g, r=r, ra=ra, dec=dec, target=target, device=dev)

@@ -84,7 +84,7 @@ def train_cmd(
         targets = [t.strip() for t in o["target"].split(",") if t.strip()] if o["target"] else list(spec.default_targets)
         data_path = Path(o["data"]) if o["data"] is not None else Path(spec.default_data)
         out_dir = Path(o["out"]) if o["out"] is not None else Path("runs") / spec.name
-        from gcml.training.distributed import resolve_device
+        from gcml.device import resolve_device
 
         resolve_device(o["device"], o["gpus"])  # too many GPUs: say so before anything else
         if not data_path.exists():

@@ -79,13 +79,11 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     -------
     EvaluateResult
     """
-    import torch
 
+    from gcml.device import resolve_device
     from gcml.evaluation.plots import plot_coverage, plot_error_histograms, plot_pred_vs_true
-    from gcml.io.mapset import read_mapset
-    from gcml.training.data import read_header
-    from gcml.training.distributed import resolve_device
-    from gcml.training.loop import load_model, predict_maps
+    from gcml.io.mapset import read_header, read_mapset
+    from gcml.models.trained import TrainedModel
 
     if split not in SPLIT_CHOICES:
         raise InputError(f"option --split: expected one of {', '.join(SPLIT_CHOICES)}, got '{split}'")
@@ -104,10 +102,10 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     dev = resolve_device(device)
     loaded = []
     for m in models:
-        model, task, b = load_model(m, dev)
-        _check_geometry(b, hdr, Path(m), mpath)
-        task.check_header(hdr, mpath)
-        loaded.append((Path(m), model, task, b))
+        tm = TrainedModel.load(m, device=dev)
+        _check_geometry(tm.bundle, hdr, Path(m), mpath)
+        tm.task.check_header(hdr, mpath)
+        loaded.append((Path(m), tm))
     ms = read_mapset(mpath, split=split, with_truth=False)
     if ms.n == 0:
         raise InputError(f"{mpath}: the '{split}' split has no maps")
@@ -122,11 +120,11 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     zs: dict[str, np.ndarray] = {}
     arrays: dict[str, np.ndarray] = {}
     families = np.asarray(ms.meta["family"]).astype(str) if "family" in ms.meta else None
-    for path, model, task, b in loaded:
+    for path, tm in loaded:
         lab = _label(path, used)
+        task, b = tm.task, tm.bundle
         x = ms.maps[:, [ms.channels.index(c) for c in task.channels]]
-        with torch.no_grad():
-            mean, std = predict_maps(model, task, x, batch_size=batch_size, device=dev)
+        mean, std = tm.predict_maps(x, batch_size=batch_size)
         tn = b["targets"]["norm"]
         per: dict[str, Any] = {}
         for j, t in enumerate(task.targets):
@@ -146,7 +144,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
             arrays[f"{lab}|{t}|std"] = std[:, j]
         per["_model"] = {"file": str(path), "architecture": b["architecture"], "arch_kwargs": b["arch_kwargs"],
                          "channels": task.channels, "loss": b["targets"].get("loss"),
-                         "parameters": int(sum(p.numel() for p in model.parameters())),
+                         "parameters": int(sum(p.numel() for p in tm.network.parameters())),
                          "trained_on_sha256": b.get("provenance", {}).get("data_sha256")}
         res.models[lab] = per
 

@@ -372,6 +372,12 @@ def read_mapset_header(f: h5py.File, path: str | Path) -> dict[str, Any]:
     )
 
 
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The header of the MapSet file ``path`` (see :func:`read_mapset_header`) without reading its arrays."""
+    with _open(path) as f:
+        return read_mapset_header(f, path)
+
+
 def _read_meta(ds: h5py.Dataset, idx: Any) -> np.ndarray:
     if h5py.check_string_dtype(ds.dtype) is not None:
         return np.asarray(ds.asstr()[idx], dtype=object).astype(str)

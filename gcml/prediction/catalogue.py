@@ -18,7 +18,7 @@ uncertainties:
 3. **Maps** are made by :func:`gcml.observe.kinematic.kinematic_maps`, the code that made the training
    maps, with the :class:`~gcml.observe.kinematic.MapGeometry` recorded in the model bundle (grid, extent,
    smoothing, empty-pixel threshold, error subtraction); every GC contributes, as in training.
-4. **Network** (:func:`gcml.training.loop.predict_maps`): the calibrated mean and standard deviation of
+4. **Network** (:meth:`gcml.models.trained.TrainedModel.predict_maps`): the calibrated mean and standard deviation of
    every target the model predicts (log10 total mass, M200, enclosed masses within the apertures of the
    training labels, in particular within R_out, the projected radius of the outermost GC in the map).
 5. **Uncertainty.** ``n_samples`` Monte Carlo draws, each with (a) a distance from a log-normal of width
@@ -36,7 +36,7 @@ uncertainties:
    are in exact kpc), is propagated by the draws of mu_D.
 
 For comparison the Watkins, Evans & An (2010, MNRAS 406, 264) tracer mass estimator within R_out is
-computed from the same GCs and Monte Carlo draws (:func:`gcml.evaluation.baselines.tracer_mass_estimator`).
+computed from the same GCs and Monte Carlo draws (:func:`gcml.physics.tracer_mass.tracer_mass_estimator`).
 
 ``fill`` reproduces Kaur et al.'s (2021) Table 4 treatments of empty pixels: sigma of empty pixels set to 0,
 50 or 100 km/s (V stays 0, the systemic velocity), or both V and sigma interpolated from the non-empty
@@ -349,22 +349,13 @@ def fill_empty(maps: np.ndarray, count: np.ndarray, min_count: float, fill: str)
     return out
 
 
-def _load(bundle_or_path: str | Path | dict | None, device: str) -> tuple[Any, Any, dict, Path | None]:
-    from gcml.training.loop import load_model
+def _load(bundle_or_path: str | Path | dict | None, device: str) -> tuple[Any, Path | None]:
+    from gcml.models.trained import TrainedModel
 
     if isinstance(bundle_or_path, dict):
-        from gcml.models.registry import build_model
-        from gcml.training.tasks import task_from_bundle
-
-        b = bundle_or_path
-        task = task_from_bundle(b)
-        model = build_model(b["architecture"], **b["arch_kwargs"])
-        model.load_state_dict(b["state_dict"])
-        model.eval()
-        return model, task, b, None
+        return TrainedModel.load(bundle_or_path, device=device), None
     path = Path(bundle_or_path) if bundle_or_path is not None else default_model_path()
-    model, task, b = load_model(path, device=device)
-    return model, task, b, path
+    return TrainedModel.load(path, device=device), path
 
 
 def _geometry(b: dict, path: Path | None) -> Any:
@@ -445,11 +436,10 @@ def predict_catalogue(
     InputError, ConfigError, FormatError : bad catalogue, missing galaxy values, unusable model, a centre far
         from the GCs, fewer than 10 GCs in the map.
     """
-    from gcml.evaluation.baselines import tracer_mass_estimator
     from gcml.io.tables import MIN_GCS, lookup_galaxy, read_gc_table
     from gcml.observe.kinematic import CHANNELS, kinematic_maps
+    from gcml.physics.tracer_mass import tracer_mass_estimator
     from gcml.random import make_rng
-    from gcml.training.loop import predict_maps
 
     if n_samples < 10:
         raise ConfigError(f"option --samples: expected at least 10 Monte Carlo samples, got {n_samples}")
@@ -503,7 +493,8 @@ def predict_catalogue(
         raise InputError(f"{tab.path}: the centre ({ra:.5f}, {dec:.5f}) is far from the GCs (their median position "
                          f"is {off:.1f} kpc from it, their median radius about it {r_med:.1f} kpc); expected a "
                          "centre among the GCs (check --ra/--dec or --galaxy)")
-    model, task, b, mpath = _load(bundle_or_path, device)
+    tm, mpath = _load(bundle_or_path, device)
+    task, b = tm.task, tm.bundle
     if getattr(task, "source", "targets") != "targets":
         raise InputError(f"{mpath or 'model'}: predicts maps, not scalar masses; expected a mass-cnn model")
     geom = _geometry(b, mpath)
@@ -556,7 +547,7 @@ def predict_catalogue(
                          "at V = sigma = 0; filled maps lie outside its training data (Kaur et al. Table 4 "
                          "fillings are meant for models without a count channel)")
     x_net = net_in[:, ch_idx]
-    mean, std = predict_maps(model, task, x_net, device=device)                       # (1 + 2S, T)
+    mean, std = tm.predict_maps(x_net)                       # (1 + 2S, T)
     mu0, sd0 = mean[0], std[0]
     mu_d, mu_b = mean[1:s + 1], mean[s + 1:]
     zz = rng.standard_normal((s, mean.shape[1]))

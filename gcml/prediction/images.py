@@ -313,17 +313,17 @@ def _colour_factor(survey: str, gr: float) -> float:
 
 
 def _load(model: str | Path | None, device: str):
-    from gcml.training.loop import load_model
+    from gcml.models.trained import TrainedModel
 
     path = Path(model) if model is not None else default_model_path()
     if model is None and not path.is_file():
         raise InputError(f"{path}: the default pi-DOC model is not installed; give one with --model "
                          "(train it with scripts/train_default_pidoc.py)")
-    net, task, bundle = load_model(path, device=device)
-    if not hasattr(task, "decode_parts"):
-        raise InputError(f"{path}: model '{bundle['architecture']}' predicts no mass map; give a pi-DOC map model "
-                         "(pidoc-net, pidoc-ced, pidoc-ced-lite) trained by gcml")
-    return path, net, task, bundle
+    tm = TrainedModel.load(path, device=device)
+    if not tm.is_map_model:
+        raise InputError(f"{path}: model '{tm.architecture}' predicts no mass map; give a pi-DOC map model "
+                         "(pidoc-net, pidoc-ced, pidoc-ced-lite)")
+    return path, tm
 
 
 def predict_image(path: str | Path, *, model: str | Path | None = None, g: str | Path | None = None,
@@ -345,7 +345,6 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     -------
     ImagePrediction
     """
-    import torch
 
     from gcml.prediction.harris import lookup
 
@@ -353,7 +352,8 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
         raise InputError("--ra and --dec: give both or neither")
     if ra is not None and not (math.isfinite(ra) and math.isfinite(dec) and -90 <= dec <= 90):
         raise InputError(f"--ra {ra} --dec {dec}: expected finite degrees with -90 <= Dec <= 90")
-    mpath, net, task, bundle = _load(model, device)
+    mpath, tm = _load(model, device)
+    task, bundle = tm.task, tm.bundle
     geo = bundle["geometry"]
     shape = tuple(int(v) for v in geo["shape"][-2:])
     pscale = float(geo["pixel_scale"])
@@ -427,20 +427,9 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     if max(nan_fracs) > 0:
         warn.append(f"{100 * max(nan_fracs):.1f}% of the field was NaN (image border or masked pixels) and set to 0")
     # ---------------------------------------------------------------- network
-    x = torch.from_numpy(flux.astype(np.float32))[None, None]
-    outs = []
-    with torch.no_grad():
-        xe = task.encode_x(x.to(device))
-        for k in range(max(1, min(4, rotations))):
-            o = net(torch.rot90(xe, k, dims=(-2, -1)))
-            if isinstance(o, dict):
-                o = {"map": torch.rot90(o["map"], -k, dims=(-2, -1)), "scalar": o["scalar"]}
-            else:
-                o = torch.rot90(o, -k, dims=(-2, -1))
-            outs.append(task.collect(o).float().cpu())
-    d = task.decode_parts(torch.stack(outs).mean(0))
-    lmap = d["log10_map"][0].double().numpy().reshape(shape)
-    lstd = d["log10_map_std"][0].double().numpy().reshape(shape)
+    d = tm.decode_parts(tm.outputs(flux[None, None], rotations=max(1, min(4, rotations))))
+    lmap = d["log10_map"][0]
+    lstd = d["log10_map_std"][0]
     ltot = float(d["log10_total"][0])
     ltot_err = float(d["log10_total_std"][0])
     res = ImagePrediction(image=str(path), model=str(mpath), ra_deg=float(ra), dec_deg=float(dec), target=target,

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from gcml.errors import InputError
-from gcml.io.mapset import SPLITS, _open, read_mapset, read_mapset_header
-from gcml.training.tasks import DataStats, Task
+from gcml.io.mapset import SPLITS, read_header, read_mapset
+from gcml.models.tasks import DataStats, Task
 
 BUFFER_BLOCKS = 32
 
@@ -34,11 +34,6 @@ def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
     """The torch generator of one epoch's shuffling (a function of seed and epoch only)."""
     ss = np.random.SeedSequence([int(seed), int(epoch), int(stream), 0x6763])
     return torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1)))
-
-
-def read_header(path: str | Path) -> dict[str, Any]:
-    with _open(path) as f:
-        return read_mapset_header(f, path)
 
 
 def estimate_bytes(hdr: dict[str, Any], n_channels: int) -> int:

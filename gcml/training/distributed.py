@@ -22,8 +22,6 @@ from dataclasses import dataclass
 
 import torch
 
-from gcml.errors import ConfigError, DeviceError
-
 
 @dataclass(frozen=True)
 class DistEnv:
@@ -42,34 +40,6 @@ class DistEnv:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def cuda_count() -> int:
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-def resolve_device(device: str, gpus: int = 0, local_rank: int = 0) -> torch.device:
-    """Turn ``--device``/``--gpus`` into a torch device; a GPU that is not there is a DeviceError."""
-    n = cuda_count()
-    if gpus > n:
-        raise DeviceError(f"option --gpus {gpus}: this machine has {n} CUDA GPU{'s' if n != 1 else ''}; "
-                          f"use --gpus {n} or fewer" + (" (or --nproc N for CPU processes)" if n == 0 else ""))
-    dev = str(device).strip().lower()
-    if gpus >= 1:
-        if dev not in ("auto", "cuda") and not dev.startswith("cuda"):
-            raise ConfigError(f"option --device {device}: --gpus {gpus} needs a CUDA device")
-        return torch.device("cuda", local_rank)
-    if dev == "auto":
-        return torch.device("cuda", local_rank) if n else torch.device("cpu")
-    if dev == "cpu":
-        return torch.device("cpu")
-    m = re.fullmatch(r"cuda(?::(\d+))?", dev)
-    if not m:
-        raise ConfigError(f"option --device: expected cpu, cuda, cuda:K or auto, got '{device}'")
-    k = int(m.group(1) or 0) + local_rank
-    if k >= n:
-        raise DeviceError(f"option --device {device}: CUDA device {k} is not available (this machine has {n})")
-    return torch.device("cuda", k)
 
 
 def env_from_environment() -> DistEnv | None:

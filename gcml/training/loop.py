@@ -14,7 +14,7 @@ run folder::
     out/summary.json     the TrainResult of the run
 
 What the network reads and predicts, the normalisation and the loss come from the model's task
-(:mod:`gcml.training.tasks`). Determinism: the initial weights are drawn from ``seed``; the batch
+(:mod:`gcml.models.tasks`). Determinism: the initial weights are drawn from ``seed``; the batch
 order and dropout of epoch ``e`` from ``(seed, e)`` only, so a run resumed after epoch ``e`` continues
 exactly as the uninterrupted run would have, and a DistributedDataParallel run on W processes sees the
 same global batches as one process (each rank takes an equal slice).
@@ -34,8 +34,11 @@ import numpy as np
 import torch
 
 from gcml.config import to_jsonable
-from gcml.errors import ConfigError, FormatError, GcmlError, InputError, OutputExistsError
+from gcml.device import resolve_device
+from gcml.errors import ConfigError, FormatError, InputError, OutputExistsError
 from gcml.io.common import atomic_output, check_output_dir, command_options, make_output_dir, sha256_file
+from gcml.io.mapset import read_header
+from gcml.models.tasks import Task, get_task_class
 from gcml.training.config import RESUMABLE_CHANGES, TrainConfig, to_toml
 from gcml.training.distributed import (
     DistEnv,
@@ -43,10 +46,9 @@ from gcml.training.distributed import (
     destroy_process_group,
     env_from_environment,
     init_process_group,
-    resolve_device,
     spawn,
 )
-from gcml.training.tasks import TASKS, Task, task_from_bundle
+from gcml.training.metrics import quick_metrics, split_metrics
 
 CHECKPOINT_FORMAT = "gcml.checkpoint"
 CHECKPOINT_VERSION = "1.0"
@@ -88,9 +90,7 @@ def make_task(config: TrainConfig, channel_units: list[str] | None = None) -> Ta
     targets = list(config.targets) or list(spec.default_targets)
     if not channels or not targets:
         raise InputError(f"model '{config.model}': give the input channels and targets to train on")
-    if spec.task not in TASKS:
-        raise InputError(f"model '{config.model}': unknown training task '{spec.task}'")
-    task = TASKS[spec.task](channels, targets, config.loss, channel_units=channel_units)
+    task = get_task_class(spec.task)(channels, targets, config.loss, channel_units=channel_units)
     if config.vgg16_weights:
         if not hasattr(task, "set_perceptual"):
             raise ConfigError(f"--vgg16-weights: the perceptual loss applies to map models (pidoc-ced, "
@@ -166,20 +166,6 @@ def forward_split(model: torch.nn.Module, task: Task, data, split: str, device: 
     if not outs:
         return torch.zeros(0, task.n_outputs), torch.zeros(0, len(task.targets))
     return torch.cat(outs), torch.cat(ys)
-
-
-def quick_metrics(task: Task, out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Loss and, for the first target, MAE, RMSE and bias in its own unit (e.g. dex)."""
-    if len(y) == 0:
-        return {}
-    custom = task.quick_metrics(out, y)
-    if custom is not None:
-        return custom
-    loss = float(task.loss(out, task.encode_y(y)))
-    mean, _ = task.decode(out)
-    r = (mean[:, 0] - y[:, 0]).double()
-    return {"loss": loss, "mae": float(r.abs().mean()), "rmse": float(torch.sqrt((r**2).mean())),
-            "bias": float(r.mean())}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -295,8 +281,6 @@ def _spawned(rank: int, world: int, data: str, config: dict, out: str, resume: b
 def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, overwrite: bool,
                check_outputs: bool = True) -> None:
     """Checks done once, before any process starts: data, model, devices, output folder."""
-    from gcml.training.data import read_header
-
     hdr = read_header(data)
     _check_kind(data, hdr, config)
     task = make_task(config)
@@ -319,7 +303,7 @@ def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, over
 def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
          progress: ProgressFn | None, command: str | None) -> TrainResult:
     from gcml.io.bundle import save_bundle
-    from gcml.training.data import open_training_data, read_header
+    from gcml.training.data import open_training_data
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -480,7 +464,6 @@ def _finish(out: Path, data: Path, ds, task: Task, config: TrainConfig, device: 
             history: list[dict], best_epoch: int, best_val: float, stopped_early: bool, env: DistEnv,
             start_epoch: int) -> TrainResult:
     """Reload best.pt, calibrate on val, compute test metrics, rewrite best.pt, plot, write summary."""
-    from gcml.evaluation.metrics import regression_metrics
     from gcml.evaluation.plots import plot_training_curves
     from gcml.io.bundle import load_bundle, save_bundle
 
@@ -494,16 +477,7 @@ def _finish(out: Path, data: Path, ds, task: Task, config: TrainConfig, device: 
     for split in ("test", "ood"):
         if ds.n_split(split):
             o, y = forward_split(model, task, ds, split, device, config.eval_batch_size, amp)
-            custom = task.split_metrics(o, y)
-            if custom is not None:
-                metrics[split] = custom
-                continue
-            mean, std = task.decode(o)
-            metrics[split] = {}
-            for j, name in enumerate(task.targets):
-                metrics[split][name] = regression_metrics(
-                    y[:, j].numpy().astype(float), mean[:, j].numpy().astype(float), std[:, j].numpy().astype(float),
-                    data_min=float(task.y_min[j]), data_max=float(task.y_max[j]))
+            metrics[split] = split_metrics(task, o, y)
     b.update(task.bundle_entries())
     b["metrics"] = metrics
     save_bundle(out / "best.pt", b, overwrite=True)
@@ -530,45 +504,3 @@ def result_from_summary(out: Path) -> TrainResult:
     d["best_checkpoint"] = Path(d["best_checkpoint"])
     d["last_checkpoint"] = Path(d["last_checkpoint"])
     return TrainResult(**d)
-
-
-# ------------------------------------------------------------------------------------------------
-# loading a trained model (evaluate, predict)
-# ------------------------------------------------------------------------------------------------
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Task, dict[str, Any]]:
-    """Load a model bundle: the network (eval mode), its task (normalisation, decoding) and the bundle."""
-    from gcml.io.bundle import load_bundle
-    from gcml.models.registry import build_model
-
-    b = load_bundle(path)
-    task = task_from_bundle(b)
-    try:
-        model = build_model(b["architecture"], **b["arch_kwargs"])
-        model.load_state_dict(b["state_dict"])
-    except GcmlError:
-        raise
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise FormatError(f"{path}: weights do not fit architecture '{b['architecture']}' ({str(exc)[:160]})") from None
-    model.to(torch.device(device) if isinstance(device, str) else device)
-    model.eval()
-    return model, task, b
-
-
-@torch.no_grad()
-def predict_maps(model: torch.nn.Module, task: Task, maps: np.ndarray, *, batch_size: int = 4096,
-                 device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (physical units, shape (N, n_targets)) for maps (N, C, H, W) whose
-    channels are already ``task.channels`` in order."""
-    dev = torch.device(device) if isinstance(device, str) else device
-    means, stds = [], []
-    x_all = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))
-    for s in range(0, len(x_all), batch_size):
-        out = model(task.encode_x(x_all[s:s + batch_size].to(dev)))
-        m, sd = task.decode(out)
-        means.append(m.cpu().numpy())
-        stds.append(sd.cpu().numpy())
-    if not means:
-        t = len(task.targets)
-        return np.zeros((0, t)), np.zeros((0, t))
-    return np.concatenate(means).astype(float), np.concatenate(stds).astype(float)
