@@ -60,9 +60,19 @@ def test_evaluate_cli_report_with_several_models(trained, cli):
     assert m["baseline"]["target"] == "log10_mass_within_rout" and m["baseline"]["n"] == m["n_maps"]
     assert m["models"]["rout/best.pt"]["log10_mass_within_rout"]["same_maps_as_tme"] is True
     report = (d / "rep" / "report.md").read_text()
-    table = [ln for ln in report.splitlines() if ln.startswith("| ")]
+    main, cal = report.split("## Calibration")
+    table = [ln for ln in main.splitlines() if ln.startswith("| ")]
     assert len(table) == 2 + 3 + 1 + 6  # 2 table headers, 3 models, TME, 2 families x 3 models
-    for f in ("pred_vs_true.png", "errors.png", "coverage.png", "predictions.npz"):
+    # calibration of the Gaussian CNNs: SBC per target, TARP per model
+    assert len([ln for ln in cal.splitlines() if ln.startswith("| ")]) == 2 + 3 + 3
+    c = m["calibration"]["nll/best.pt"]
+    assert c["kind"] == "gaussian" and c["n"] == m["n_maps"]
+    sbc = c["per_target"]["log10_mass_total"]["sbc"]
+    assert 0 <= sbc["ks_p"] <= 1 and sum(sbc["hist"]) == m["n_maps"]
+    assert set(c["per_target"]["log10_mass_total"]["coverage"]) == {"0.5", "0.68", "0.9", "0.95"}
+    assert c["per_target"]["log10_mass_total"]["coverage"]["0.68"] == pytest.approx(nll["coverage_68"])
+    assert len(c["tarp"]["ecp"]) == 101
+    for f in ("pred_vs_true.png", "errors.png", "coverage.png", "sbc_ranks.png", "tarp.png", "predictions.npz"):
         assert (d / "rep" / f).stat().st_size > 0
     # the stored test metrics of training equal evaluate's
     from gcml.io.bundle import load_bundle

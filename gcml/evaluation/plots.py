@@ -159,3 +159,41 @@ def _erfinv(x):
     from scipy.special import erfinv
 
     return erfinv(x)
+
+
+def plot_rank_histograms(sbc: dict[str, dict], out: str | Path, *, overwrite: bool = False) -> Path:
+    """SBC rank histograms, one panel per (model, target), with the 99 % band of a uniform histogram.
+
+    ``sbc`` maps a label to the result of :func:`gcml.evaluation.calibration.uniformity_test`.
+    """
+    plt = _plt()
+    k = max(len(sbc), 1)
+    cols = min(k, 4)
+    rows = -(-k // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax in axes.ravel()[len(sbc):]:
+        ax.set_visible(False)
+    for ax, (name, r) in zip(axes.ravel(), sbc.items(), strict=False):
+        h = np.asarray(r["hist"], float)
+        nb = len(h)
+        ax.bar((np.arange(nb) + 0.5) / nb, h, width=1.0 / nb, color="C0", alpha=0.7)
+        lo, hi = r["hist_band99"]
+        ax.axhspan(lo, hi, color="0.8", zorder=0)
+        ax.axhline(r["n"] / nb, color="k", lw=0.8)
+        ax.set_title(f"{name}\nKS p = {r['ks_p']:.2g}", fontsize=7)
+        ax.set_xlabel("normalised rank", fontsize=7)
+        ax.tick_params(labelsize=6)
+    return _save(fig, out, overwrite)
+
+
+def plot_tarp(curves: dict[str, dict], out: str | Path, *, overwrite: bool = False) -> Path:
+    """TARP expected coverage against credibility level (Lemos et al. 2023); calibrated on the diagonal."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4, 4))
+    for name, r in curves.items():
+        ax.plot(r["alpha"], r["ecp"], label=f"{name} (max |dev| {r['max_abs_deviation']:.3f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set_xlabel("credibility level")
+    ax.set_ylabel("expected coverage (TARP)")
+    ax.legend(fontsize=6)
+    return _save(fig, out, overwrite)

@@ -9,8 +9,13 @@ Watkins et al. (2010) tracer mass estimate per map (meta ``tme_log10_mass``, the
 classical baseline; each CNN is scored against its own target (like with like when a model was
 trained on ``log10_mass_within_rout``).
 
+Every model is also checked for calibration (:mod:`gcml.evaluation.calibration`): SBC rank histograms
+with a KS uniformity test per target, TARP expected coverage of the joint posterior, coverage at
+50/68/90/95 % and the 68 % interval width against the number of GCs (meta ``n_gc``).
+
 Outputs in ``out``: ``metrics.json``, ``report.md``, ``pred_vs_true.png``, ``errors.png``
-(E_i histograms and cumulative |E_i|), ``coverage.png`` and ``predictions.npz``.
+(E_i histograms and cumulative |E_i|), ``coverage.png``, ``sbc_ranks.png``, ``tarp.png`` and
+``predictions.npz``.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class EvaluateResult:
     n_maps: int
     models: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> {target: metrics}
     baseline: dict[str, Any] | None = None
+    calibration: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> calibration_summary
     files: list[Path] = field(default_factory=list)
 
 
@@ -81,7 +87,14 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     """
 
     from gcml.device import resolve_device
-    from gcml.evaluation.plots import plot_coverage, plot_error_histograms, plot_pred_vs_true
+    from gcml.evaluation.calibration import calibration_summary
+    from gcml.evaluation.plots import (
+        plot_coverage,
+        plot_error_histograms,
+        plot_pred_vs_true,
+        plot_rank_histograms,
+        plot_tarp,
+    )
     from gcml.io.mapset import read_header, read_mapset
     from gcml.models.trained import TrainedModel
 
@@ -93,7 +106,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: exists and is not a folder")
     check_output_dir(out)
-    names = ("metrics.json", "report.md", "pred_vs_true.png", "errors.png", "coverage.png", "predictions.npz")
+    names = ("metrics.json", "report.md", "pred_vs_true.png", "errors.png", "coverage.png", "sbc_ranks.png",
+             "tarp.png", "predictions.npz")
     if not overwrite:
         for n in names:
             if (out / n).exists():
@@ -142,6 +156,10 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
             zs[key] = (mean[:, j] - y) / std[:, j]
             arrays[f"{lab}|{t}|mean"] = mean[:, j]
             arrays[f"{lab}|{t}|std"] = std[:, j]
+        truth = np.stack([ms.targets[t].astype(float) for t in task.targets], 1)
+        res.calibration[lab] = calibration_summary(
+            truth, list(task.targets), mean=mean, std=std,
+            n_tracers=np.asarray(ms.meta["n_gc"], float) if "n_gc" in ms.meta else None)
         per["_model"] = {"file": str(path), "architecture": b["architecture"], "arch_kwargs": b["arch_kwargs"],
                          "channels": task.channels, "loss": b["targets"].get("loss"),
                          "parameters": int(sum(p.numel() for p in tm.network.parameters())),
@@ -168,6 +186,9 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
         plot_pred_vs_true(scatter, out / "pred_vs_true.png", overwrite=True),
         plot_error_histograms(errors, out / "errors.png", overwrite=True),
         plot_coverage(zs, out / "coverage.png", overwrite=True),
+        plot_rank_histograms({f"{lab}: {t}": c["sbc"] for lab, cal in res.calibration.items()
+                              for t, c in cal["per_target"].items()}, out / "sbc_ranks.png", overwrite=True),
+        plot_tarp({lab: cal["tarp"] for lab, cal in res.calibration.items()}, out / "tarp.png", overwrite=True),
     ]
     with atomic_output(out / "predictions.npz", overwrite=True) as tmp:
         with open(tmp, "wb") as fh:
@@ -177,7 +198,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     from gcml.config import to_jsonable
 
     doc = {"mapset": str(mpath), "split": split, "n_maps": ms.n, "n_bins": N_BINS, "models": res.models,
-           "baseline": res.baseline}
+           "baseline": res.baseline, "calibration": res.calibration}
     with atomic_output(out / "metrics.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(to_jsonable(doc), indent=1, allow_nan=True))
     with atomic_output(out / "report.md", overwrite=True) as tmp:
@@ -235,6 +256,45 @@ def render_report(doc: dict[str, Any]) -> str:
         lines += ["The TME row scores the Watkins et al. (2010) tracer mass estimate within r_out (from the GCs behind "
                   "each map) against the true mass within the same radius, on the same maps; each CNN row is scored "
                   "against its own target.", ""]
+    if doc.get("calibration"):
+        lines += calibration_section(doc["calibration"])
     lines += ["![predicted vs true](pred_vs_true.png)", "", "![relative errors](errors.png)", "",
               "![interval coverage](coverage.png)", ""]
+    if doc.get("calibration"):
+        lines += ["![SBC rank histograms](sbc_ranks.png)", "", "![TARP expected coverage](tarp.png)", ""]
     return "\n".join(lines)
+
+
+def calibration_section(cal: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown lines: SBC / coverage per target, TARP per model, 68 % width against N (docs/evaluation.md)."""
+    lines = ["## Calibration", "",
+             "SBC: KS test of the (randomised) rank of each truth among the posterior draws against uniform "
+             "(uniform when p > 0.01); coverage of central 50/68/90/95% credible intervals; median 68% interval "
+             "width (dex). Gaussian models: exact ranks Phi((y - mu)/sigma).", "",
+             "| model | target | N | SBC KS p | uniform | 50% | 68% | 90% | 95% | median 68% width |",
+             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for lab, c in cal.items():
+        for t, d in c["per_target"].items():
+            cv = d["coverage"]
+            lines.append(f"| {lab} | {t} | {c['n']} | {d['sbc']['ks_p']:.3g} | {'yes' if d['sbc']['uniform'] else 'no'} | "
+                         f"{_f(cv.get('0.5'), '.3f')} | {_f(cv.get('0.68'), '.3f')} | {_f(cv.get('0.9'), '.3f')} | "
+                         f"{_f(cv.get('0.95'), '.3f')} | {_f(d['width68_median'], '.3f')} |")
+    lines += ["", "TARP (Lemos et al. 2023) expected coverage of the joint posterior over all targets of a model: "
+              "calibrated on the diagonal; max |ECP - alpha| <= 0.03 is called calibrated.", "",
+              "| model | targets | max abs deviation | mean deviation | calibrated |", "|---|---:|---:|---:|---|"]
+    for lab, c in cal.items():
+        tr = c["tarp"]
+        lines.append(f"| {lab} | {len(c['per_target'])} | {tr['max_abs_deviation']:.3f} | {tr['mean_deviation']:+.3f} | "
+                     f"{'yes' if tr['calibrated'] else 'no'} |")
+    rows = []
+    for lab, c in cal.items():
+        for t, d in c["per_target"].items():
+            for b in d.get("width_vs_n", {}).get("bins", []):
+                rows.append(f"| {lab} | {t} | {b['n_lo']:g}-{min(b['n_hi'], 99999):g} | {b['count']} | "
+                            f"{b['width68_median']:.3f} | {b['cramer_rao_width68']:.3f} |")
+    if rows:
+        lines += ["", "68% interval width (dex) against the number of GCs in the field, beside the Cramer-Rao "
+                  "width 2 x 0.994 x 0.434 sqrt(2/N) at the bin's median N:", "",
+                  "| model | target | N range | maps | median 68% width | Cramer-Rao 68% width |",
+                  "|---|---|---|---:|---:|---:|", *rows]
+    return lines + [""]

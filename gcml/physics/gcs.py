@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gcml.errors import InputError
-from gcml.physics.jeans import batched_interp, jeans_sigma_r
+from gcml.physics.jeans import anisotropy_profile, batched_interp, jeans_sigma_r
 from gcml.physics.units import G
 
 #: Power-law index of the GC density profile rho ∝ (a^2 + r^2)^(-GC_SLOPE/2), Kaur et al. (2021).
@@ -56,10 +56,10 @@ class GCSystem:
     scale: np.ndarray
 
 
-def gc_density(r: np.ndarray, a: np.ndarray, r_t: np.ndarray) -> np.ndarray:
-    """Unnormalised GC number density (a^2 + r^2)^-1.75, zero beyond ``r_t``."""
+def gc_density(r: np.ndarray, a: np.ndarray, r_t: np.ndarray, slope: np.ndarray | float = GC_SLOPE) -> np.ndarray:
+    """Unnormalised GC number density (a^2 + r^2)^(-slope/2), zero beyond ``r_t`` (slope 3.5: Kaur et al.)."""
     r = np.asarray(r, float)
-    return np.where(r <= r_t, (np.asarray(a, float) ** 2 + r * r) ** (-GC_SLOPE / 2.0), 0.0)
+    return np.where(r <= r_t, (np.asarray(a, float) ** 2 + r * r) ** (-np.asarray(slope, float) / 2.0), 0.0)
 
 
 def draw_gc_randoms(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
@@ -88,15 +88,16 @@ def stack_randoms(items: list[dict[str, np.ndarray]], n_max: int) -> tuple[dict[
     return out, mask
 
 
-def sample_gc_radii(u: np.ndarray, a: np.ndarray, r_t: np.ndarray, *, n_grid: int = 512) -> np.ndarray:
-    """Radii from rho ∝ (a^2 + r^2)^-1.75 truncated at r_t, by inverting the tabulated cumulative number.
+def sample_gc_radii(u: np.ndarray, a: np.ndarray, r_t: np.ndarray, *, slope: np.ndarray | float = GC_SLOPE,
+                    n_grid: int = 512) -> np.ndarray:
+    """Radii from rho ∝ (a^2 + r^2)^(-slope/2) truncated at r_t, by inverting the tabulated cumulative number.
 
-    ``u`` (B, N) uniform numbers; ``a`` and ``r_t`` (B, 1) [kpc]. The grid is uniform in sqrt(r / r_t)
-    so the core is well resolved.
+    ``u`` (B, N) uniform numbers; ``a``, ``r_t`` (and ``slope``) (B, 1) [kpc]. The grid is uniform in
+    sqrt(r / r_t) so the core is well resolved.
     """
     t = np.linspace(0.0, 1.0, n_grid)[None, :] ** 2
     r = t * r_t
-    f = r * r * gc_density(r, a, r_t * (1 + 1e-12))
+    f = r * r * gc_density(r, a, r_t * (1 + 1e-12), slope)
     cdf = np.concatenate([np.zeros((r.shape[0], 1)), np.cumsum(0.5 * (f[:, 1:] + f[:, :-1]) * np.diff(r, axis=1), 1)], 1)
     cdf /= cdf[:, -1:]
     return batched_interp(u, cdf, r)
@@ -105,7 +106,8 @@ def sample_gc_radii(u: np.ndarray, a: np.ndarray, r_t: np.ndarray, *, n_grid: in
 def sample_gc_systems(
     draws: dict[str, np.ndarray], mask: np.ndarray, *, a: np.ndarray, r_t: np.ndarray,
     enclosed_mass: Callable[[np.ndarray], np.ndarray], beta: np.ndarray, f_rot: np.ndarray,
-    n_grid: int = 400,
+    n_grid: int = 400, slope: np.ndarray | float = GC_SLOPE, beta_inf: np.ndarray | None = None,
+    r_a: np.ndarray | None = None,
 ) -> GCSystem:
     """Sample positions and velocities of a batch of GC systems in equilibrium (Jeans) with rotation.
 
@@ -116,8 +118,12 @@ def sample_gc_systems(
     a, r_t : (B,) core and truncation radii of the GC density [kpc].
     enclosed_mass
         Function of radii (B, K) [kpc] returning the total enclosed mass (B, K) [Msun] of each galaxy.
-    beta : (B,) constant velocity anisotropy (< 1).
+    beta : (B,) velocity anisotropy (< 1): constant, or the central value when ``beta_inf`` and ``r_a`` are given.
     f_rot : (B,) T_rot / T_kin in [0, 1).
+    slope : (B,) or float, power-law index of the GC density (default 3.5, Kaur et al. 2021).
+    beta_inf, r_a : (B,) optional outer anisotropy and transition radius [kpc] of
+        beta(r) = beta + (beta_inf - beta) r^2 / (r^2 + r_a^2) (:func:`gcml.physics.jeans.anisotropy_profile`;
+        Osipkov-Merritt: beta = 0, beta_inf = 1).
     """
     a = np.asarray(a, float)[:, None]
     r_t = np.asarray(r_t, float)[:, None]
@@ -127,7 +133,14 @@ def sample_gc_systems(
         raise InputError("f_rot: expected values in [0, 1)")
     if np.any(beta >= 1):
         raise InputError("beta: the velocity anisotropy must be below 1")
-    r = sample_gc_radii(draws["u_r"], a, r_t)
+    slope = np.broadcast_to(np.asarray(slope, float), (a.shape[0],))[:, None]
+    varying = beta_inf is not None and r_a is not None
+    if varying:
+        beta_inf = np.asarray(beta_inf, float)[:, None]
+        r_a = np.asarray(r_a, float)[:, None]
+        if np.any(beta_inf >= 1):
+            raise InputError("beta_inf: the outer velocity anisotropy must be below 1")
+    r = sample_gc_radii(draws["u_r"], a, r_t, slope=slope)
     mu = 2.0 * draws["u_mu"] - 1.0
     phi = 2.0 * np.pi * draws["u_phi"]
     st = np.sqrt(np.maximum(1.0 - mu * mu, 0.0))
@@ -135,10 +148,12 @@ def sample_gc_systems(
     pos = r[..., None] * rhat
     # Jeans dispersion on a log grid per galaxy, then interpolated (in ln r) at the GC radii.
     rg = r_t * np.logspace(-4, 0, n_grid)[None, :]
-    sig_g = jeans_sigma_r(rg, gc_density(rg, a, r_t * (1 + 1e-9)), enclosed_mass(rg), beta)
+    sig_g = jeans_sigma_r(rg, gc_density(rg, a, r_t * (1 + 1e-9), slope), enclosed_mass(rg), beta,
+                          beta_inf=beta_inf if varying else None, r_a=r_a if varying else None)
     lr = np.log(np.maximum(r, rg[:, :1]))
     sig = batched_interp(lr, np.log(rg), sig_g)
-    sig_t = np.sqrt(1.0 - beta) * sig
+    beta_r = anisotropy_profile(r, beta, beta_inf, r_a) if varying else beta
+    sig_t = np.sqrt(1.0 - beta_r) * sig
     # Local orthonormal frame: e_r, e_theta, e_phi.
     thhat = np.stack([mu * np.cos(phi), mu * np.sin(phi), -st], -1)
     phhat = np.stack([-np.sin(phi), np.cos(phi), np.zeros_like(phi)], -1)
@@ -160,3 +175,40 @@ def sample_gc_systems(
     pos = pos * mask[..., None]
     vel = vel * mask[..., None]
     return GCSystem(pos=pos, vel=vel, mask=mask, sigma_r=sig * m, v_rot=v_rot, scale=s[:, 0])
+
+
+#: Quantiles (0, 5, ..., 100 %) of the velocity errors e_HRV [km/s] of all 3,573 GC velocities of the SLUGGS
+#: catalogue (Forbes et al. 2017, AJ 153, 114, table 5 as served by VizieR J/AJ/153/114), pooled over its
+#: 27 galaxies. Only the distribution is used (no galaxy's own errors): :func:`draw_sluggs_errors`.
+SLUGGS_E_HRV_QUANTILES = (2.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 18.0, 19.0, 21.0,
+                          24.0, 28.0, 34.0, 75.0, 194.0)
+
+
+def draw_sluggs_errors(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Velocity errors [km/s] drawn from the pooled SLUGGS e_HRV distribution (inverse of its tabulated CDF,
+    linear between the 5 % quantiles of :data:`SLUGGS_E_HRV_QUANTILES`)."""
+    q = np.asarray(SLUGGS_E_HRV_QUANTILES)
+    return np.interp(rng.random(shape), np.linspace(0.0, 1.0, len(q)), q)
+
+
+def gc_half_number_scale(r_h: np.ndarray, r_t_over_rh: np.ndarray, slope: np.ndarray, *, n_grid: int = 256,
+                         iterations: int = 40) -> np.ndarray:
+    """Core radius a of rho ∝ (a^2 + r^2)^(-slope/2), truncated at r_t = r_t_over_rh r_h, whose 3D half-number
+    radius is r_h (bisection in ln a, vectorised over systems; arrays (B,)). Returns a [kpc]."""
+    r_h = np.asarray(r_h, float)[:, None]
+    rt = r_h * np.asarray(r_t_over_rh, float)[:, None]
+    sl = np.asarray(slope, float)[:, None]
+    t = np.linspace(0.0, 1.0, n_grid)[None, :] ** 2
+    r = t * rt
+    lo = np.log(r_h * 1e-3)
+    hi = np.log(r_h * 10.0)
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        f = r * r * gc_density(r, np.exp(mid), rt * (1 + 1e-12), sl)
+        cdf = np.concatenate([np.zeros((r.shape[0], 1)), np.cumsum(0.5 * (f[:, 1:] + f[:, :-1]) * np.diff(r, axis=1), 1)], 1)
+        inside = np.array([np.interp(r_h[i, 0], r[i], cdf[i]) for i in range(r.shape[0])])[:, None] / cdf[:, -1:]
+        # more than half inside r_h: the core is too small
+        too_small = inside > 0.5
+        lo = np.where(too_small, mid, lo)
+        hi = np.where(too_small, hi, mid)
+    return np.exp(0.5 * (lo + hi))[:, 0]

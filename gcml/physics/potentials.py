@@ -14,6 +14,10 @@ References
 - Moster, Naab & White 2013, MNRAS 428, 3121 (stellar-to-halo mass relation, eq. 2 with the z = 0
   parameters of their Table 1, scatter 0.15 dex).
 - Kravtsov 2013, ApJ 764, L31 (galaxy size r_1/2 = 0.015 r200, scatter 0.2 dex).
+- Read, Agertz & Collins 2016, MNRAS 459, 2573 (coreNFW: M(<r) = M_NFW(<r) tanh(r / r_c)^n).
+- Navarro et al. 2004, MNRAS 349, 1039; Einasto 1965 (Einasto profile, M(<r) by the incomplete gamma function).
+- Shen et al. 2003, MNRAS 343, 978 (early-type size-mass relation R_e = 2.88e-6 kpc (M*/Msun)^0.56, eq. 14).
+- Burkert & Forbes 2020, AJ 159, 56 (M_vir = 5e9 Msun x N_GC).
 """
 
 from __future__ import annotations
@@ -226,3 +230,64 @@ def bulge_size_kpc(m_bulge: np.ndarray) -> np.ndarray:
 def circular_velocity(r: np.ndarray, enclosed_mass: np.ndarray) -> np.ndarray:
     """v_c = sqrt(G M(<r) / r) [km/s]."""
     return np.sqrt(G * np.asarray(enclosed_mass, float) / np.maximum(np.asarray(r, float), 1e-12))
+
+
+# ------------------------------------------------------------ haloes of early-type galaxies (cored, truncated)
+
+
+def halo_enclosed_mass(r: np.ndarray, *, m200, c, core_n=0.0, r_core=1.0, r_trunc=np.inf,
+                       einasto_alpha=0.0) -> np.ndarray:
+    """Dark-halo mass inside radius ``r`` [Msun] of the early-type families of ``simulate-maps``.
+
+    - ``einasto_alpha`` = 0: NFW (M200, c); otherwise an Einasto halo with the same M200 and
+      r_-2 = r200 / c: M(<r) = M200 P(3/alpha, (2/alpha) (r/r_-2)^alpha) / P(3/alpha, (2/alpha) c^alpha),
+      P the regularised lower incomplete gamma function (Einasto 1965; Navarro et al. 2004).
+    - ``core_n`` > 0: the coreNFW of Read, Agertz & Collins (2016, eq. 18): M(<r) tanh(r / r_core)^n
+      (n = 1 a full core, n = 0 the cusp).
+    - ``r_trunc``: the halo of a group member tidally truncated at r_trunc: M(<r) = M(<min(r, r_trunc)).
+    """
+    from scipy.special import gammainc
+
+    r = np.asarray(r, float)
+    m200 = np.asarray(m200, float)
+    c = np.asarray(c, float)
+    rr = np.minimum(r, np.asarray(r_trunc, float))
+    alpha = np.asarray(einasto_alpha, float)
+    m = nfw_enclosed_mass(rr, m200, c)
+    if np.any(alpha > 0):
+        al = np.where(alpha > 0, alpha, 0.17)
+        r2 = r200_from_m200(m200) / c
+        s = 3.0 / al
+        me = m200 * gammainc(s, (2.0 / al) * (rr / r2) ** al) / gammainc(s, (2.0 / al) * c**al)
+        m = np.where(alpha > 0, me, m)
+    n = np.asarray(core_n, float)
+    if np.any(n > 0):
+        m = m * np.tanh(rr / np.maximum(np.asarray(r_core, float), 1e-12)) ** n
+    return m
+
+
+def early_type_enclosed_mass(r: np.ndarray, *, m200, c, core_n, r_core, r_trunc, einasto_alpha, m_disk, r_disk,
+                             m_bulge, a_bulge) -> np.ndarray:
+    """Total (halo + Hernquist spheroid + exponential disk) spherically averaged mass inside r [Msun]."""
+    return (halo_enclosed_mass(r, m200=m200, c=c, core_n=core_n, r_core=r_core, r_trunc=r_trunc,
+                               einasto_alpha=einasto_alpha)
+            + disk_enclosed_mass(r, m_disk, r_disk) + hernquist_enclosed_mass(r, m_bulge, a_bulge))
+
+
+#: Ratio R_e / a of a Hernquist sphere (projected half-mass radius over scale radius; Hernquist 1990, eq. 38).
+HERNQUIST_RE_OVER_A = 1.8153
+
+
+def early_type_size_shen2003(mstar: np.ndarray, rng: np.random.Generator | None = None, *,
+                             scatter_dex: float = 0.15) -> np.ndarray:
+    """Effective radius R_e [kpc] of early-type galaxies: R_e = 2.88e-6 kpc (M*/Msun)^0.56 (Shen et al. 2003,
+    eq. 14 and Table 1, SDSS early types), with log-normal scatter ``scatter_dex`` (their sigma_lnR ~ 0.3-0.4)."""
+    re = 2.88e-6 * np.asarray(mstar, float) ** 0.56
+    if rng is not None:
+        re = re * 10.0 ** (scatter_dex * rng.standard_normal(np.shape(re)))
+    return re
+
+
+def n_gc_burkert_forbes2020(m200: np.ndarray) -> np.ndarray:
+    """Total number of GCs of a halo: N_GC = M_vir / (5e9 Msun) (Burkert & Forbes 2020, AJ 159, 56)."""
+    return np.asarray(m200, float) / 5e9

@@ -9,6 +9,12 @@ The training data of Kaur et al. (2021, MNRAS 508, 868), regenerated: galaxies o
   :mod:`gcml.physics.merger` (the paper's "elliptical" models).
 - ``unknown``: the paper's "completely unknown" set (Section 3.5), drawn from other priors (anisotropic
   GC systems, concentrations off the relation, fast rotators, minor mergers) and written with split = ood.
+- ``early``: early-type galaxies as observed (beyond the paper): spheroid-dominated hosts, haloes of
+  10^11-10^14.5 Msun (cuspy NFW or cored, some tidally truncated), GC systems with the observed sizes, slopes,
+  numbers, anisotropy profiles and rotation, SLUGGS-like velocity errors (:data:`EARLY_PRIORS`).
+- ``early-ood``: a second held-out family (split = ood) whose physics lies outside every training family:
+  Einasto haloes and two GC sub-populations (concentrated radial "red", extended tangential "blue"),
+  rotating faster than the ``early`` prior.
 
 Every galaxy draws all its random numbers from its own stream ``item_rng(seed, galaxy_index)`` in a
 fixed order, so the output does not depend on batching, ``workers`` or ``shard``. Each galaxy is seen from
@@ -44,6 +50,8 @@ from gcml.physics.gcs import (
     GC_CORE_FRACTION,
     GC_TRUNCATION_FRACTION,
     draw_gc_randoms,
+    draw_sluggs_errors,
+    gc_half_number_scale,
     sample_gc_systems,
     stack_randoms,
 )
@@ -51,8 +59,35 @@ from gcml.physics.merger import PROFILE_KEYS, integrate_mergers
 from gcml.physics.tracer_mass import tracer_mass_estimator
 from gcml.random import item_rng
 
-FAMILIES = ("disk", "merger", "unknown")
+FAMILIES = ("disk", "merger", "unknown", "early", "early-ood")
+#: Families written with split = 3 (ood): never trained on, for generalisation tests.
+OOD_FAMILIES = ("unknown", "early-ood")
+EARLY_KINDS = ("early", "early-ood")
 APERTURES_KPC = (5, 10, 20, 50)
+V_ERROR_MODELS = ("uniform", "sluggs")
+
+#: Priors of the ``early`` family (ranges drawn uniformly unless stated); references in docs/physics-galaxies.md.
+EARLY_PRIORS: dict[str, Any] = {
+    "disk_fraction": (0.0, 0.3),        # S0 disks: disk-to-total stellar mass
+    "size_scatter_dex": 0.15,           # Shen et al. 2003 early-type R_e(M*)
+    "cored_fraction": 0.5,              # half the haloes cored (coreNFW, Read et al. 2016)
+    "core_n": (0.3, 1.0),
+    "log_r_core_over_re": (-0.3, 0.4),  # r_c = 0.5-2.5 R_e (Read et al. 2016: 1.75 R_e)
+    "truncated_fraction": 0.3,          # group/cluster members with tidally truncated haloes
+    "r_trunc_over_r200": (0.15, 0.6),
+    "re_gc_over_re": (2.0, 5.0),        # GC system half-number radius (Forbes 2017; Lim et al. 2024)
+    "gc_slope": (2.6, 4.5),             # 3D outer slope of the GC density
+    "r_t_over_rh": (6.0, 12.0),         # GC system extent in 3D half-number radii
+    "beta_0": (-0.4, 0.3),              # central anisotropy
+    "beta_inf": (-0.4, 0.8),            # outer anisotropy (radial, tangential, Osipkov-Merritt-like)
+    "log_r_a_over_rh": (-0.5, 0.5),
+    "f_rot": (0.0, 0.25),               # T_rot / T_kin, V_rot / sigma up to ~1 (Pota et al. 2013)
+    "n_gc_scatter_dex": 0.2,            # N_GC = M200 / 5e9 Msun (Burkert & Forbes 2020)
+    "log_observed_fraction": (-1.5, -0.2),  # fraction of the GCs with a measured velocity
+    "n_observed": (15, 650),            # SLUGGS: 15-653 GCs per galaxy (Forbes et al. 2017)
+}
+#: GC numbers of the early families are rounded to these levels (galaxies of one level are computed together).
+N_GC_LEVELS = (15, 18, 22, 27, 33, 40, 50, 60, 75, 90, 110, 135, 165, 200, 245, 300, 370, 450, 550, 650)
 
 # Parameters recorded in /meta for every map (NaN where a family does not have one).
 PARAM_META: dict[str, str] = {
@@ -60,6 +95,8 @@ PARAM_META: dict[str, str] = {
     "m_bulge": "Msun", "a_bulge_kpc": "kpc", "f_rot": "", "beta": "", "mass_ratio": "", "f_v": "",
     "separation_kpc": "kpc", "m200_2": "Msun", "concentration_2": "", "mstar_2": "Msun",
     "r_disk_2_kpc": "kpc", "bulge_to_disk_2": "", "t_merge_gyr": "Gyr", "merged": "",
+    "core_n": "", "r_core_kpc": "kpc", "r_trunc_kpc": "kpc", "einasto_alpha": "", "beta_inf": "", "r_a_kpc": "kpc",
+    "gc_slope": "", "r_h_gc_kpc": "kpc", "m_halo_bound": "Msun", "red_fraction": "",
 }
 
 
@@ -101,6 +138,7 @@ class SimulateMapsConfig:
     n_gc_max: int = 5000
     subsample: tuple[float, float] = (1.0, 1.0)
     v_error_kms: tuple[float, float] = (0.0, 0.0)
+    v_error_model: str = "uniform"
     # Maps
     n_pix: int = 10
     extent_kpc: float = 40.0
@@ -109,6 +147,7 @@ class SimulateMapsConfig:
     subtract_errors: bool = False
     # Galaxy priors
     log_m200: tuple[float, float] = (11.0, 13.0)
+    early_log_m200: tuple[float, float] = (11.0, 14.5)
     bulge_to_disk: tuple[float, float] = (0.0, 4.0)
     beta: tuple[float, float] = (0.0, 0.0)
     f_rot: tuple[float, float] = (0.0, 0.5)
@@ -137,12 +176,16 @@ class SimulateMapsConfig:
                 raise ConfigError(f"option {_option(name)}: expected a positive integer, got {v}")
         if self.n_gc_min > self.n_gc_max:
             raise ConfigError("options --n-gc-min/--n-gc-max: expected min <= max")
-        for name in ("subsample", "v_error_kms", "log_m200", "bulge_to_disk", "beta", "f_rot", "mass_ratio", "f_v",
+        if self.v_error_model not in V_ERROR_MODELS:
+            raise ConfigError(f"option --v-error-model: expected one of {', '.join(V_ERROR_MODELS)}, got "
+                              f"'{self.v_error_model}'")
+        for name in ("subsample", "v_error_kms", "log_m200", "early_log_m200", "bulge_to_disk", "beta", "f_rot", "mass_ratio", "f_v",
                      "separation"):
             object.__setattr__(self, name, _pair(getattr(self, name), _option(name)))
         checks = {
             "subsample": (0.0, 1.0, "fractions in (0, 1]"), "v_error_kms": (0.0, math.inf, "errors >= 0 km/s"),
             "log_m200": (8.0, 16.0, "log10 halo masses between 8 and 16"),
+            "early_log_m200": (8.0, 16.0, "log10 halo masses between 8 and 16"),
             "bulge_to_disk": (0.0, 100.0, "ratios between 0 and 100"), "beta": (-10.0, 0.95, "anisotropies below 0.95"),
             "f_rot": (0.0, 0.95, "values in [0, 0.95]"), "mass_ratio": (0.01, 1.0, "ratios in [0.01, 1]"),
             "f_v": (0.0, 3.0, "values in [0, 3]"), "separation": (0.5, 50.0, "0.5-50 disk sizes"),
@@ -202,11 +245,113 @@ def _n_gc(cfg: SimulateMapsConfig, m200: float) -> int:
     return int(np.clip(round(n), cfg.n_gc_min, cfg.n_gc_max))
 
 
+def _u(rng: np.random.Generator, key: str) -> float:
+    lo, hi = EARLY_PRIORS[key]
+    return float(rng.uniform(lo, hi))
+
+
+def _draw_gc_population(rng: np.random.Generator, r_e: float, r_max: float, *, re_gc_over_re: tuple[float, float],
+                        slope: tuple[float, float], beta_0: tuple[float, float], beta_inf: tuple[float, float],
+                        f_rot: tuple[float, float]) -> dict[str, float]:
+    """Structure and kinematics of one GC population (sizes in units of the host's R_e)."""
+    r_h = 4.0 / 3.0 * r_e * float(rng.uniform(*re_gc_over_re))   # 3D half-number radius ~ 4/3 projected
+    gam = float(rng.uniform(*slope))
+    r_t = min(r_h * _u(rng, "r_t_over_rh"), r_max)
+    a = float(gc_half_number_scale(np.array([r_h]), np.array([r_t / r_h]), np.array([gam]))[0])
+    b0 = float(rng.uniform(*beta_0))
+    binf = float(rng.uniform(*beta_inf))
+    r_a = r_h * 10.0 ** _u(rng, "log_r_a_over_rh")
+    return dict(a=a, r_t=r_t, r_h=r_h, slope=gam, beta=b0, beta_inf=binf, r_a=r_a, f_rot=float(rng.uniform(*f_rot)))
+
+
+def _draw_early(rng: np.random.Generator, g: dict[str, Any], cfg: SimulateMapsConfig) -> None:
+    """Host, halo and GC system of an ``early`` / ``early-ood`` galaxy (fixed order of draws)."""
+    ood = g["family"] == "early-ood"
+    P = EARLY_PRIORS
+    log_m = float(rng.uniform(*cfg.early_log_m200))
+    m200 = 10.0**log_m
+    c = float(pot.concentration_dutton_maccio(m200, rng))
+    mstar = float(pot.stellar_mass_moster2013(m200, rng))
+    f_disk = _u(rng, "disk_fraction")
+    r_e_sph = float(pot.early_type_size_shen2003(mstar, rng, scatter_dex=P["size_scatter_dex"]))
+    rd = float(pot.disk_scale_length_kravtsov(m200, rng))
+    m_bulge = mstar * (1.0 - f_disk)
+    a_bulge = r_e_sph / pot.HERNQUIST_RE_OVER_A
+    r200 = float(pot.r200_from_m200(m200))
+    cored = rng.random() < P["cored_fraction"]
+    core_n = _u(rng, "core_n") if cored else 0.0
+    r_core = r_e_sph * 10.0 ** _u(rng, "log_r_core_over_re")
+    trunc = rng.random() < P["truncated_fraction"]
+    r_trunc = r200 * _u(rng, "r_trunc_over_r200") if trunc else math.inf
+    alpha = float(rng.uniform(0.12, 0.3)) if ood else 0.0
+    if ood:
+        core_n = 0.0   # Einasto haloes, neither NFW nor coreNFW
+    prof = dict(m200=m200, c=c, core_n=core_n, r_core=r_core, r_trunc=r_trunc, einasto_alpha=alpha,
+                m_disk=mstar - m_bulge, r_disk=rd, m_bulge=m_bulge, a_bulge=a_bulge)
+    r_e = float(pot.projected_half_mass_radius(m_disk=prof["m_disk"], r_disk=rd, m_bulge=m_bulge, a_bulge=a_bulge))
+    r_max = min(r200, r_trunc)
+    n_tot = pot.n_gc_burkert_forbes2020(m200) * 10.0 ** (P["n_gc_scatter_dex"] * rng.standard_normal())
+    n_obs = n_tot * 10.0 ** _u(rng, "log_observed_fraction")
+    lo, hi = P["n_observed"]
+    n_obs = float(np.clip(n_obs, lo, hi))
+    levels = np.asarray(N_GC_LEVELS)
+    n = int(levels[np.argmin(np.abs(np.log(levels / n_obs)))])
+    if not ood:
+        pops = [_draw_gc_population(rng, r_e, r_max, re_gc_over_re=P["re_gc_over_re"], slope=P["gc_slope"],
+                                    beta_0=P["beta_0"], beta_inf=P["beta_inf"], f_rot=P["f_rot"])]
+        ns = [n]
+        red = math.nan
+    else:
+        # Second held-out family: a concentrated, radially anisotropic "red" population and an extended,
+        # tangential-to-isotropic "blue" one (e.g. Pota et al. 2013; Zhu et al. 2016), rotating faster than
+        # the early prior (T_rot / T_kin 0.25-0.4).
+        red = float(rng.uniform(0.3, 0.6))
+        pops = [_draw_gc_population(rng, r_e, r_max, re_gc_over_re=(1.0, 2.0), slope=(3.5, 5.0), beta_0=(0.3, 0.6),
+                                    beta_inf=(0.5, 0.9), f_rot=(0.25, 0.4)),
+                _draw_gc_population(rng, r_e, r_max, re_gc_over_re=(4.0, 8.0), slope=(2.6, 3.2),
+                                    beta_0=(-0.8, -0.4), beta_inf=(-0.4, 0.2), f_rot=(0.25, 0.4))]
+        n1 = max(1, int(round(n * red)))
+        ns = [n1, max(1, n - n1)]
+    g["kind"] = g["family"]
+    g["p1"] = prof
+    g["r_e"] = r_e
+    g["pops"] = pops
+    g["red_fraction"] = red
+    g["gc1"] = draw_gc_randoms(rng, ns[0])
+    if len(ns) > 1:
+        g["gc2"] = draw_gc_randoms(rng, ns[1])
+        g["n_cols"] = 2 * n
+    g["n_gc"] = n
+    g["beta"] = pops[0]["beta"]
+    g["f_rot"] = pops[0]["f_rot"]
+
+
+def _draw_observation(rng: np.random.Generator, g: dict[str, Any], cfg: SimulateMapsConfig) -> None:
+    """Views, subsampling and velocity errors (per view and GC)."""
+    v = cfg.views
+    g["views"] = rng.random((v, 2))
+    n = g.get("n_cols", g["n_gc"])   # columns of the GC arrays (two padded populations: 2 n_gc)
+    g["keep_u"] = rng.random((v, n)) if cfg.subsample != (1.0, 1.0) else None
+    g["keep_p"] = rng.uniform(*cfg.subsample, size=v) if cfg.subsample != (1.0, 1.0) else None
+    if cfg.v_error_model == "sluggs":
+        g["err"] = draw_sluggs_errors(rng, (v, n))
+        g["noise"] = rng.standard_normal((v, n))
+    elif cfg.v_error_kms[1] > 0:
+        g["err"] = rng.uniform(*cfg.v_error_kms, size=(v, n))
+        g["noise"] = rng.standard_normal((v, n))
+    else:
+        g["err"] = None
+
+
 def _draw_galaxy(index: int, cfg: SimulateMapsConfig) -> dict[str, Any]:
     """All random choices of galaxy ``index``, drawn from its own stream in a fixed order."""
     rng = item_rng(cfg.seed, index)
     family = cfg.families[index % len(cfg.families)]
     g: dict[str, Any] = {"index": index, "family": family}
+    if family in EARLY_KINDS:
+        _draw_early(rng, g, cfg)
+        _draw_observation(rng, g, cfg)
+        return g
     kind = family
     beta_r, frot_r, q_r, c_off, bd_r = cfg.beta, cfg.f_rot, cfg.mass_ratio, 0.0, None
     if family == "unknown":
@@ -239,16 +384,7 @@ def _draw_galaxy(index: int, cfg: SimulateMapsConfig) -> dict[str, Any]:
         g["spins"] = rng.random((2, 2))
         g["sep_sizes"] = float(rng.uniform(*cfg.separation))
         g["n_gc"] = n1 + n2
-    v = cfg.views
-    g["views"] = rng.random((v, 2))
-    n = g["n_gc"]
-    g["keep_u"] = rng.random((v, n)) if cfg.subsample != (1.0, 1.0) else None
-    g["keep_p"] = rng.uniform(*cfg.subsample, size=v) if cfg.subsample != (1.0, 1.0) else None
-    if cfg.v_error_kms[1] > 0:
-        g["err"] = rng.uniform(*cfg.v_error_kms, size=(v, n))
-        g["noise"] = rng.standard_normal((v, n))
-    else:
-        g["err"] = None
+    _draw_observation(rng, g, cfg)
     return g
 
 
@@ -282,11 +418,43 @@ def _sample(gals: list[dict], key: str, pkey: str, n_pad: int) -> tuple[np.ndarr
     return s.pos, s.vel, mask
 
 
+EARLY_KEYS = ("m200", "c", "core_n", "r_core", "r_trunc", "einasto_alpha", "m_disk", "r_disk", "m_bulge", "a_bulge")
+
+
+def _early_profiles(gals: list[dict]) -> dict[str, np.ndarray]:
+    return {k: np.array([g["p1"][k] for g in gals], float) for k in EARLY_KEYS}
+
+
+def _early_enclosed(p: dict[str, np.ndarray], r: np.ndarray) -> np.ndarray:
+    """Total enclosed mass of early-type galaxies, parameters (B,), radii (B, K)."""
+    return pot.early_type_enclosed_mass(r, **{k: v[:, None] for k, v in p.items()})
+
+
+def _sample_early(gals: list[dict], key: str, j: int, n_pad: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p = _early_profiles(gals)
+    draws, mask = stack_randoms([g[key] for g in gals], n_pad)
+
+    def pop(k: str) -> np.ndarray:
+        return np.array([g["pops"][j][k] for g in gals], float)
+
+    s = sample_gc_systems(draws, mask, a=pop("a"), r_t=pop("r_t"), enclosed_mass=lambda r: _early_enclosed(p, r),
+                          beta=pop("beta"), f_rot=pop("f_rot"), slope=pop("slope"), beta_inf=pop("beta_inf"),
+                          r_a=pop("r_a"))
+    return s.pos, s.vel, mask
+
+
 def _phase_space(gals: list[dict], cfg: SimulateMapsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """GC positions/velocities (B, N, 3) in each galaxy's frame, mask, and per-galaxy extras."""
     kind = gals[0]["kind"]
     b = len(gals)
     n = gals[0]["n_gc"]
+    if kind in EARLY_KINDS:
+        pos, vel, mask = _sample_early(gals, "gc1", 0, n)
+        if "gc2" in gals[0]:
+            # two populations, each padded to n so that shapes depend only on n
+            p2, v2, m2 = _sample_early(gals, "gc2", 1, n)
+            pos, vel, mask = np.concatenate([pos, p2], 1), np.concatenate([vel, v2], 1), np.concatenate([mask, m2], 1)
+        return pos, vel, mask, {}
     if kind == "disk":
         pos, vel, mask = _sample(gals, "gc1", "p1", n)
         return pos, vel, mask, {}
@@ -380,6 +548,8 @@ def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]
         res = _views_chunk(gals[i0:i1], pos[i0:i1].astype(np.float32), vel[i0:i1].astype(np.float32),
                            mask[i0:i1], theta[i0:i1], phi[i0:i1], cfg)
         maps[rows], tme[rows], r_out[rows], n_in[rows] = res
+    if gals[0]["kind"] in EARLY_KINDS:
+        return _early_block_labels(gals, cfg, maps, tme, r_out, n_in, theta, phi)
     p1 = _profiles(gals, "p1")
     p2 = _profiles(gals, "p2") if gals[0]["kind"] == "merger" else _zero_profile(b)
     mstar = p1["m_disk"] + p1["m_bulge"] + p2["m_disk"] + p2["m_bulge"]
@@ -423,6 +593,58 @@ def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]
         "r_e_kpc": rep(r_e),
     }
     meta.update({k: rep(val) for k, val in params.items()})
+    for k in PARAM_META:
+        meta.setdefault(k, np.full(b * v, np.nan))
+    return {"maps": maps, "targets": {k: np.asarray(t, np.float32) for k, t in targets.items()}, "meta": meta}
+
+
+def _early_block_labels(gals: list[dict], cfg: SimulateMapsConfig, maps: np.ndarray, tme: np.ndarray,
+                        r_out: np.ndarray, n_in: np.ndarray, theta: np.ndarray, phi: np.ndarray) -> dict[str, Any]:
+    """Targets and meta of a block of early-type galaxies (labels from :func:`pot.early_type_enclosed_mass`)."""
+    b = len(gals)
+    v = cfg.views
+    p = _early_profiles(gals)
+    mstar = p["m_disk"] + p["m_bulge"]
+    r200 = pot.r200_from_m200(p["m200"])
+    halo = {k: p[k][:, None] for k in ("m200", "c", "core_n", "r_core", "r_trunc", "einasto_alpha")}
+    m_halo = pot.halo_enclosed_mass(r200[:, None], **halo)[:, 0]     # bound halo mass (truncation included)
+    r_e = np.array([g["r_e"] for g in gals])
+    rep = lambda a: np.repeat(np.asarray(a, float), v)  # noqa: E731
+    targets = {
+        "log10_mass_total": rep(np.log10(m_halo + mstar)),
+        "log10_m200": rep(np.log10(p["m200"])),
+        "log10_mstar": rep(np.log10(mstar)),
+    }
+    for ap in APERTURES_KPC:
+        targets[f"log10_mass_within_{ap}kpc"] = rep(np.log10(_early_enclosed(p, np.full((b, 1), float(ap)))[:, 0]))
+    targets["log10_mass_within_5re"] = rep(np.log10(_early_enclosed(p, 5.0 * r_e[:, None])[:, 0]))
+    ro = r_out.reshape(b, v)
+    with np.errstate(divide="ignore"):
+        targets["log10_mass_within_rout"] = np.where(
+            r_out > 0, np.log10(np.maximum(_early_enclosed(p, np.maximum(ro, 1e-6)), 1e-300)).reshape(-1), np.nan)
+    pop = lambda k: np.array([g["pops"][0][k] for g in gals], float)  # noqa: E731
+    nan = np.full(b, np.nan)
+    params = {
+        "m200": p["m200"], "concentration": p["c"], "mstar": mstar, "r_disk_kpc": p["r_disk"],
+        "m_bulge": p["m_bulge"], "a_bulge_kpc": p["a_bulge"], "f_rot": pop("f_rot"), "beta": pop("beta"),
+        "core_n": p["core_n"], "r_core_kpc": p["r_core"],
+        "r_trunc_kpc": np.where(np.isfinite(p["r_trunc"]), p["r_trunc"], np.nan),
+        "einasto_alpha": np.where(p["einasto_alpha"] > 0, p["einasto_alpha"], np.nan),
+        "beta_inf": pop("beta_inf"), "r_a_kpc": pop("r_a"), "gc_slope": pop("slope"), "r_h_gc_kpc": pop("r_h"),
+        "m_halo_bound": m_halo, "red_fraction": np.array([g["red_fraction"] for g in gals], float),
+        "bulge_to_disk": np.where(p["m_disk"] > 0, p["m_bulge"] / np.maximum(p["m_disk"], 1e-300), np.inf),
+    }
+    meta = {
+        "group_id": rep([g["index"] for g in gals]).astype(np.int64),
+        "family": np.repeat(np.array([g["family"] for g in gals]), v),
+        "view_theta": theta.reshape(-1), "view_phi": phi.reshape(-1),
+        "n_gc": n_in,
+        "r_out_kpc": r_out, "tme_log10_mass": np.where(np.isfinite(tme) & (tme > 0), np.log10(np.where(tme > 0, tme, 1.0)), np.nan),
+        "r_e_kpc": rep(r_e),
+    }
+    meta.update({k: rep(val) for k, val in params.items()})
+    for k in PARAM_META:
+        meta.setdefault(k, rep(nan))
     return {"maps": maps, "targets": {k: np.asarray(t, np.float32) for k, t in targets.items()}, "meta": meta}
 
 
@@ -551,7 +773,7 @@ def simulate_maps(
             nonlocal done
             gid = res["meta"]["group_id"]
             split = assign_splits(gid, cfg.split_fractions, cfg.seed)
-            split = np.where(res["meta"]["family"] == "unknown", 3, split).astype(np.uint8)
+            split = np.where(np.isin(res["meta"]["family"], OOD_FAMILIES), 3, split).astype(np.uint8)
             w.write(done, maps=res["maps"], targets=res["targets"], meta=res["meta"], split=split)
             done += len(gid)
             if progress is not None:
