@@ -101,10 +101,16 @@ def trained_cnn_bundle() -> dict:
             "created_utc": "2026-11-26T00:00:00Z"}
 
 
+def _save_1_0(path: Path, bundle: dict) -> None:
+    """Write ``bundle`` as gcml 0.1's save_bundle wrote format 1.0 (what these test files must stay)."""
+    out = {**bundle, "format": "gcml.model", "format_version": "1.0", "gcml_version": "0.1.0"}
+    out["state_dict"] = {k: v.detach().cpu().clone() for k, v in bundle["state_dict"].items()}
+    torch.save(out, path)
+
+
 def reference_values(write_bundles: bool = False) -> dict[str, np.ndarray]:
     """Every value the reference file records, computed by the current code (``write_bundles``: first
     (re)write the small 1.0 bundles under tests/data)."""
-    from gcml.io.bundle import save_bundle
     from gcml.models.trained import TrainedModel
 
     ref: dict[str, np.ndarray] = {}
@@ -124,14 +130,14 @@ def reference_values(write_bundles: bool = False) -> dict[str, np.ndarray]:
     for arch in ("pidoc-cnn-lite", "pidoc-ced-lite"):
         p = DATA / f"bundle_1.0_imported_{arch}.pt"
         if write_bundles:
-            save_bundle(p, imported_bundle(arch), overwrite=True)
+            _save_1_0(p, imported_bundle(arch))
         out = TrainedModel.load(p, optimize=True).predict(x32[:, 0], batch_size=2)
         for k, v in out.items():
             if not k.startswith("raw"):
                 ref[f"imported/{arch}/{k}"] = np.asarray(v, np.float64)
     p = DATA / "bundle_1.0_trained_cnn.pt"
     if write_bundles:
-        save_bundle(p, trained_cnn_bundle(), overwrite=True)
+        _save_1_0(p, trained_cnn_bundle())
     mean, std = TrainedModel.load(p).predict_maps(x32)
     ref.update({"trained_cnn/mean": mean, "trained_cnn/std": std})
     return ref

@@ -185,7 +185,7 @@ def test_standardization_file(shared_data, tmp_path):
     std = tmp_path / "std.json"
     std.write_text(json.dumps(doc))
     b = import_keras(arch, weights, standardization=std).bundle
-    assert b["targets"]["norm"]["std"] == [2.0, 2.0]
+    assert b["task"] == "scalar-regression" and b["targets"]["norm"]["scale"] == [2.0, 2.0]
     del doc["meanmasstrain"]
     std.write_text(json.dumps(doc))
     with pytest.raises(FormatError, match="missing standardisation constant\\(s\\) meanmasstrain"):

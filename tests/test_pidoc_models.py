@@ -155,9 +155,9 @@ def test_predict_arrays_known_outputs(tmp_path):
         last.bias.copy_(torch.tensor([0.5, -1.0, 2.0 * np.log(0.1), 0.0]))
     targets = {"names": ["distance", "age"], "units": ["kpc", "Gyr"], "output": "scalar",
                "norm": {"transform": ["none", "none"], "mean": [30.0, 30.0], "std": [30.0, 30.0]}}
-    from gcml.io.bundle import save_bundle
+    from gcml.models.bundle import ModelBundle
 
-    path = save_bundle(tmp_path / "m.pt", _bundle(model, "pidoc-cnn-lite", kwargs, targets, "scalar"))
+    path = ModelBundle.from_dict(_bundle(model, "pidoc-cnn-lite", kwargs, targets, "scalar")).save(tmp_path / "m.pt")
     flux = np.full((3, 32, 32), 1e-5)
     flux[0, 0, 0] = 0.0  # floored, counted
     out = TrainedModel.load(path).predict(flux)
@@ -286,13 +286,13 @@ def test_cli_models_list_shows_shipped_models(cli, tmp_path, monkeypatch):
     import json
 
     import gcml.cli.models as cm
-    from gcml.io.bundle import save_bundle
+    from gcml.models.bundle import ModelBundle
 
     kwargs = {"filters": [4, 8]}
     targets = {"names": ["mass"], "units": ["Msun"], "output": "map",
                "norm": {"transform": ["log10"], "mean": [0.0], "std": [1.0]}}
-    save_bundle(tmp_path / "pidoc-lite-default.pt",
-                _bundle(build_model("pidoc-ced-lite", **kwargs), "pidoc-ced-lite", kwargs, targets, "map"))
+    ModelBundle.from_dict(_bundle(build_model("pidoc-ced-lite", **kwargs), "pidoc-ced-lite", kwargs, targets,
+                                  "map")).save(tmp_path / "pidoc-lite-default.pt")
     monkeypatch.setattr(cm, "SHIPPED_DIR", tmp_path)
     r = cli("models", "list", "--json")
     assert r.exit_code == 0, r.output

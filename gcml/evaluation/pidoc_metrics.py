@@ -225,19 +225,14 @@ def evaluate_photometry(models: list[str | Path], mapset: str | Path, split: str
     out = check_output_dir(out)
     if not overwrite and (out / "metrics.json").exists():
         raise OutputExistsError(f"{out / 'metrics.json'} already exists; pass --overwrite to replace it")
-    from gcml.io.bundle import load_bundle
+    from gcml.models.bundle import ModelBundle
 
     ms = read_mapset(mapset, split=None if split == "all" else split, channels=None)
     if ms.kind != "photometry":
         raise InputError(f"{mapset}: is a '{ms.kind}' MapSet; pi-DOC evaluation needs photometry images")
     for mp in models:
         # every model must read these images: same kind of map and image size (checked before any work)
-        g = load_bundle(mp).get("geometry", {})
-        if g.get("kind") and g["kind"] != "photometry":
-            raise InputError(f"{mapset}: is a 'photometry' MapSet, but model {mp} was trained on '{g['kind']}' maps")
-        if g.get("shape") and list(g["shape"]) != list(ms.maps.shape[2:]):
-            raise InputError(f"{mapset}: images are {ms.maps.shape[2]}x{ms.maps.shape[3]} pixels, model {mp} "
-                             f"expects {g['shape'][0]}x{g['shape'][1]}")
+        ModelBundle.load(mp).geometry.check_maps("photometry", ms.maps.shape[2:], None, "", maps=mapset, model=mp)
     if ms.n == 0:
         raise InputError(f"{mapset}: the {split} split is empty")
     if "flux" not in ms.channels:

@@ -57,19 +57,6 @@ def _label(path: Path, used: set[str]) -> str:
     return lab
 
 
-def _check_geometry(bundle: dict, hdr: dict, path: Path, mpath: Path) -> None:
-    g = bundle.get("geometry", {})
-    if g.get("kind") and g["kind"] != hdr["kind"]:
-        raise InputError(f"{mpath}: is a '{hdr['kind']}' MapSet, but model {path} was trained on '{g['kind']}' maps")
-    if g.get("shape") and list(g["shape"]) != list(hdr["shape"]):
-        raise InputError(f"{mpath}: maps are {hdr['shape'][0]}x{hdr['shape'][1]} pixels, model {path} expects "
-                         f"{g['shape'][0]}x{g['shape'][1]}")
-    ps = g.get("pixel_scale")
-    if ps is not None and hdr["pixel_scale"] == hdr["pixel_scale"] and not np.isclose(ps, hdr["pixel_scale"], rtol=1e-4):
-        raise InputError(f"{mpath}: pixel_scale {hdr['pixel_scale']} {hdr['pixel_unit']} differs from the "
-                         f"{ps} {g.get('pixel_unit', '')} model {path} was trained on")
-
-
 def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str | Path, *,
              overwrite: bool = False, device: str = "cpu", batch_size: int = 4096) -> EvaluateResult:
     """Evaluate one or more model bundles on a MapSet split and write the report folder ``out``.
@@ -117,7 +104,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     loaded = []
     for m in models:
         tm = TrainedModel.load(m, device=dev)
-        _check_geometry(tm.bundle, hdr, Path(m), mpath)
+        tm.geometry.check_maps(hdr["kind"], hdr["shape"], hdr["pixel_scale"], hdr["pixel_unit"], maps=mpath, model=m)
         tm.task.check_header(hdr, mpath)
         loaded.append((Path(m), tm))
     ms = read_mapset(mpath, split=split, with_truth=False)
@@ -139,7 +126,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
         task, b = tm.task, tm.bundle
         x = ms.maps[:, [ms.channels.index(c) for c in task.channels]]
         mean, std = tm.predict_maps(x, batch_size=batch_size)
-        tn = b["targets"]["norm"]
+        tn = b.targets["norm"]
         per: dict[str, Any] = {}
         for j, t in enumerate(task.targets):
             y = ms.targets[t].astype(float)
@@ -160,10 +147,10 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
         res.calibration[lab] = calibration_summary(
             truth, list(task.targets), mean=mean, std=std,
             n_tracers=np.asarray(ms.meta["n_gc"], float) if "n_gc" in ms.meta else None)
-        per["_model"] = {"file": str(path), "architecture": b["architecture"], "arch_kwargs": b["arch_kwargs"],
-                         "channels": task.channels, "loss": b["targets"].get("loss"),
+        per["_model"] = {"file": str(path), "architecture": b.architecture, "arch_kwargs": b.arch_kwargs,
+                         "channels": task.channels, "loss": b.targets.get("loss"),
                          "parameters": int(sum(p.numel() for p in tm.network.parameters())),
-                         "trained_on_sha256": b.get("provenance", {}).get("data_sha256")}
+                         "trained_on_sha256": b.provenance.get("data_sha256")}
         res.models[lab] = per
 
     if TME_META in ms.meta and TME_TARGET in ms.targets:

@@ -641,6 +641,10 @@ def import_keras(arch_json: str | Path, weights_h5: str | Path, output: str | Pa
                   "output_order": targets["names"],
                   "keras_layers": [lay.name for lay in arch.layers]},
     }
+    # the authors' normalisation (pidoc_norms) as the equivalent task: the one bundle layout
+    from gcml.models.bundle import ModelBundle
+
+    bundle = ModelBundle.from_dict(bundle).to_dict()
     result = KerasImportResult(bundle=bundle, architecture=arch, n_params=n_file)
     if output is not None:
         result.path = save_bundle(output, bundle, overwrite=overwrite)

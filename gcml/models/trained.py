@@ -9,11 +9,10 @@ any bundle (trained by ``gcml train``, imported from the pi-DOC Keras files, or 
     out = tm.predict(flux)                     # dict of named physical outputs (maps as (N, H, W))
 
 Inputs are prepared and outputs decoded by the bundle's task (:mod:`gcml.models.tasks`), the same code
-the training loop used, so training and prediction cannot disagree. Bundles imported from Keras record
-their normalisation as ``targets.norm = {transform, mean, std}`` instead of a task; they are read into
-the equivalent task (:func:`task_from_imported`): ``log10(M) = y * std + mean`` for the CED's map,
-``(distance, age) = y * std + mean`` for the CNN (Chardin & Bianchini 2021, Section 3). Networks without
-an uncertainty head have no standard deviation (NaN, left out of :meth:`TrainedModel.predict`).
+the training loop used, so training and prediction cannot disagree. The bundle is read by
+:class:`gcml.models.bundle.ModelBundle`, which turns the Keras-import layout of format 1.0 into the
+equivalent task. Networks without an uncertainty head have no standard deviation (NaN, left out of
+:meth:`TrainedModel.predict`).
 """
 
 from __future__ import annotations
@@ -26,79 +25,8 @@ import numpy as np
 import torch
 
 from gcml.errors import FormatError, GcmlError, InputError
-from gcml.models.tasks import (
-    MapRegressionTask,
-    MapScalarRegressionTask,
-    ScalarRegressionTask,
-    Task,
-    task_from_bundle,
-)
-
-
-def _per(value: Any, n: int, what: str, path: Path | None) -> list:
-    """A scalar or a length-n list -> a length-n list."""
-    if isinstance(value, (list, tuple)):
-        if len(value) == 1:
-            return list(value) * n
-        if len(value) != n:
-            raise FormatError(f"{path or 'bundle'}: {what} has {len(value)} entries, expected 1 or {n}")
-        return list(value)
-    return [value] * n
-
-
-def task_from_imported(bundle: dict[str, Any], uncertainty: bool, path: Path | None = None) -> Task:
-    """The task equivalent to an imported bundle's ``inputs.norm`` and ``targets.norm`` (no ``task`` entry).
-
-    ``uncertainty``: whether the network predicts log-variances (then a Gaussian head, else one output
-    per quantity and no standard deviation).
-    """
-    where = path or "bundle"
-    inp, tgt = bundle["inputs"], bundle["targets"]
-    channels = list(inp.get("channels") or ["flux"])
-    names = list(tgt.get("names") or [])
-    units = list(tgt.get("units") or [""] * len(names))
-    output = str(tgt.get("output", "scalar"))
-    c, n = len(channels), len(names)
-    if not n:
-        raise FormatError(f"{where}: targets.names is empty")
-    inorm, tnorm = inp.get("norm") or {}, tgt.get("norm") or {}
-    transform = [str(t) for t in _per(inorm.get("transform", "none"), c, "inputs.norm.transform", path)]
-    bad = [t for t in transform if t not in ("log10", "none")]
-    if bad:
-        raise FormatError(f"{where}: inputs.norm.transform '{bad[0]}' is not 'log10' or 'none'")
-    floors = {float(f) for f, t in zip(_per(inorm.get("floor", None), c, "inputs.norm.floor", path), transform, strict=True)
-              if t == "log10" and f is not None}
-    if len(floors) > 1:
-        raise FormatError(f"{where}: inputs.norm.floor differs between channels; expected one floor")
-    t_tr = [str(t) for t in _per(tnorm.get("transform", "none"), n, "targets.norm.transform", path)]
-    t_mean = [float(v) for v in _per(tnorm.get("mean", 0.0), n, "targets.norm.mean", path)]
-    t_std = [float(v) for v in _per(tnorm.get("std", 1.0), n, "targets.norm.std", path)]
-    loss = "gaussian_nll" if uncertainty else "mse"
-    n_maps = {"scalar": 0, "map": 1, "map+scalar": 1}.get(output)
-    if n_maps is None:
-        raise FormatError(f"{where}: targets.output '{output}' is not 'scalar', 'map' or 'map+scalar'")
-    if n_maps and t_tr[0] != "log10":
-        raise FormatError(f"{where}: targets.norm.transform of the map target must be 'log10', got '{t_tr[0]}'")
-    if any(t != "none" for t in t_tr[n_maps:]):
-        raise FormatError(f"{where}: targets.norm.transform of scalar targets must be 'none', got {t_tr[n_maps:]}")
-    if output == "scalar":
-        task: Task = ScalarRegressionTask(channels, names, loss, channel_units=inp.get("units"), target_units=units)
-    else:
-        cls = MapRegressionTask if output == "map" else MapScalarRegressionTask
-        task = cls(channels, names, loss, channel_units=inp.get("units"), target_units=units)
-        task.pix_mean, task.pix_std = t_mean[0], t_std[0]
-        shape = (bundle.get("geometry") or {}).get("shape") or [0, 0]
-        task.shape = (int(shape[-2]), int(shape[-1]))
-    k = n - n_maps
-    task.x_mean = np.asarray(_per(inorm.get("mean", 0.0), c, "inputs.norm.mean", path), float)
-    task.x_std = np.asarray(_per(inorm.get("std", 1.0), c, "inputs.norm.std", path), float)
-    task.input_transform = transform
-    task.input_floor = floors.pop() if floors else float(np.finfo(np.float64).tiny)
-    task.y_offset, task.y_scale = np.asarray(t_mean[n_maps:], float), np.asarray(t_std[n_maps:], float)
-    task.y_min, task.y_max = np.full(k, np.nan), np.full(k, np.nan)
-    task.variance_scale = np.ones(k)
-    task.sigma_const = np.full(k, np.nan)
-    return task
+from gcml.models.bundle import ModelBundle
+from gcml.models.tasks import MapScalarRegressionTask, Task, task_from_bundle
 
 
 def _as_nchw(x: Any, channels: int, path: Path | None) -> np.ndarray:
@@ -126,7 +54,7 @@ class TrainedModel:
     ----------
     network : torch.nn.Module, eval mode, on ``device``
     task : the :class:`~gcml.models.tasks.Task` that prepares inputs and decodes outputs
-    bundle : the bundle dict (``state_dict`` included)
+    bundle : the :class:`~gcml.models.bundle.ModelBundle` (``state_dict`` included)
     path : file the bundle came from (None when built in memory)
     device : torch device of the network
     channels_last : inputs are passed in the channels-last memory layout (``optimize=True``)
@@ -134,7 +62,7 @@ class TrainedModel:
 
     network: torch.nn.Module
     task: Task
-    bundle: dict[str, Any]
+    bundle: ModelBundle
     path: Path | None = None
     device: torch.device = torch.device("cpu")
     channels_last: bool = False
@@ -147,38 +75,32 @@ class TrainedModel:
 
         Parameters
         ----------
-        source : path of a ``.pt`` bundle, or a bundle dict (as :func:`gcml.io.bundle.load_bundle` returns)
+        source : path of a ``.pt`` bundle, a bundle dict (as :func:`gcml.io.bundle.load_bundle` returns) or a
+            :class:`~gcml.models.bundle.ModelBundle`
         device : torch device for the network
         optimize : fold BatchNorm into the preceding convolutions (:func:`gcml.models.pidoc.fuse_for_inference`,
             exact up to float rounding) and use the channels-last memory layout, which oneDNN runs faster on
             CPUs; the network then no longer matches the bundle's ``state_dict`` keys
         """
-        from gcml.io.bundle import load_bundle
         from gcml.models.registry import build_model
 
-        path = None
-        if isinstance(source, dict):
+        if isinstance(source, ModelBundle):
             b = source
+        elif isinstance(source, dict):
+            b = ModelBundle.from_dict(source)
         else:
-            path = Path(source)
-            b = load_bundle(path)
-        where = path or "bundle"
+            b = ModelBundle.load(source)
+        path = b.path
         try:
-            network = build_model(b["architecture"], **(b.get("arch_kwargs") or {}))
-            network.load_state_dict(b["state_dict"], strict=True)
+            network = build_model(b.architecture, **b.arch_kwargs)
+            network.load_state_dict(b.state_dict, strict=True)
         except GcmlError:
             raise
         except (RuntimeError, KeyError, TypeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise FormatError(f"{where}: weights do not fit architecture '{b.get('architecture')}' "
+            raise FormatError(f"{path or 'bundle'}: weights do not fit architecture '{b.architecture}' "
                               f"({first[:160]})") from None
-        if "task" in b:
-            task = task_from_bundle(b)
-        else:
-            try:
-                task = task_from_imported(b, bool(getattr(network, "uncertainty", False)), path)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise FormatError(f"{where}: inputs/targets normalisation is incomplete ({exc})") from None
+        task = task_from_bundle(b.to_dict())
         dev = torch.device(device) if isinstance(device, str) else device
         network.eval().to(dev)
         if optimize:
@@ -190,7 +112,7 @@ class TrainedModel:
     # ---------------------------------------------------------------- what it is
     @property
     def architecture(self) -> str:
-        return str(self.bundle["architecture"])
+        return self.bundle.architecture
 
     @property
     def channels(self) -> list[str]:
@@ -206,9 +128,9 @@ class TrainedModel:
         return list(self.task.target_units)
 
     @property
-    def geometry(self) -> dict[str, Any]:
-        """The map geometry the model expects (``shape``, ``pixel_scale``, ``pixel_unit``, ``map_attrs`` ...)."""
-        return dict(self.bundle.get("geometry") or {})
+    def geometry(self):
+        """The maps the model reads (:class:`gcml.models.bundle.Geometry`)."""
+        return self.bundle.geometry
 
     @property
     def is_map_model(self) -> bool:

@@ -353,12 +353,14 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     if ra is not None and not (math.isfinite(ra) and math.isfinite(dec) and -90 <= dec <= 90):
         raise InputError(f"--ra {ra} --dec {dec}: expected finite degrees with -90 <= Dec <= 90")
     mpath, tm = _load(model, device)
-    task, bundle = tm.task, tm.bundle
-    geo = bundle["geometry"]
-    shape = tuple(int(v) for v in geo["shape"][-2:])
-    pscale = float(geo["pixel_scale"])
-    if str(geo.get("pixel_unit", "arcsec")) != "arcsec":
-        raise InputError(f"{mpath}: model pixels are in {geo.get('pixel_unit')}, expected arcsec (a photometry model)")
+    task = tm.task
+    geo = tm.geometry
+    shape = tuple(int(v) for v in geo.shape[-2:])
+    if geo.pixel_scale is None:
+        raise FormatError(f"{mpath}: the bundle's geometry records no pixel_scale")
+    pscale = float(geo.pixel_scale)
+    if (geo.pixel_unit or "arcsec") != "arcsec":
+        raise InputError(f"{mpath}: model pixels are in {geo.pixel_unit}, expected arcsec (a photometry model)")
     warn: list[str] = []
     notes: list[str] = []
     hc = lookup(target) if target else None

@@ -38,6 +38,7 @@ from gcml.device import resolve_device
 from gcml.errors import ConfigError, FormatError, InputError, OutputExistsError
 from gcml.io.common import atomic_output, check_output_dir, command_options, make_output_dir, sha256_file
 from gcml.io.mapset import read_header
+from gcml.models.bundle import Geometry, ModelBundle
 from gcml.models.tasks import Task, get_task_class
 from gcml.training.config import RESUMABLE_CHANGES, TrainConfig, to_toml
 from gcml.training.distributed import (
@@ -140,9 +141,9 @@ def _make_scheduler(opt, config: TrainConfig):
     return None
 
 
-def _geometry(path: Path, hdr: dict[str, Any]) -> dict[str, Any]:
-    return {"shape": list(hdr["shape"]), "pixel_scale": hdr["pixel_scale"], "pixel_unit": hdr["pixel_unit"],
-            "kind": hdr["kind"], "map_attrs": hdr["map_attrs"], "channels_available": hdr["channels"]}
+def _geometry(hdr: dict[str, Any]) -> Geometry:
+    return Geometry(shape=list(hdr["shape"]), pixel_scale=hdr["pixel_scale"], pixel_unit=hdr["pixel_unit"],
+                    kind=hdr["kind"], map_attrs=dict(hdr["map_attrs"]), channels_available=list(hdr["channels"]))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -302,7 +303,6 @@ def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, over
 
 def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
          progress: ProgressFn | None, command: str | None) -> TrainResult:
-    from gcml.io.bundle import save_bundle
     from gcml.training.data import open_training_data
 
     if config.threads:
@@ -366,14 +366,14 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                 with atomic_output(out / "metrics.jsonl", overwrite=True) as tmp:
                     tmp.write_text("")
 
-        def bundle(state_dict, metrics: dict[str, Any], epoch: int) -> dict[str, Any]:
-            b = {"architecture": config.model, "arch_kwargs": arch_kwargs, "state_dict": state_dict,
-                 **task.bundle_entries(), "geometry": _geometry(data, hdr), "training": config.to_dict(),
-                 "provenance": {"data": str(data), "data_sha256": data_sha, "command": command or "",
-                                "data_gcml_version": hdr["attrs"].get("gcml_version", ""),
-                                "epoch": epoch, "world_size": env.world_size},
-                 "metrics": metrics}
-            return b
+        def bundle(state_dict, metrics: dict[str, Any], epoch: int) -> ModelBundle:
+            return ModelBundle(
+                architecture=config.model, arch_kwargs=arch_kwargs, state_dict=state_dict, task="", inputs={},
+                targets={}, geometry=_geometry(hdr), training=config.to_dict(),
+                provenance={"data": str(data), "data_sha256": data_sha, "command": command or "",
+                            "data_gcml_version": hdr["attrs"].get("gcml_version", ""),
+                            "epoch": epoch, "world_size": env.world_size},
+                metrics=metrics).set_task(task)
 
         n_batches = ds.n_batches("train", config.batch_size, env.world_size)
         if env.is_main and progress is not None:
@@ -429,8 +429,8 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                 sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
                 val_metrics = {"val": {k: v for k, v in line.items() if k.startswith("val_")}}
                 if improved:
-                    save_bundle(out / "best.pt", bundle(sd, val_metrics, epoch + 1), overwrite=True)
-                save_bundle(out / "last.pt", bundle(sd, val_metrics, epoch + 1), overwrite=True)
+                    bundle(sd, val_metrics, epoch + 1).save(out / "best.pt", overwrite=True)
+                bundle(sd, val_metrics, epoch + 1).save(out / "last.pt", overwrite=True)
                 with open(out / "metrics.jsonl", "a") as fh:
                     fh.write(json.dumps(line) + "\n")
                 _save_checkpoint(ck_path, {
@@ -465,22 +465,20 @@ def _finish(out: Path, data: Path, ds, task: Task, config: TrainConfig, device: 
             start_epoch: int) -> TrainResult:
     """Reload best.pt, calibrate on val, compute test metrics, rewrite best.pt, plot, write summary."""
     from gcml.evaluation.plots import plot_training_curves
-    from gcml.io.bundle import load_bundle, save_bundle
-
-    b = load_bundle(out / "best.pt")
-    model, _ = build_network(config, task, b["geometry"]["shape"])
-    model.load_state_dict(b["state_dict"])
+    b = ModelBundle.load(out / "best.pt")
+    model, _ = build_network(config, task, b.geometry.shape)
+    model.load_state_dict(b.state_dict)
     model.to(device)
     vout, vy = forward_split(model, task, ds, "val", device, config.eval_batch_size, amp)
     task.calibrate(vout, vy)
-    metrics: dict[str, Any] = {"val": b.get("metrics", {}).get("val", {})}
+    metrics: dict[str, Any] = {"val": b.metrics.get("val", {})}
     for split in ("test", "ood"):
         if ds.n_split(split):
             o, y = forward_split(model, task, ds, split, device, config.eval_batch_size, amp)
             metrics[split] = split_metrics(task, o, y)
-    b.update(task.bundle_entries())
-    b["metrics"] = metrics
-    save_bundle(out / "best.pt", b, overwrite=True)
+    b.set_task(task)
+    b.metrics = metrics
+    b.save(out / "best.pt", overwrite=True)
     plot_training_curves(history, out / "training.png", overwrite=True)
     speeds = [h["maps_per_s"] for h in history[1:] or history]
     res = TrainResult(
