@@ -131,8 +131,8 @@ def main() -> None:
         run("merge", *parts, "-o", str(images), "--overwrite")
         resplit_by_simulation(images, VAL, TEST)
     t1 = time.perf_counter()
+    from gcml.models.tasks import TASKS
     from gcml.training import TrainConfig, train
-    from gcml.training.tasks import TASKS
 
     prep = preparation()
     print(f"preparation: {prep.to_dict()}", flush=True)

@@ -12,6 +12,8 @@
                                    target normalisation; uncertainty calibration
     training_range                 map models: the training split's ranges (prediction's range warnings)
     geometry                       :class:`Geometry`: the maps the model reads
+    preparation                    pi-DOC image models: how images are prepared like the training images
+                                   (:class:`gcml.models.preparation.ImagePreparation`), when recorded
     training, provenance, metrics, extra    plain-type records (config, data sha256, test metrics, ...)
     format, format_version, gcml_version, created_utc
 
@@ -43,6 +45,11 @@ from gcml.models.tasks import (
 #: The version this gcml writes (one constant, in gcml.io.bundle). 1.1 = 1.0 with a task in every bundle,
 #: so gcml versions that read 1.0 open 1.1 files too.
 BUNDLE_VERSION = FORMAT_VERSION
+
+#: Top-level entries of the layout (plus the file's own: format, version, gcml version, date).
+_KNOWN = ("architecture", "arch_kwargs", "state_dict", "task", "inputs", "targets", "calibration", "training_range",
+          "geometry", "training", "provenance", "metrics", "extra", "preparation", "format", "format_version",
+          "gcml_version", "created_utc")
 
 #: Geometry keys of 1.0 imported bundles that describe the maps (moved under ``map_attrs``).
 _GEOMETRY_CORE = ("shape", "pixel_scale", "pixel_unit", "kind", "map_attrs", "channels_available")
@@ -127,6 +134,9 @@ class ModelBundle:
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    preparation: dict[str, Any] = field(default_factory=dict)
+    #: top-level entries this gcml does not know (a newer minor version wrote them): kept and written back
+    unknown: dict[str, Any] = field(default_factory=dict)
     gcml_version: str = ""
     created_utc: str = ""
     format_version: str = BUNDLE_VERSION
@@ -141,6 +151,9 @@ class ModelBundle:
              "metrics": self.metrics, "extra": self.extra}
         if self.training_range:
             d["training_range"] = self.training_range
+        if self.preparation:
+            d["preparation"] = self.preparation
+        d.update({k: v for k, v in self.unknown.items() if k not in d})
         if self.created_utc:
             d["created_utc"] = self.created_utc
         return d
@@ -170,6 +183,8 @@ class ModelBundle:
                    training_range=dict(entries.get("training_range") or {}),
                    training=dict(d.get("training") or {}), provenance=dict(d.get("provenance") or {}),
                    metrics=dict(d.get("metrics") or {}), extra=dict(d.get("extra") or {}),
+                   preparation=dict(d.get("preparation") or {}),
+                   unknown={k: v for k, v in d.items() if k not in _KNOWN},
                    gcml_version=str(d.get("gcml_version", "")), created_utc=str(d.get("created_utc", "")),
                    format_version=str(d.get("format_version", BUNDLE_VERSION)),
                    path=Path(path) if path is not None else None)
