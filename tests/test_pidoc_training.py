@@ -134,7 +134,7 @@ def test_train_map_models_through_the_loop(toy, tmp_path, model, loss):
         assert set(test) == {"mass", "distance", "age"}
     # the bundle reloads (weights_only) with its task: same decoding in both loaders
     tm = TrainedModel.load(res.best_checkpoint)
-    net, task, b = tm.network, tm.task, tm.bundle
+    net, task, b = tm.network, tm.task, tm.bundle.to_dict()
     assert b["task"] == ("map-scalar-regression" if model == "pidoc-net" else "map-regression")
     assert b["training_range"]["log10_flux_total"][0] < b["training_range"]["log10_flux_total"][1]
     from gcml.io.mapset import read_mapset
