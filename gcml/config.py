@@ -180,15 +180,48 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def shard_from_environment(environ: dict[str, str] | None = None) -> tuple[int, int]:
+    """``--shard auto``: this SLURM job-array task's shard ``(K, N)``, K counted from 1.
+
+    SLURM numbers array tasks as the user wrote ``--array``: ``--array=0-7`` gives SLURM_ARRAY_TASK_ID
+    0..7 and ``--array=1-8`` gives 1..8; either way SLURM_ARRAY_TASK_COUNT is 8. K is the task's position
+    in the array, ``(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP + 1``, so both
+    numberings (and steps, ``--array=0-14:2``) give shards 1/8 ... 8/8. An array with gaps
+    (``--array=1,3,7``) cannot be mapped to shards and is refused.
+    """
+    import os
+
+    e = os.environ if environ is None else environ
+    if "SLURM_ARRAY_TASK_ID" not in e:
+        raise ConfigError("option --shard auto: SLURM_ARRAY_TASK_ID is not set (not a SLURM job-array task); "
+                          "give --shard K/N")
+    try:
+        tid = int(e["SLURM_ARRAY_TASK_ID"])
+        count = int(e["SLURM_ARRAY_TASK_COUNT"])
+        lo = int(e.get("SLURM_ARRAY_TASK_MIN", "0"))
+        hi = int(e.get("SLURM_ARRAY_TASK_MAX", str(lo + count - 1)))
+        step = int(e.get("SLURM_ARRAY_TASK_STEP", "1") or 1)
+    except (KeyError, ValueError):
+        raise ConfigError("option --shard auto: SLURM_ARRAY_TASK_ID/COUNT/MIN are not integers; "
+                          "give --shard K/N") from None
+    if step < 1 or (tid - lo) % step or (hi - lo) // step + 1 != count:
+        raise ConfigError(f"option --shard auto: the job array ({lo}-{hi}:{step}, {count} tasks) has gaps; "
+                          "use --array=A-B or give --shard K/N")
+    return (tid - lo) // step + 1, count
+
+
 def parse_shard_spec(text: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """Parse ``--shard K/N`` (K counted from 1) into ``(K, N)``; ``None`` or ``""`` -> ``None``."""
+    """Parse ``--shard K/N`` (K counted from 1) into ``(K, N)``; ``auto`` reads the SLURM job-array
+    variables (:func:`shard_from_environment`); ``None`` or ``""`` -> ``None``."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
+    if isinstance(text, str) and text.strip().lower() == "auto":
+        return shard_from_environment()
     if isinstance(text, str):
         try:
             k, n = (int(v) for v in text.split("/"))
         except ValueError:
-            raise ConfigError(f"option --shard: expected 'K/N' such as 2/8, got '{text}'") from None
+            raise ConfigError(f"option --shard: expected 'K/N' such as 2/8, or auto, got '{text}'") from None
     else:
         k, n = (int(v) for v in text)
     if not (n >= 1 and 1 <= k <= n):

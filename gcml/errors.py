@@ -28,3 +28,14 @@ class OutputExistsError(GcmlError):
 
 class DeviceError(GcmlError):
     """A requested compute device (GPU) is not available."""
+
+
+class TrainingInterrupted(GcmlError):
+    """A training run was interrupted (Ctrl-C); ``checkpoint`` holds the last completed epoch
+    (``epoch``; 0 when none completed and there is nothing to resume)."""
+
+    def __init__(self, message: str, *, run_dir, checkpoint, epoch: int) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+        self.checkpoint = checkpoint
+        self.epoch = epoch

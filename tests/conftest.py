@@ -45,7 +45,7 @@ def cli():
     """Invoke the gcml CLI in-process; returns typer's Result (exit_code, output)."""
     from typer.testing import CliRunner
 
-    from gcml.cli.main import app
+    from gcml.cli.main import app, normalise_argv
 
     runner = CliRunner()
 
@@ -53,7 +53,7 @@ def cli():
         from gcml.io.common import set_command_options
 
         try:
-            return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kw)
+            return runner.invoke(app, normalise_argv([str(a) for a in args]), catch_exceptions=False, **kw)
         finally:  # library calls in the same test must not store this command's options
             set_command_options("", None)
 

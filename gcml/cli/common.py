@@ -104,6 +104,23 @@ def _merge_config(ctx: typer.Context, config_path: Path, command: str, skip: tup
     return values
 
 
+ShardOpt = Annotated[str | None, typer.Option(
+    "--shard", help="K/N: compute only part K of N (K from 1; join the parts with 'gcml merge'); auto: from a "
+    "SLURM job array (SLURM_ARRAY_TASK_ID/COUNT/MIN, whether the array counts from 0 or 1; see docs/cluster.md).")]
+
+
+def resolve_shard(options: dict[str, Any], command: str) -> None:
+    """Replace ``--shard auto`` by the K/N it means here, in ``options`` and in the options outputs store."""
+    from gcml.config import parse_shard_spec
+    from gcml.io.common import set_command_options
+
+    text = options.get("shard")
+    if isinstance(text, str) and text.strip().lower() == "auto":
+        k, n = parse_shard_spec(text)  # type: ignore[misc]
+        options["shard"] = f"{k}/{n}"
+        set_command_options(command, options)
+
+
 def make_progress(quiet: bool = False) -> Progress:
     """A rich progress bar on stderr (disabled when quiet)."""
     return Progress(

@@ -75,8 +75,26 @@ def _register() -> None:
 _register()
 
 
+#: options that take a value but may also be given bare (``--resume`` alone means ``--resume yes``)
+BARE_VALUES = {"--resume": ("yes", ("yes", "no", "auto", "true", "false"))}
+
+
+def normalise_argv(argv: list[str]) -> list[str]:
+    """Give a bare ``--resume`` its value ``yes``, so that ``--resume`` and ``--resume auto`` both work."""
+    out: list[str] = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        if a in BARE_VALUES:
+            value, allowed = BARE_VALUES[a]
+            if i + 1 >= len(argv) or argv[i + 1].lower() not in allowed:
+                out.append(value)
+    return out
+
+
 def main() -> None:
-    app()
+    import sys
+
+    app(args=normalise_argv(sys.argv[1:]))
 
 
 if __name__ == "__main__":

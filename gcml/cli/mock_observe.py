@@ -12,11 +12,13 @@ from gcml.cli.common import (
     OverwriteOpt,
     QuietOpt,
     SeedOpt,
+    ShardOpt,
     WorkersOpt,
     console,
     is_quiet,
     make_progress,
     resolve_options,
+    resolve_shard,
     user_errors,
 )
 
@@ -69,7 +71,7 @@ def mock_observe_cmd(
     compression: Annotated[str, typer.Option("--compression", help="MapSet compression: none (default) or gzip (about 30% smaller files, about twice the run time).")] = "none",
     seed: SeedOpt = 0,
     workers: WorkersOpt = 1,
-    shard: Annotated[str | None, typer.Option("--shard", help="K/N: make only the K-th of N blocks of snapshots (join with gcml merge).")] = None,
+    shard: ShardOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
@@ -84,6 +86,7 @@ def mock_observe_cmd(
 
     with user_errors():
         o = resolve_options(ctx, config, "mock-observe")
+        resolve_shard(o, "mock-observe")
         axes = tuple(parse_list(o["axis"], name="--axis", kind=str))
         cfg = MockObserveConfig(
             kind=o["kind"], psf_fwhm=tuple(parse_list(o["psf"], name="--psf")),

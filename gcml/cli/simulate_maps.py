@@ -12,11 +12,13 @@ from gcml.cli.common import (
     OverwriteOpt,
     QuietOpt,
     SeedOpt,
+    ShardOpt,
     WorkersOpt,
     console,
     is_quiet,
     make_progress,
     resolve_options,
+    resolve_shard,
     user_errors,
 )
 
@@ -31,7 +33,7 @@ def simulate_maps_cmd(
     views: Annotated[int, typer.Option("--views", help="Viewing directions per galaxy (uniform on the sphere).")] = 100,
     seed: SeedOpt = 0,
     workers: WorkersOpt = 1,
-    shard: Annotated[str | None, typer.Option("--shard", help="Compute only block K of N of the galaxies, e.g. 2/8 (merge the parts with 'gcml merge').")] = None,
+    shard: ShardOpt = None,
     n_gc: Annotated[int, typer.Option("--n-gc", help="GCs per galaxy (at M200 = 1e12 Msun when --n-gc-slope is set).")] = 200,
     n_gc_slope: Annotated[float, typer.Option("--n-gc-slope", help="N_gc ∝ (M200 / 1e12 Msun)^slope (1 = constant GC-to-halo mass ratio).")] = 0.0,
     n_gc_min: Annotated[int, typer.Option("--n-gc-min", help="Fewest GCs per galaxy when scaling with mass.")] = 10,
@@ -65,6 +67,7 @@ def simulate_maps_cmd(
 
     with user_errors():
         o = resolve_options(ctx, config, "simulate-maps")
+        resolve_shard(o, "simulate-maps")
         cfg = SimulateMapsConfig(
             families=tuple(parse_list(o["family"], name="--family", kind=str)),
             n_galaxies=o["n_galaxies"], views=o["views"], seed=o["seed"], n_gc=o["n_gc"],

@@ -15,6 +15,7 @@ from gcml.cli.common import (
     QuietOpt,
     SeedOpt,
     console,
+    err_console,
     is_quiet,
     make_progress,
     resolve_options,
@@ -56,8 +57,14 @@ def train_cmd(
     max_memory_gb: Annotated[float, typer.Option("--max-memory-gb", help="'auto' loads MapSets smaller than "
                                                  "this into memory.")] = 4.0,
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision (bfloat16) on CUDA.")] = True,
-    threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads (0 = torch default).")] = 0,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in the run folder.")] = False,
+    threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads per process (0 = auto: 1 for maps "
+                                         "up to 32x32 px, else the cores divided among the processes).")] = 0,
+    resume: Annotated[str, typer.Option("--resume", help="yes: continue the interrupted run in the run folder "
+                                        "(a bare --resume means yes); auto: continue if it has a checkpoint, else "
+                                        "start (for requeued jobs and torchrun --max-restarts); no.")] = "no",
+    logger: Annotated[str, typer.Option("--logger", help="Per-epoch metrics besides metrics.jsonl: csv "
+                                        "(metrics.csv), tensorboard (tensorboard/; pip install 'gcml[tensorboard]') "
+                                        "or none.")] = "csv",
     seed: SeedOpt = 0,
     config: ConfigOpt = None,
     overwrite: OverwriteOpt = False,
@@ -68,7 +75,7 @@ def train_cmd(
     Example: gcml train mass-cnn --channels 2 --depth 4 --data maps.h5 -o runs/dl2
     """
     with user_errors():
-        from gcml.errors import ConfigError
+        from gcml.errors import ConfigError, TrainingInterrupted
         from gcml.models.mass_cnn import resolve_channels
         from gcml.models.registry import get_model_spec
         from gcml.training import TrainConfig, train
@@ -96,18 +103,38 @@ def train_cmd(
             lr_schedule=o["lr_schedule"], early_stopping=o["patience"], seed=o["seed"], device=o["device"],
             gpus=o["gpus"], nproc=o["nproc"], workers=o["workers"], in_memory=o["in_memory"],
             max_memory_gb=o["max_memory_gb"], amp=o["amp"], threads=o["threads"],
-            vgg16_weights=str(o["vgg16_weights"] or ""), perceptual_weight=o["perceptual_weight"])
+            vgg16_weights=str(o["vgg16_weights"] or ""), perceptual_weight=o["perceptual_weight"],
+            logger=o["logger"])
+        from gcml.training.loop import resume_mode
+
+        resume_mode(o["resume"])  # a bad value: say so before reading the data
         q = is_quiet(o["quiet"])
         with make_progress(q) as prog:
             tasks: dict[str, int] = {}
+            clock: dict[str, float] = {}
 
             def progress(event: str, info: dict) -> None:
+                import time
+
                 if event == "start":
+                    clock.update(t0=time.perf_counter(), epochs_left=info["epochs"] - info["start_epoch"],
+                                 batches=max(1, info["batches"]))
+                    if not q:
+                        prog.console.print(describe_run(cfg, info), highlight=False)
                     tasks["epochs"] = prog.add_task("epochs", total=info["epochs"], completed=info["start_epoch"])
                     tasks["batches"] = prog.add_task("batches", total=info["batches"])
                 elif event == "batch":
                     prog.update(tasks["batches"], completed=info["batch"],
                                 description=f"epoch {info['epoch']} loss {info['loss']:.4f}")
+                    # an estimate once the first batches have run (the first few are slower: warm-up)
+                    el = time.perf_counter() - clock["t0"]
+                    if "eta" not in clock and (el > 5 or info["batch"] >= min(50, clock["batches"])):
+                        clock["eta"] = el / info["batch"] * clock["batches"]
+                        if not q:
+                            prog.console.print(
+                                f"estimated {_duration(clock['eta'])} per epoch, at most "
+                                f"{_duration(clock['eta'] * clock['epochs_left'])} for {clock['epochs_left']:.0f} "
+                                "epochs (early stopping may end it sooner)", highlight=False)
                 elif event == "epoch":
                     prog.update(tasks["epochs"], completed=info["epoch"])
                     if info["epoch"] >= cfg.epochs:
@@ -120,7 +147,15 @@ def train_cmd(
                             f"val MAE {info['val_mae']:.4f}  lr {info['lr']:.2e}  {info['maps_per_s']:.0f} maps/s",
                             highlight=False)
 
-            res = train(data_path, cfg, out_dir, resume=o["resume"], overwrite=o["overwrite"], progress=progress)
+            try:
+                res = train(data_path, cfg, out_dir, resume=o["resume"], overwrite=o["overwrite"],
+                            progress=progress)
+            except TrainingInterrupted as exc:
+                prog.stop()
+                err_console.print(f"[bold red]interrupted:[/] {exc}", highlight=False, soft_wrap=True)
+                if exc.epoch:
+                    err_console.print(f"resume with:  {resume_command()}", highlight=False, soft_wrap=True)
+                raise typer.Exit(130) from None
         from gcml.training.distributed import env_from_environment
 
         env = env_from_environment()
@@ -136,3 +171,44 @@ def train_cmd(
                       f"accuracy {m['accuracy']:.1f}%; 68% coverage {m.get('coverage_68', float('nan')):.2f}",
                       highlight=False)
     console.print(f"best model: {res.best_checkpoint}")
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def describe_run(cfg, info: dict) -> str:
+    """One line before training starts: data, network size, hardware."""
+    where = info["device"] + (f" x {info['world_size']} processes" if info["world_size"] > 1 else "")
+    if info["device"] == "cpu":
+        where += f", {info['threads']} thread{'s' if info['threads'] != 1 else ''}" + (
+            " each" if info["world_size"] > 1 else "")
+    start = f", resuming after epoch {info['start_epoch']}" if info["start_epoch"] else ""
+    return (f"training {cfg.model} ({info['n_parameters']:,} parameters) on {info['n_train']:,} maps, validating "
+            f"on {info['n_val']:,}{' (streamed from disk)' if info['streaming'] else ''}; up to {cfg.epochs} epochs "
+            f"of {info['batches']:,} batches of {cfg.batch_size}{start}; {where}")
+
+
+def resume_command() -> str:
+    """The running command with ``--resume yes`` (and without --overwrite)."""
+    import shlex
+    import sys
+
+    argv = ["gcml", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith(("gcml", "__main__.py")) else list(sys.argv)
+    out, skip = [], False
+    for i, a in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if a == "--overwrite" or a.startswith("--resume="):
+            continue
+        if a == "--resume":
+            skip = i + 1 < len(argv) and argv[i + 1].lower() in ("yes", "no", "auto", "true", "false")
+            continue
+        out.append(a)
+    return " ".join(shlex.quote(a) for a in out + ["--resume", "yes"])

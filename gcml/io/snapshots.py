@@ -289,31 +289,10 @@ def read_gcml_snapshot(path: str | Path) -> Snapshot:
 @register(FORMAT)
 def describe_snapshot(path: Path) -> dict[str, Any]:
     """Summary of a gcml snapshot for ``gcml info``."""
+    from gcml.io.info import summarise_snapshot
+
     s = read_gcml_snapshot(path)
-    r = np.sqrt((s.pos**2).sum(axis=1))
-    out: dict[str, Any] = {
-        "file": str(path),
-        "format": f"{FORMAT} {s.attrs.get('format_version', '')}",
-        "kind": "snapshot",
-        "simulation": s.simulation,
-        "age_gyr": s.age,
-        "time_myr": s.time,
-        "metallicity": s.metallicity,
-        "particles": {"n": s.n, "mass_total_msun": s.mass_total,
-                      "lum_v_total_lsun": None if s.lum_v is None else s.lum_v_total,
-                      "r_half_mass_pc": half_mass_radius(s) if s.n else None,
-                      "r_max_pc": float(r.max()) if s.n else None},
-        "fields": {name: {"unit": UNITS[name],
-                          "min": float(np.min(getattr(s, name))) if s.n else None,
-                          "max": float(np.max(getattr(s, name))) if s.n else None}
-                   for name in ("pos", "vel", "mass", *OPTIONAL_FIELDS) if getattr(s, name) is not None},
-        "meta": s.meta,
-        "provenance": {k: s.attrs.get(k) for k in ("gcml_version", "created_utc", "command", "seed")},
-    }
-    if s.kstar is not None:
-        u, c = np.unique(s.kstar, return_counts=True)
-        out["stellar_types"] = {str(int(a)): int(b) for a, b in zip(u, c, strict=True)}
-    return out
+    return summarise_snapshot(s, path, f"{FORMAT} {s.attrs.get('format_version', '')}")
 
 
 def half_mass_radius(snap: Snapshot, *, weights: np.ndarray | None = None, projected: bool = False) -> float:

@@ -17,7 +17,9 @@ SCHEDULES = ("plateau", "cosine", "none")
 IN_MEMORY = ("auto", "yes", "no")
 
 #: Settings that may differ between an interrupted run and its resumption.
-RESUMABLE_CHANGES = ("epochs", "device", "workers", "threads", "in_memory", "max_memory_gb", "gpus", "nproc")
+RESUMABLE_CHANGES = ("epochs", "device", "workers", "threads", "in_memory", "max_memory_gb", "gpus", "nproc",
+                     "logger")
+LOGGERS = ("csv", "tensorboard", "none")
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,14 @@ class TrainConfig:
     workers : data-loading worker processes when the MapSet is streamed from HDF5
     in_memory : ``auto`` (load the MapSet when it needs less than ``max_memory_gb``), ``yes`` or ``no``
     amp : mixed precision (bfloat16 autocast) on CUDA; ignored on CPU
-    threads : torch intra-op threads on CPU (0: torch's default)
+    threads : torch intra-op threads per process (0: auto, see :func:`gcml.training.loop.auto_threads`:
+        1 for maps up to 32 x 32 px, else the available cores divided among this machine's processes)
     eval_batch_size : batch size for validation and test passes
     vgg16_weights : file of ImageNet VGG16 weights (torchvision layout) for pi-DOC's perceptual loss on
         map targets; empty: no perceptual term (see :mod:`gcml.models.vgg`)
     perceptual_weight : weight of the perceptual term relative to the per-pixel loss
+    logger : per-epoch metrics for experiment trackers besides ``metrics.jsonl``: ``csv``
+        (``metrics.csv``), ``tensorboard`` (``tensorboard/``; the optional ``tensorboard`` package) or ``none``
     """
 
     model: str = "mass-cnn"
@@ -75,6 +80,7 @@ class TrainConfig:
     eval_batch_size: int = 4096
     vgg16_weights: str = ""
     perceptual_weight: float = 1.0
+    logger: str = "csv"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(str(c) for c in self.channels))
@@ -83,6 +89,7 @@ class TrainConfig:
         checks = [
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got '{self.loss}'"),
             (self.lr_schedule in SCHEDULES, f"lr_schedule must be one of {', '.join(SCHEDULES)}, got '{self.lr_schedule}'"),
+            (self.logger in LOGGERS, f"logger must be one of {', '.join(LOGGERS)}, got '{self.logger}'"),
             (self.in_memory in IN_MEMORY, f"in_memory must be one of {', '.join(IN_MEMORY)}, got '{self.in_memory}'"),
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),

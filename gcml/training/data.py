@@ -7,7 +7,9 @@ so a run on ``W`` processes sees exactly the maps a single process sees, batch b
 * :class:`InMemoryData` reads the needed channels and targets once (``gcml.io.mapset.read_mapset``).
 * :class:`StreamingData` never holds the maps: each epoch shuffles the file's HDF5 chunks (blocks of
   consecutive rows), reads them through a ``torch.utils.data.DataLoader`` whose workers each open
-  their own ``h5py.File`` handle, and shuffles rows within a buffer of blocks. A map target (pi-DOC's
+  their own ``h5py.File`` handle, and shuffles rows within a buffer of blocks. Under
+  DistributedDataParallel each rank reads only its share of the blocks (the exception to the rule
+  above: streamed batches depend on the number of processes, in-memory ones do not). A map target (pi-DOC's
   ``/truth/mass``) is read with its maps, block by block.
 
 Batch order depends only on ``(seed, epoch)``, never on the number of workers.
@@ -122,6 +124,18 @@ class InMemoryData(_Base):
             yield self.x[b], self.y[b]
 
 
+    def eval_batches(self, split: str, batch_size: int, *, rank: int = 0,
+                     world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's contiguous part of a split, in file order (the parts of all ranks, joined in rank
+        order, are the whole split)."""
+        idx = self._idx[split]
+        n = len(idx)
+        idx = idx[rank * n // world:(rank + 1) * n // world]
+        for start in range(0, len(idx), batch_size):
+            b = idx[start:start + batch_size]
+            yield self.x[b], self.y[b]
+
+
 class _BlockReader(torch.utils.data.Dataset):
     """Reads row blocks of one HDF5 file; each DataLoader worker opens its own file handle.
 
@@ -227,31 +241,64 @@ class StreamingData(_Base):
 
     def batches(self, split: str, batch_size: int, *, epoch: int | None, seed: int, rank: int = 0,
                 world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's batches of an epoch.
+
+        One process reads the epoch's shuffled blocks and yields batches of ``batch_size``. With ``world``
+        processes each rank reads only its own blocks (every ``world``-th of the shuffled list, so the file
+        is read once per epoch in all) and yields batches of ``batch_size // world``; every rank yields the
+        same number of batches (the smallest any rank can fill), so DistributedDataParallel stays in step.
+        The batches depend on (seed, epoch, world), not on the worker count.
+        """
         blocks = self._blocks(split)
         gen = epoch_generator(seed, epoch) if epoch is not None else None
         if gen is not None:
             blocks = [blocks[i] for i in torch.randperm(len(blocks), generator=gen).tolist()]
+        limit = None
+        if world > 1:
+            batch_size = max(1, batch_size // world)
+            limit = min(sum(len(b) for b in blocks[r::world]) for r in range(world)) // batch_size
+            blocks = blocks[rank::world]
+            if gen is not None:
+                gen = epoch_generator(seed, epoch, stream=1 + rank)
+        yield from self._read(blocks, batch_size, gen, limit)
+
+    def eval_batches(self, split: str, batch_size: int, *, rank: int = 0,
+                     world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's contiguous part of a split's blocks, in file order (the parts of all ranks, joined in
+        rank order, are the whole split; each rank reads only its part)."""
+        blocks = self._blocks(split)
+        if world > 1:
+            sizes = np.cumsum([len(b) for b in blocks])
+            total = int(sizes[-1]) if len(sizes) else 0
+            # block j goes to the rank whose share of the rows contains the block's first row
+            starts = sizes - np.array([len(b) for b in blocks])
+            owner = (starts * world) // max(total, 1)
+            blocks = [b for b, o in zip(blocks, owner, strict=True) if o == rank]
+        yield from self._read(blocks, batch_size, None, None)
+
+    def _read(self, blocks: list[np.ndarray], batch_size: int, gen: torch.Generator | None,
+              limit: int | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         loader = torch.utils.data.DataLoader(_BlockReader(self.path, self.ch_idx, blocks, self.truth),
                                              batch_size=None, shuffle=False, num_workers=self.workers)
         buf_x: list[torch.Tensor] = []
         buf_r: list[torch.Tensor] = []
         buf_t: list[torch.Tensor] = []
         n_buf = 0
+        done = 0
 
         def flush(final: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            nonlocal buf_x, buf_r, buf_t, n_buf
+            nonlocal buf_x, buf_r, buf_t, n_buf, done
             x, r, t = torch.cat(buf_x), torch.cat(buf_r), torch.cat(buf_t)
             if gen is not None:
                 p = torch.randperm(len(r), generator=gen)
                 x, r, t = x[p], r[p], t[p]
             stop = len(r) if final else (len(r) // batch_size) * batch_size
             for start in range(0, stop, batch_size):
-                b = slice(start, min(start + batch_size, stop))
-                n = b.stop - b.start
-                if n < world:
+                if limit is not None and done >= limit:
                     break
-                s = _rank_slice(n, rank, world)
-                xb, rb, tb = x[b][s], r[b][s], t[b][s]
+                b = slice(start, min(start + batch_size, stop))
+                xb, rb, tb = x[b], r[b], t[b]
+                done += 1
                 # targets laid out as in memory: the map target's pixels (if any), then the scalars
                 yield xb, (torch.cat([tb, self.y[rb]], 1) if self.truth is not None else self.y[rb])
             buf_x, buf_r, buf_t = [x[stop:]], [r[stop:]], [t[stop:]]
@@ -264,10 +311,14 @@ class StreamingData(_Base):
             n_buf += len(rb)
             if n_buf >= BUFFER_BLOCKS * self.chunk_rows:
                 yield from flush(final=False)
+            if limit is not None and done >= limit:
+                return
         if n_buf:
             yield from flush(final=True)
 
     def n_batches(self, split: str, batch_size: int, world: int = 1) -> int:
+        if world > 1:  # about: the exact count depends on the epoch's block order
+            return self.n_split(split) // batch_size
         return -(-self.n_split(split) // batch_size)
 
 

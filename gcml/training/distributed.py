@@ -1,4 +1,4 @@
-"""Devices and DistributedDataParallel (DDP) process groups.
+"""DistributedDataParallel (DDP) process groups (devices: :mod:`gcml.device`).
 
 Three ways to run on several processes, all ending in the same :func:`gcml.training.loop.train` code:
 
@@ -9,6 +9,10 @@ Three ways to run on several processes, all ending in the same :func:`gcml.train
 * SLURM (``srun gcml train ...``): ``SLURM_PROCID``, ``SLURM_NTASKS`` and ``SLURM_LOCALID`` give rank,
   world size and local rank; ``MASTER_ADDR`` is taken from the environment or the first host of
   ``SLURM_JOB_NODELIST``, ``MASTER_PORT`` from the environment or 29500.
+
+The GPU of a process: ``cuda:LOCAL_RANK`` when it sees all the node's GPUs (torchrun), ``cuda:0`` when
+it sees one (``srun --gpus-per-task 1`` sets CUDA_VISIBLE_DEVICES per task); see :func:`gcml.device.local_cuda_index`.
+See docs/cluster.md.
 
 Only rank 0 writes files.
 """
@@ -107,6 +111,17 @@ def all_reduce_sum(values: list[float], device: torch.device, env: DistEnv) -> l
     return [float(v) for v in t.cpu()]
 
 
+def all_gather_objects(obj, env: DistEnv) -> list:
+    """Every rank's ``obj`` in rank order (``[obj]`` in a single process)."""
+    if not env.distributed:
+        return [obj]
+    import torch.distributed as dist
+
+    parts: list = [None] * env.world_size
+    dist.all_gather_object(parts, obj)
+    return parts
+
+
 def spawn(fn, nprocs: int, args: tuple, *, poll=None) -> None:
     """Run ``fn(rank, nprocs, *args)`` in ``nprocs`` fresh processes on this machine.
 
@@ -118,8 +133,15 @@ def spawn(fn, nprocs: int, args: tuple, *, poll=None) -> None:
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ["MASTER_PORT"] = os.environ.get("GCML_MASTER_PORT", str(free_port()))
     ctx = mp.spawn(fn, args=(nprocs, *args), nprocs=nprocs, join=False)
-    while not ctx.join(timeout=0.2):
-        if poll is not None:
-            poll()
+    try:
+        while not ctx.join(timeout=0.2):
+            if poll is not None:
+                poll()
+    except KeyboardInterrupt:  # Ctrl-C: the processes got it too; make sure none is left
+        for p in ctx.processes:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+        raise
     if poll is not None:
         poll()

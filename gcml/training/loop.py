@@ -35,7 +35,14 @@ import torch
 
 from gcml.config import to_jsonable
 from gcml.device import resolve_device
-from gcml.errors import ConfigError, FormatError, InputError, OutputExistsError
+from gcml.errors import (
+    ConfigError,
+    FormatError,
+    GcmlError,
+    InputError,
+    OutputExistsError,
+    TrainingInterrupted,
+)
 from gcml.io.common import atomic_output, check_output_dir, command_options, make_output_dir, sha256_file
 from gcml.io.mapset import read_header
 from gcml.models.bundle import Geometry, ModelBundle
@@ -43,6 +50,7 @@ from gcml.models.tasks import Task, get_task_class
 from gcml.training.config import RESUMABLE_CHANGES, TrainConfig, to_toml
 from gcml.training.distributed import (
     DistEnv,
+    all_gather_objects,
     all_reduce_sum,
     destroy_process_group,
     env_from_environment,
@@ -51,11 +59,13 @@ from gcml.training.distributed import (
 )
 from gcml.training.metrics import quick_metrics, split_metrics
 
+RESUME_MODES = ("no", "yes", "auto")
 CHECKPOINT_FORMAT = "gcml.checkpoint"
 CHECKPOINT_VERSION = "1.0"
 
-#: progress(event, info): event is "start" (info: epochs, batches), "batch" (info: epoch, batch,
-#: batches, loss) or "epoch" (info: the epoch's metrics line).
+#: progress(event, info): event is "start" (info: epochs, batches, start_epoch, n_train, n_val,
+#: n_parameters, device, world_size, threads, streaming), "batch" (info: epoch, batch, batches, loss)
+#: or "epoch" (info: the epoch's metrics line).
 ProgressFn = Callable[[str, dict[str, Any]], None]
 
 
@@ -76,6 +86,7 @@ class TrainResult:
     device: str = "cpu"
     world_size: int = 1
     resumed_from_epoch: int = 0
+    threads: int = 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -123,6 +134,50 @@ def build_network(config: TrainConfig, task: Task, input_size: tuple[int, int]) 
     return build_model(config.model, **kwargs), kwargs
 
 
+def resume_mode(resume: bool | str | None) -> str:
+    """``--resume``: ``yes`` (continue; the checkpoint must exist), ``no`` or ``auto`` (continue when
+    ``checkpoint.pt`` exists, else start; what a requeued job or ``torchrun --max-restarts`` needs)."""
+    if resume is True:
+        return "yes"
+    if resume is False or resume is None:
+        return "no"
+    r = {"true": "yes", "false": "no"}.get(str(resume).strip().lower(), str(resume).strip().lower())
+    if r not in RESUME_MODES:
+        raise ConfigError(f"option --resume: expected yes, no or auto, got '{resume}'")
+    return r
+
+
+def auto_threads(shape: tuple[int, int] | list[int], local_processes: int = 1) -> int:
+    """CPU threads per process when ``--threads`` is 0 (auto).
+
+    Small maps (up to 32 x 32 px, e.g. Kaur's 10 x 10) give tiny convolutions whose intra-op threads cost
+    more than they save: 1 thread (measured in docs/benchmarks.md). Larger images (pi-DOC's 160 x 160) use
+    the cores this process may run on, divided among the processes started on this machine.
+    """
+    import os
+
+    h, w = (int(v) for v in shape)
+    if h * w <= 32 * 32:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, int(local_processes)))
+
+
+def _local_processes(env: DistEnv) -> int:
+    import os
+
+    if env.launched_by == "spawn":
+        return env.world_size
+    for key in ("LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE"):
+        v = os.environ.get(key, "")
+        if v.isdigit():
+            return int(v)
+    return 1
+
+
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     ss = np.random.SeedSequence([int(seed), int(epoch), int(rank), 0x64726F70])
     return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
@@ -152,18 +207,26 @@ def _geometry(hdr: dict[str, Any]) -> Geometry:
 
 @torch.no_grad()
 def forward_split(model: torch.nn.Module, task: Task, data, split: str, device: torch.device,
-                  batch_size: int, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Network outputs and physical targets for every map of a split (in file order), on CPU."""
+                  batch_size: int, amp: bool = False, env: DistEnv | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Network outputs and physical targets for every map of a split (in file order), on CPU.
+
+    With a distributed ``env`` (every rank must call it) each rank reads and runs its own contiguous part
+    of the split and all ranks receive the whole result."""
     model.eval()
     outs, ys = [], []
     if task.max_eval_batch:
         batch_size = min(batch_size, task.max_eval_batch)
-    for xb, yb in data.batches(split, batch_size, epoch=None, seed=0):
+    rank, world = (env.rank, env.world_size) if env is not None and env.distributed else (0, 1)
+    for xb, yb in data.eval_batches(split, batch_size, rank=rank, world=world):
         xb = task.encode_x(xb.to(device, non_blocking=True))
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
             out = task.collect(model(xb))
         outs.append(out.float().cpu())
         ys.append(yb.cpu())
+    if world > 1:
+        parts = all_gather_objects((outs, ys), env)  # type: ignore[arg-type]
+        outs = [o for p in parts for o in p[0]]
+        ys = [y for p in parts for y in p[1]]
     if not outs:
         return torch.zeros(0, task.n_outputs), torch.zeros(0, len(task.targets))
     return torch.cat(outs), torch.cat(ys)
@@ -211,7 +274,7 @@ def _check_resume_config(path: Path, saved: dict[str, Any], config: TrainConfig)
 # the loop
 # ------------------------------------------------------------------------------------------------
 
-def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: bool = False,
+def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: bool | str = False,
           overwrite: bool = False, progress: ProgressFn | None = None, command: str | None = None) -> TrainResult:
     """Train ``config.model`` on the MapSet ``data`` and write the run folder ``out``.
 
@@ -220,8 +283,9 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     data : path of a MapSet (``gcml simulate-maps`` / ``mock-observe`` output)
     config : the run's settings
     out : run folder
-    resume : continue from ``out/checkpoint.pt`` (an interrupted run ends with the same weights as an
-        uninterrupted one on CPU)
+    resume : ``True``/``"yes"``: continue from ``out/checkpoint.pt`` (an interrupted run ends with the
+        same weights as an uninterrupted one on CPU); ``"auto"``: continue when that checkpoint exists,
+        else start (a folder without outputs, or one whose run was stopped before its first epoch ended)
     overwrite : replace the outputs of an earlier run in ``out``
     progress : callback, see :data:`ProgressFn` (called by rank 0 only)
 
@@ -231,11 +295,15 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
 
     Raises
     ------
-    InputError, FormatError, ConfigError, DeviceError, OutputExistsError
+    InputError, FormatError, ConfigError, DeviceError, OutputExistsError, TrainingInterrupted (Ctrl-C:
+    the checkpoint of the last completed epoch is kept)
     """
     data, out = Path(data), Path(out)
     env = env_from_environment()
-    _preflight(data, config, out, resume=resume, overwrite=overwrite, check_outputs=env is None or env.is_main)
+    mode = resume_mode(resume)
+    resume = mode == "yes" or (mode == "auto" and (out / "checkpoint.pt").is_file())
+    _preflight(data, config, out, resume=resume, overwrite=overwrite, check_outputs=env is None or env.is_main,
+               auto=mode == "auto")
     if env is not None:  # launched by torchrun or SLURM: this process is one rank
         return _run(env, data, config, out, resume, progress, command)
     if config.world_size == 1:
@@ -259,6 +327,8 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     try:
         spawn(_spawned, config.world_size, (str(data), config.to_dict(), str(out), resume, queue, command,
                                             command_options()), poll=poll)
+    except KeyboardInterrupt:
+        raise _interrupted(out, _saved_epoch(out / "checkpoint.pt")) from None
     except Exception as exc:  # a rank failed; show its last line
         last = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
         raise InputError(f"distributed training failed on one process: {last[-1] if last else exc} "
@@ -279,8 +349,24 @@ def _spawned(rank: int, world: int, data: str, config: dict, out: str, resume: b
          Path(out), resume, prog, command)
 
 
+def _saved_epoch(path: Path) -> int:
+    try:
+        return int(load_checkpoint(path)["epoch"])
+    except GcmlError:
+        return 0
+
+
+def _interrupted(out: Path, epoch: int) -> TrainingInterrupted:
+    ck = out / "checkpoint.pt"
+    if epoch:
+        msg = f"training interrupted; {ck} holds epoch {epoch}"
+    else:
+        msg = "training interrupted before its first epoch ended; there is no checkpoint to resume from"
+    return TrainingInterrupted(msg, run_dir=out, checkpoint=ck, epoch=epoch)
+
+
 def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, overwrite: bool,
-               check_outputs: bool = True) -> None:
+               check_outputs: bool = True, auto: bool = False) -> None:
     """Checks done once, before any process starts: data, model, devices, output folder."""
     hdr = read_header(data)
     _check_kind(data, hdr, config)
@@ -295,19 +381,26 @@ def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, over
     if resume:
         load_checkpoint(out / "checkpoint.pt")
     elif not overwrite and check_outputs:
-        for name in ("best.pt", "last.pt", "checkpoint.pt", "metrics.jsonl"):
+        # --resume auto without a checkpoint: files of a run stopped before its first epoch ended are replaced
+        for name in ("best.pt", "last.pt") if auto else ("best.pt", "last.pt", "checkpoint.pt", "metrics.jsonl"):
             if (out / name).exists():
                 raise OutputExistsError(f"{out / name} already exists; pass --overwrite to start again "
-                                        "or --resume to continue that run")
+                                        "or --resume yes to continue that run")
+    if config.logger == "tensorboard":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            raise ConfigError("option --logger tensorboard: the tensorboard package is not installed "
+                              "(pip install 'gcml[tensorboard]'), or use --logger csv") from None
 
 
 def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
          progress: ProgressFn | None, command: str | None) -> TrainResult:
     from gcml.training.data import open_training_data
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
     device = resolve_device(config.device, config.gpus, env.local_rank)
+    threads = config.threads or auto_threads(read_header(data)["shape"], _local_processes(env))
+    torch.set_num_threads(threads)
     if env.distributed:
         env = init_process_group(env, device)
     try:
@@ -362,9 +455,10 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                     tmp.write_text(f"# gcml train: the command-line options of this run; repeat it with\n"
                                    f"# gcml train --config {out}/options.toml -o NEW_RUN\n"
                                    + to_toml({"train": to_jsonable(opts)}))
-            if not resume:
-                with atomic_output(out / "metrics.jsonl", overwrite=True) as tmp:
-                    tmp.write_text("")
+            # fresh: empty; resumed: the checkpoint's epochs (a line written after it was saved is dropped)
+            with atomic_output(out / "metrics.jsonl", overwrite=True) as tmp:
+                tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
+        logger = _Logger(config.logger, out, history, start_epoch) if env.is_main else None
 
         def bundle(state_dict, metrics: dict[str, Any], epoch: int) -> ModelBundle:
             return ModelBundle(
@@ -377,76 +471,91 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
 
         n_batches = ds.n_batches("train", config.batch_size, env.world_size)
         if env.is_main and progress is not None:
-            progress("start", {"epochs": config.epochs, "batches": n_batches, "start_epoch": start_epoch})
+            progress("start", {"epochs": config.epochs, "batches": n_batches, "start_epoch": start_epoch,
+                               "n_train": ds.n_split("train"), "n_val": ds.n_split("val"),
+                               "n_parameters": sum(p.numel() for p in model.parameters()),
+                               "device": str(device), "world_size": env.world_size, "threads": threads,
+                               "streaming": bool(ds.streaming)})
         stopped_early = bool(config.early_stopping and bad_epochs >= config.early_stopping)
-        for epoch in range(start_epoch, config.epochs):
-            if stopped_early:
-                break
-            net.train()
-            torch.manual_seed(_epoch_seed(config.seed, epoch, env.rank))
-            t0, c0 = time.perf_counter(), time.process_time()
-            s_loss, s_n = 0.0, 0
-            for bi, (xb, yb) in enumerate(ds.batches("train", config.batch_size, epoch=epoch, seed=config.seed,
-                                                     rank=env.rank, world=env.world_size)):
-                xb = task.encode_x(xb.to(device, non_blocking=True))
-                yb = task.encode_y(yb.to(device, non_blocking=True))
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                    outb = net(xb)
-                loss = task.loss(outb, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                lv = float(loss.detach())
-                if not math.isfinite(lv):
-                    raise InputError(f"{data}: training loss became {lv} in epoch {epoch + 1}; lower --lr")
-                s_loss += lv * len(xb)
-                s_n += len(xb)
-                if env.is_main and progress is not None:
-                    progress("batch", {"epoch": epoch + 1, "batch": bi + 1, "batches": n_batches, "loss": lv})
-            s_loss, s_n = all_reduce_sum([s_loss, float(s_n)], device, env)
-            dt, dc = time.perf_counter() - t0, time.process_time() - c0
-            # Every rank evaluates the whole validation split (identical numbers, no communication).
-            vout, vy = forward_split(model, task, ds, "val", device, config.eval_batch_size, amp)
-            vm = quick_metrics(task, vout, vy)
-            val_loss = vm["loss"]
-            line = {"epoch": epoch + 1, "train_loss": s_loss / max(s_n, 1), "val_loss": val_loss,
-                    "val_mae": vm["mae"], "val_rmse": vm["rmse"], "val_bias": vm["bias"], "lr": _lr(opt),
-                    "time_s": dt, "maps_per_s": s_n / dt if dt > 0 else float("nan"),
-                    "cpu_s": dc}
-            if sched is not None:
-                if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    sched.step(val_loss)
-                else:
-                    sched.step()
-            improved = val_loss < best_val
-            if improved:
-                best_val, best_epoch, bad_epochs = val_loss, epoch + 1, 0
-            else:
-                bad_epochs += 1
-            history.append(line)
-            if env.is_main:
-                task.calibrate(vout, vy)
-                sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                val_metrics = {"val": {k: v for k, v in line.items() if k.startswith("val_")}}
+
+        saved_epoch = start_epoch
+        try:
+            for epoch in range(start_epoch, config.epochs):
+                if stopped_early:
+                    break
+                net.train()
+                torch.manual_seed(_epoch_seed(config.seed, epoch, env.rank))
+                t0, c0 = time.perf_counter(), time.process_time()
+                s_loss, s_n = 0.0, 0
+                for bi, (xb, yb) in enumerate(ds.batches("train", config.batch_size, epoch=epoch, seed=config.seed,
+                                                         rank=env.rank, world=env.world_size)):
+                    xb = task.encode_x(xb.to(device, non_blocking=True))
+                    yb = task.encode_y(yb.to(device, non_blocking=True))
+                    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                        outb = net(xb)
+                    loss = task.loss(outb, yb)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    lv = float(loss.detach())
+                    if not math.isfinite(lv):
+                        raise InputError(f"{data}: training loss became {lv} in epoch {epoch + 1}; lower --lr")
+                    s_loss += lv * len(xb)
+                    s_n += len(xb)
+                    if env.is_main and progress is not None:
+                        progress("batch", {"epoch": epoch + 1, "batch": bi + 1, "batches": n_batches, "loss": lv})
+                s_loss, s_n = all_reduce_sum([s_loss, float(s_n)], device, env)
+                dt, dc = time.perf_counter() - t0, time.process_time() - c0
+                # each rank runs its part of the validation split; all get the whole result
+                vout, vy = forward_split(model, task, ds, "val", device, config.eval_batch_size, amp, env)
+                vm = quick_metrics(task, vout, vy)
+                val_loss = vm["loss"]
+                line = {"epoch": epoch + 1, "train_loss": s_loss / max(s_n, 1), "val_loss": val_loss,
+                        "val_mae": vm["mae"], "val_rmse": vm["rmse"], "val_bias": vm["bias"], "lr": _lr(opt),
+                        "time_s": dt, "maps_per_s": s_n / dt if dt > 0 else float("nan"),
+                        "cpu_s": dc}
+                if sched is not None:
+                    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                        sched.step(val_loss)
+                    else:
+                        sched.step()
+                improved = val_loss < best_val
                 if improved:
-                    bundle(sd, val_metrics, epoch + 1).save(out / "best.pt", overwrite=True)
-                bundle(sd, val_metrics, epoch + 1).save(out / "last.pt", overwrite=True)
-                with open(out / "metrics.jsonl", "a") as fh:
-                    fh.write(json.dumps(line) + "\n")
-                _save_checkpoint(ck_path, {
-                    "config": config.to_dict(), "epoch": epoch + 1, "model": sd, "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict() if sched is not None else None, "best_val": best_val,
-                    "best_epoch": best_epoch, "bad_epochs": bad_epochs, "history": history,
-                    "data_sha256": data_sha})
-                if progress is not None:
-                    progress("epoch", line)
-            if config.early_stopping and bad_epochs >= config.early_stopping:
-                stopped_early = True
-                break
+                    best_val, best_epoch, bad_epochs = val_loss, epoch + 1, 0
+                else:
+                    bad_epochs += 1
+                history.append(line)
+                if env.is_main:
+                    task.calibrate(vout, vy)
+                    sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                    val_metrics = {"val": {k: v for k, v in line.items() if k.startswith("val_")}}
+                    if improved:
+                        bundle(sd, val_metrics, epoch + 1).save(out / "best.pt", overwrite=True)
+                    bundle(sd, val_metrics, epoch + 1).save(out / "last.pt", overwrite=True)
+                    with open(out / "metrics.jsonl", "a") as fh:
+                        fh.write(json.dumps(line) + "\n")
+                    _save_checkpoint(ck_path, {
+                        "config": config.to_dict(), "epoch": epoch + 1, "model": sd, "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict() if sched is not None else None, "best_val": best_val,
+                        "best_epoch": best_epoch, "bad_epochs": bad_epochs, "history": history,
+                        "data_sha256": data_sha})
+                    saved_epoch = epoch + 1
+                    if logger is not None:
+                        logger.log(line)
+                    if progress is not None:
+                        progress("epoch", line)
+                if config.early_stopping and bad_epochs >= config.early_stopping:
+                    stopped_early = True
+                    break
+        except KeyboardInterrupt:
+            raise _interrupted(out, saved_epoch) from None
+        finally:
+            if logger is not None:
+                logger.close()
         result = None
         if env.is_main:
             result = _finish(out, data, ds, task, config, device, amp, history, best_epoch, best_val,
-                             stopped_early, env, start_epoch)
+                             stopped_early, env, start_epoch, threads)
         if env.distributed:
             import torch.distributed as dist
 
@@ -454,7 +563,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
         return result if result is not None else TrainResult(
             run_dir=out, best_checkpoint=out / "best.pt", last_checkpoint=out / "last.pt", epochs_run=len(history),
             best_epoch=best_epoch, best_val_loss=best_val, stopped_early=stopped_early, history=history,
-            device=str(device), world_size=env.world_size, resumed_from_epoch=start_epoch)
+            device=str(device), world_size=env.world_size, resumed_from_epoch=start_epoch, threads=threads)
     finally:
         if env.distributed and env.launched_by == "spawn":
             destroy_process_group()
@@ -462,7 +571,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
 
 def _finish(out: Path, data: Path, ds, task: Task, config: TrainConfig, device: torch.device, amp: bool,
             history: list[dict], best_epoch: int, best_val: float, stopped_early: bool, env: DistEnv,
-            start_epoch: int) -> TrainResult:
+            start_epoch: int, threads: int = 0) -> TrainResult:
     """Reload best.pt, calibrate on val, compute test metrics, rewrite best.pt, plot, write summary."""
     from gcml.evaluation.plots import plot_training_curves
     b = ModelBundle.load(out / "best.pt")
@@ -485,12 +594,52 @@ def _finish(out: Path, data: Path, ds, task: Task, config: TrainConfig, device: 
         run_dir=out, best_checkpoint=out / "best.pt", last_checkpoint=out / "last.pt", epochs_run=len(history),
         best_epoch=best_epoch, best_val_loss=best_val, stopped_early=stopped_early, test_metrics=metrics,
         history=history, train_maps_per_s=float(np.median(speeds)) if speeds else float("nan"),
-        device=str(device), world_size=env.world_size, resumed_from_epoch=start_epoch)
+        device=str(device), world_size=env.world_size, resumed_from_epoch=start_epoch, threads=threads)
     from gcml.config import to_jsonable
 
     with atomic_output(out / "summary.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(to_jsonable(res), indent=1, default=str))
     return res
+
+
+class _Logger:
+    """Per-epoch metrics for experiment trackers (rank 0): ``csv`` writes ``metrics.csv``, ``tensorboard``
+    event files under ``tensorboard/``, ``none`` nothing (``metrics.jsonl`` is always written)."""
+
+    def __init__(self, kind: str, out: Path, history: list[dict[str, Any]], start_epoch: int) -> None:
+        self.kind, self.out, self._writer, self._keys = kind, out, None, None
+        if kind == "csv":
+            # rewritten from the checkpoint's history, so a resumed run has each epoch once
+            self._keys = list(history[0]) if history else None
+            with atomic_output(out / "metrics.csv", overwrite=True) as tmp:
+                tmp.write_text(self._rows(history))
+        elif kind == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_epoch + 1)
+
+    def _rows(self, lines: list[dict[str, Any]], header: bool = True) -> str:
+        if not lines:
+            return ""
+        keys = self._keys or list(lines[0])
+        self._keys = keys
+        text = ",".join(keys) + "\n" if header else ""
+        return text + "".join(",".join(repr(float(ln.get(k, float("nan")))) for k in keys) + "\n" for ln in lines)
+
+    def log(self, line: dict[str, Any]) -> None:
+        if self.kind == "csv":
+            first = self._keys is None
+            with open(self.out / "metrics.csv", "a") as fh:
+                fh.write(self._rows([line], header=first))
+        elif self._writer is not None:
+            for k, v in line.items():
+                if k != "epoch":
+                    self._writer.add_scalar(k, float(v), int(line["epoch"]))
+            self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
 
 def result_from_summary(out: Path) -> TrainResult:
