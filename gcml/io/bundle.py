@@ -101,12 +101,3 @@ def describe_bundle(path: Path) -> dict[str, Any]:
         "provenance": {**b.get("provenance", {}), "gcml_version": b.get("gcml_version"),
                        "created_utc": b.get("created_utc")},
     }
-
-
-def _register_info() -> None:
-    from gcml.io.info import SUFFIX_DESCRIBERS
-
-    SUFFIX_DESCRIBERS[".pt"] = describe_bundle
-
-
-_register_info()
