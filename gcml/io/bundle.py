@@ -33,7 +33,7 @@ def save_bundle(path: str | Path, bundle: dict[str, Any], *, overwrite: bool = F
     format, version, gcml version and date)."""
     import torch
 
-    from gcml import __version__
+    from gcml._version import __version__
     from gcml.config import to_jsonable
 
     missing = [k for k in (*REQUIRED, "task") if k not in bundle]

@@ -142,7 +142,7 @@ def provenance(
     parents: list[str | Path] | None = None,
 ) -> dict[str, Any]:
     """Root attributes common to every gcml output file."""
-    from gcml import __version__
+    from gcml._version import __version__
     from gcml.config import to_jsonable
 
     par = []

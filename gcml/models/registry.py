@@ -59,11 +59,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 def _load_all() -> None:
     for mod in MODEL_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # a model module not written yet
-            if exc.name != mod:
-                raise
+        importlib.import_module(mod)
 
 
 def list_models() -> list[ModelSpec]:

@@ -47,18 +47,25 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gcml.errors import ConfigError, FormatError, InputError
+from gcml.physics.units import C_KMS
+from gcml.prediction.catalogue_result import (  # noqa: F401  (the result and its writers, re-exported)
+    CataloguePrediction,
+    MassEstimate,
+    plot_prediction_maps,
+    save_prediction,
+)
+from gcml.prediction.kinematic_inputs import FILLS, fill_empty, map_dispersion, training_ranges  # noqa: F401
+from gcml.prediction.sky import inverse_tangent_plane, mock_catalogue, tangent_plane  # noqa: F401
 
 #: The shipped default model (``scripts/train_default_mass_model.py``; model card docs/model-cards/).
 DEFAULT_MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "models" / "mass-cnn-default.pt"
-C_KMS = 299792.458
-FILLS = ("0", "50", "100", "interp")
 #: Fractional distance error assumed when none is given.
 DEFAULT_DISTANCE_FRACTION = 0.1
 #: A centre is "far from the GCs" when the GCs' median position lies further from it than this many
@@ -89,264 +96,6 @@ def default_model_path() -> Path:
         raise InputError(f"{DEFAULT_MODEL_FILE}: the default mass model is not installed; give --model or run "
                          "scripts/train_default_mass_model.py --install")
     return DEFAULT_MODEL_FILE
-
-
-@dataclass
-class MassEstimate:
-    """One predicted quantity (log10 Msun) with its percentiles.
-
-    Attributes
-    ----------
-    name : target name in the bundle (e.g. ``log10_mass_total``)
-    label : human-readable label
-    unit : "dex(Msun)"
-    median, p16, p84, p2_5, p97_5 : percentiles of the combined distribution [log10 Msun]
-    network_mean, network_std : network output on the observed map at the nominal distance
-    bootstrap_std : spread of the network mean over GC resamples (velocity errors included) [dex]
-    distance_std : spread of the network mean over distance draws [dex]
-    radius_kpc : the radius the mass refers to, when it is an enclosed mass
-    """
-
-    name: str
-    label: str
-    unit: str
-    median: float
-    p16: float
-    p84: float
-    p2_5: float
-    p97_5: float
-    network_mean: float
-    network_std: float
-    bootstrap_std: float
-    distance_std: float
-    radius_kpc: float | None = None
-
-    @property
-    def minus(self) -> float:
-        return self.median - self.p16
-
-    @property
-    def plus(self) -> float:
-        return self.p84 - self.median
-
-
-@dataclass
-class CataloguePrediction:
-    """Result of :func:`predict_catalogue`.
-
-    Attributes
-    ----------
-    table, model : input catalogue and model bundle paths
-    galaxy : name given with ``galaxy`` (or None)
-    ra_deg, dec_deg, distance_mpc, distance_err_mpc, vsys_kms : the galaxy values used
-    vsys_estimated : True when vsys came from the GCs
-    r_e_kpc : effective radius (None if unknown)
-    n_gc : GCs in the catalogue; n_gc_in_map : GCs inside the map's field
-    r_out_kpc : projected radius of the outermost GC in the map; r_max_kpc : of all GCs
-    velocity_dispersion_kms : rms GC velocity about v_sys (errors subtracted in quadrature)
-    map_dispersion_kms : count-weighted mean of the sigma map (compared with the training maps)
-    masses : target name -> MassEstimate
-    tme : Watkins et al. (2010) tracer mass estimate within r_out (percentiles, log10 Msun)
-    maps : (3, H, W) v, sigma, count maps of the observed GCs (before any fill)
-    network_input : (C, H, W) what went into the network (the model's channels, fill applied)
-    channels : names of the network_input channels
-    geometry : the map geometry used (bundle's)
-    warnings : inputs outside the training range, estimated quantities
-    notes : assumptions made (e.g. the distance error)
-    """
-
-    table: Path
-    model: Path | None
-    galaxy: str | None
-    ra_deg: float
-    dec_deg: float
-    distance_mpc: float
-    distance_err_mpc: float
-    vsys_kms: float
-    vsys_estimated: bool
-    r_e_kpc: float | None
-    n_gc: int
-    n_gc_in_map: int
-    r_out_kpc: float
-    r_max_kpc: float
-    velocity_dispersion_kms: float
-    map_dispersion_kms: float
-    masses: dict[str, MassEstimate]
-    tme: dict[str, float]
-    maps: np.ndarray
-    network_input: np.ndarray
-    channels: list[str]
-    geometry: dict[str, Any]
-    fill: str | None
-    n_samples: int
-    seed: int
-    columns: dict[str, str | None] = field(default_factory=dict)
-    training_ranges: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types for JSON (maps as nested lists)."""
-        from gcml import __version__
-
-        d = {k: v for k, v in asdict(self).items() if k not in ("masses", "maps", "network_input")}
-        d["table"] = str(self.table)
-        d["model"] = str(self.model) if self.model is not None else None
-        d["masses"] = {k: {**asdict(m), "minus": m.minus, "plus": m.plus} for k, m in self.masses.items()}
-        d["maps"] = {"channels": ["v", "sigma", "count"], "units": ["km/s", "km/s", ""],
-                     "data": np.round(self.maps.astype(float), 4).tolist(), "origin": "lower",
-                     "x_axis": "east (xi)", "y_axis": "north (eta)"}
-        d["network_input"] = {"channels": self.channels, "data": np.round(self.network_input.astype(float), 4).tolist()}
-        d["format"] = "gcml.catalogue-prediction"
-        d["format_version"] = "1.0"
-        d["gcml_version"] = __version__
-        return _finite(d)
-
-
-def _finite(obj: Any) -> Any:
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python numbers."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
-# ------------------------------------------------------------------------------------------- helpers
-
-
-def tangent_plane(ra_deg: np.ndarray, dec_deg: np.ndarray, ra0_deg: float, dec0_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gnomonic (TAN) projection about (ra0, dec0): xi (east), eta (north) in radians, and cos c.
-
-    Calabretta & Greisen (2002, A&A 395, 1077); points with cos c <= 0 are on the far hemisphere.
-    """
-    a = np.radians(np.asarray(ra_deg, float))
-    d = np.radians(np.asarray(dec_deg, float))
-    a0, d0 = math.radians(ra0_deg), math.radians(dec0_deg)
-    da = a - a0
-    cosc = math.sin(d0) * np.sin(d) + math.cos(d0) * np.cos(d) * np.cos(da)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xi = np.cos(d) * np.sin(da) / cosc
-        eta = (math.cos(d0) * np.sin(d) - math.sin(d0) * np.cos(d) * np.cos(da)) / cosc
-    return xi, eta, cosc
-
-
-def inverse_tangent_plane(xi: np.ndarray, eta: np.ndarray, ra0_deg: float, dec0_deg: float) -> tuple[np.ndarray, np.ndarray]:
-    """RA, Dec [deg] of tangent-plane coordinates xi (east), eta (north) [rad] about (ra0, dec0).
-
-    The inverse of :func:`tangent_plane` (Calabretta & Greisen 2002); used to place simulated GC systems on
-    the sky (:func:`mock_catalogue`).
-    """
-    xi = np.asarray(xi, float)
-    eta = np.asarray(eta, float)
-    a0, d0 = math.radians(ra0_deg), math.radians(dec0_deg)
-    rho = np.hypot(xi, eta)
-    c = np.arctan(rho)
-    sc, cc = np.sin(c), np.cos(c)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dec = np.arcsin(cc * math.sin(d0) + np.where(rho > 0, eta * sc * math.cos(d0) / np.where(rho > 0, rho, 1), 0))
-    ra = a0 + np.arctan2(xi * sc, rho * math.cos(d0) * cc - eta * math.sin(d0) * sc)
-    return np.mod(np.degrees(ra), 360.0), np.degrees(dec)
-
-
-def mock_catalogue(x_kpc: np.ndarray, y_kpc: np.ndarray, v_los_kms: np.ndarray, *, ra0_deg: float, dec0_deg: float,
-                   distance_mpc: float, vsys_kms: float, v_err_kms: np.ndarray | None = None) -> Any:
-    """An ``astropy.table.Table`` (RAJ2000, DEJ2000, HRV, e_HRV) of GCs with projected positions x (east),
-    y (north) [kpc] and line-of-sight velocities relative to the galaxy [km/s], placed at ``distance_mpc``
-    with systemic velocity ``vsys_kms`` (heliocentric HRV = v (1 + v_sys / c) + v_sys, the inverse of the
-    correction in :func:`predict_catalogue`). Velocities are written as given: add noise before calling.
-    """
-    from astropy import units as u
-    from astropy.table import Table
-
-    d_kpc = float(distance_mpc) * 1e3
-    ra, dec = inverse_tangent_plane(np.asarray(x_kpc) / d_kpc, np.asarray(y_kpc) / d_kpc, ra0_deg, dec0_deg)
-    t = Table()
-    t["RAJ2000"] = ra * u.deg
-    t["DEJ2000"] = dec * u.deg
-    t["HRV"] = (np.asarray(v_los_kms, float) * (1.0 + vsys_kms / C_KMS) + vsys_kms) * u.km / u.s
-    t["e_HRV"] = (np.zeros(len(ra)) if v_err_kms is None else np.asarray(v_err_kms, float)) * u.km / u.s
-    return t
-
-
-def map_dispersion(maps: np.ndarray, min_count: float = 0.0, channels: list[str] | None = None) -> np.ndarray:
-    """Count-weighted mean of the sigma map of kinematic maps (B, C, H, W) [km/s]."""
-    ch = channels or ["v", "sigma", "count"]
-    s = maps[:, ch.index("sigma")].astype(np.float64)
-    c = maps[:, ch.index("count")].astype(np.float64)
-    c = np.where(c >= max(min_count, 1e-30), c, 0.0)
-    return (s * c).sum((1, 2)) / np.maximum(c.sum((1, 2)), 1e-30)
-
-
-def training_ranges(mapset: str | Path, *, split: str = "train") -> dict[str, Any]:
-    """What the maps of a MapSet span, for the out-of-range warnings of :func:`predict_catalogue`.
-
-    Returns 1st/99th percentiles and extremes of the GC number in the field (``n_gc``), the radius of the
-    outermost GC (``r_out_kpc``) and the count-weighted map dispersion (``map_dispersion_kms``), and the
-    velocity-error range, of the ``split`` maps. ``scripts/train_default_mass_model.py`` stores this in the
-    bundle as ``extra.training_ranges``.
-    """
-    from gcml.io.mapset import read_mapset
-
-    ms = read_mapset(mapset, split=split, with_truth=False)
-    if ms.n == 0:
-        raise InputError(f"{mapset}: no maps in split '{split}'")
-    out: dict[str, Any] = {"source": str(mapset), "split": split, "n_maps": ms.n}
-
-    def rng(a: np.ndarray) -> dict[str, float]:
-        a = np.asarray(a, float)
-        a = a[np.isfinite(a)]
-        return {"min": float(a.min()), "p01": float(np.percentile(a, 1)), "median": float(np.median(a)),
-                "p99": float(np.percentile(a, 99)), "max": float(a.max())}
-
-    if "n_gc" in ms.meta:
-        out["n_gc"] = rng(ms.meta["n_gc"])
-    if "r_out_kpc" in ms.meta:
-        out["r_out_kpc"] = rng(ms.meta["r_out_kpc"])
-    if "sigma" in ms.channels and "count" in ms.channels:
-        out["map_dispersion_kms"] = rng(map_dispersion(ms.maps, float(ms.map_attrs.get("min_count", 0.0)), ms.channels))
-    for k in ("v_error_min_kms", "v_error_max_kms"):
-        if k in ms.map_attrs:
-            out[k] = float(ms.map_attrs[k])
-    for t in ("log10_mass_total", "log10_m200"):
-        if t in ms.targets:
-            out[t] = rng(ms.targets[t])
-    return out
-
-
-def fill_empty(maps: np.ndarray, count: np.ndarray, min_count: float, fill: str) -> np.ndarray:
-    """Kaur et al. (2021) Table 4 fillings of empty pixels of (B, 3, H, W) v, sigma, count maps.
-
-    ``fill`` "0", "50", "100": sigma of empty pixels (count < min_count) set to that many km/s, V to 0;
-    "interp": V and sigma of empty pixels from the non-empty ones by inverse-distance weighting (power 2).
-    """
-    if fill not in FILLS:
-        raise ConfigError(f"option --fill: expected one of {', '.join(FILLS)}, got '{fill}'")
-    out = maps.copy()
-    empty = count < max(min_count, 1e-30)                        # (B, H, W)
-    if fill != "interp":
-        out[:, 1] = np.where(empty, np.float32(float(fill)), out[:, 1])
-        out[:, 0] = np.where(empty, 0.0, out[:, 0])
-        return out
-    h, w = count.shape[-2:]
-    yy, xx = np.mgrid[0:h, 0:w]
-    pts = np.stack([yy.ravel(), xx.ravel()], 1).astype(float)
-    d2 = ((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1)     # (P, P)
-    wgt = np.where(d2 > 0, 1.0 / np.where(d2 > 0, d2, 1.0), 0.0)
-    full = (~empty).reshape(len(maps), -1).astype(float)          # (B, P)
-    for c in (0, 1):
-        val = out[:, c].reshape(len(maps), -1).astype(float)
-        num = (val * full) @ wgt.T
-        den = full @ wgt.T
-        interp = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-        out[:, c] = np.where(empty, interp.reshape(out[:, c].shape), out[:, c])
-    return out
 
 
 def _load(bundle_or_path: str | Path | dict | None, device: str) -> tuple[Any, Path | None]:
@@ -421,21 +170,21 @@ def galaxy_values(*, galaxy: str | None = None, ra: float | None = None, dec: fl
             r_e_kpc = info.r_e_arcsec * math.pi / (180 * 3600) * float(distance_mpc) * 1e3
         notes.append(f"{info.name}: centre, distance, v_sys and R_e from {info.reference}")
     if ra is None or dec is None:
-        raise ConfigError("options --ra/--dec: the galaxy centre is needed; give --ra and --dec in degrees or "
-                          "--galaxy NAME")
+        raise ConfigError("`ra`/`dec`: the galaxy centre is needed; give `ra` and `dec` in degrees or "
+                          "`galaxy` NAME")
     if distance_mpc is None:
-        raise ConfigError("option --distance: the galaxy distance [Mpc] is needed to turn positions into kpc; "
-                          "give --distance or --galaxy NAME")
+        raise ConfigError("`distance_mpc`: the galaxy distance [Mpc] is needed to turn positions into kpc; "
+                          "give `distance_mpc` or `galaxy` NAME")
     if not (math.isfinite(distance_mpc) and distance_mpc > 0):
-        raise ConfigError(f"option --distance: expected a positive distance in Mpc, got {distance_mpc}")
+        raise ConfigError(f"`distance_mpc`: expected a positive distance in Mpc, got {distance_mpc}")
     if not (-90 <= dec <= 90) or not math.isfinite(ra):
-        raise ConfigError(f"options --ra/--dec: expected degrees with -90 <= dec <= 90, got {ra}, {dec}")
+        raise ConfigError(f"`ra`/`dec`: expected degrees with -90 <= dec <= 90, got {ra}, {dec}")
     if distance_err_mpc is None:
         distance_err_mpc = DEFAULT_DISTANCE_FRACTION * distance_mpc
         notes.append(f"distance error not given: {DEFAULT_DISTANCE_FRACTION:.0%} assumed "
                      f"({distance_err_mpc:.2f} Mpc)")
     if not (distance_err_mpc >= 0):
-        raise ConfigError(f"option --distance-err: expected an error >= 0 Mpc, got {distance_err_mpc}")
+        raise ConfigError(f"`distance_err_mpc`: expected an error >= 0 Mpc, got {distance_err_mpc}")
     return GalaxyValues(ra=float(ra), dec=float(dec), distance_mpc=float(distance_mpc),
                         distance_err_mpc=float(distance_err_mpc), vsys=vsys, r_e_kpc=r_e_kpc,
                         name=info.name if info is not None else galaxy, notes=notes)
@@ -703,12 +452,12 @@ def predict_catalogue(
     from gcml.random import make_rng
 
     if n_samples < 10:
-        raise ConfigError(f"option --samples: expected at least 10 Monte Carlo samples, got {n_samples}")
+        raise ConfigError(f"`n_samples`: expected at least 10 Monte Carlo samples, got {n_samples}")
     if fill is not None:
         fill = str(fill).strip().lower()
         fill = {"interpolation": "interp", "0.0": "0", "50.0": "50", "100.0": "100"}.get(fill, fill)
         if fill not in FILLS:
-            raise ConfigError(f"option --fill: expected one of {', '.join(FILLS)}, got '{fill}'")
+            raise ConfigError(f"`fill`: expected one of {', '.join(FILLS)}, got '{fill}'")
     gal = galaxy_values(galaxy=galaxy, ra=ra, dec=dec, distance_mpc=distance_mpc, distance_err_mpc=distance_err_mpc,
                         vsys=vsys, r_e_kpc=r_e_kpc)
     tab = read_gc_table(table_path, ra_col=ra_col, dec_col=dec_col, v_col=v_col, verr_col=verr_col)
@@ -749,67 +498,3 @@ def predict_catalogue(
         channels=list(tm.channels), geometry=geom.to_attrs(), fill=fill, n_samples=mc.n_samples, seed=int(seed),
         columns=tab.columns, training_ranges=ranges, warnings=warns + range_warns,
         notes=gal.notes + range_notes)
-
-
-# ------------------------------------------------------------------------------------------- outputs
-
-
-def plot_prediction_maps(pred: CataloguePrediction, path: str | Path, *, overwrite: bool = False) -> Path:
-    """PNG of the V, sigma and count maps that went into the network (and the GC positions)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from gcml.io.common import atomic_output
-
-    e = float(pred.geometry["extent_kpc"]) / 2.0
-    ext = (-e, e, -e, e)
-    panels = [("V [km/s]", pred.maps[0], "RdBu_r"), ("sigma [km/s]", pred.maps[1], "viridis"),
-              ("count (kernel-weighted GCs)", pred.maps[2], "Greys")]
-    for c, name in enumerate(pred.channels):  # show the network's input where a fill changed it
-        if pred.fill is not None and name in ("v", "sigma"):
-            k = 0 if name == "v" else 1
-            panels[k] = (panels[k][0] + f" (fill {pred.fill})", pred.network_input[c], panels[k][2])
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
-    for ax, (title, img, cmap) in zip(axes, panels, strict=True):
-        kw = {}
-        if cmap == "RdBu_r":
-            lim = float(np.max(np.abs(img))) or 1.0
-            kw = {"vmin": -lim, "vmax": lim}
-        im = ax.imshow(img, origin="lower", extent=ext, cmap=cmap, **kw)
-        ax.set_title(title)
-        ax.set_xlabel("x = east [kpc]")
-        fig.colorbar(im, ax=ax, shrink=0.85)
-    axes[0].set_ylabel("y = north [kpc]")
-    m = pred.masses.get("log10_mass_total") or next(iter(pred.masses.values()))
-    fig.suptitle(f"{pred.galaxy or pred.table.name}: {pred.n_gc_in_map} GCs in the map, D = {pred.distance_mpc:g} Mpc; "
-                 f"{m.label} = {m.median:.2f} (+{m.plus:.2f} / -{m.minus:.2f}) dex")
-    p = Path(path)
-    with atomic_output(p, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return p
-
-
-def save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite: bool = False,
-                    command: str | None = None) -> dict[str, Path]:
-    """Write ``prediction.json`` and ``maps.png`` into ``out_dir``; returns their paths.
-
-    Raises
-    ------
-    OutputExistsError : a file exists and ``overwrite`` is False (checked before anything is written).
-    """
-    from gcml.io.common import atomic_output, check_output_path, command_line, utc_now
-
-    out = Path(out_dir)
-    paths = {"json": out / "prediction.json", "png": out / "maps.png"}
-    for p in paths.values():
-        check_output_path(p, overwrite=overwrite)
-    d = pred.to_dict()
-    d["created_utc"] = utc_now()
-    d["command"] = command if command is not None else command_line()
-    with atomic_output(paths["json"], overwrite=overwrite) as tmp:
-        tmp.write_text(json.dumps(d, indent=1))
-    plot_prediction_maps(pred, paths["png"], overwrite=overwrite)
-    return paths

@@ -349,9 +349,9 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     from gcml.prediction.harris import lookup
 
     if (ra is None) != (dec is None):
-        raise InputError("--ra and --dec: give both or neither")
+        raise InputError("`ra` and `dec`: give both or neither")
     if ra is not None and not (math.isfinite(ra) and math.isfinite(dec) and -90 <= dec <= 90):
-        raise InputError(f"--ra {ra} --dec {dec}: expected finite degrees with -90 <= Dec <= 90")
+        raise InputError(f"`ra` {ra} `dec` {dec}: expected finite degrees with -90 <= Dec <= 90")
     mpath, tm = _load(model, device)
     task = tm.task
     geo = tm.geometry
