@@ -12,6 +12,9 @@ Layout (format ``gcml.mapset`` version 1.0; see docs/formats.md)::
 
 Arrays are (N, C, H, W) with y (rows) before x (columns); pixel (0, 0) is the lower-left corner
 (``origin = "lower"``), ``extent = (x_min, x_max, y_min, y_max)`` in ``pixel_unit``.
+
+Why one module of ~600 lines: it is the one reader and writer of the MapSet format (DEVELOPERS.md:
+"MapSets only through gcml.io.mapset"); the streaming writer, reader and merge share the layout checks.
 """
 
 from __future__ import annotations

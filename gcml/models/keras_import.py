@@ -20,6 +20,9 @@ Output order of the CNN: **(distance, age)**. The authors' ``functions.py`` labe
 de-standardised CNN output "D = ... kpc" and column 1 "A = ... Gyr", and ``pdf_distances`` reads the
 distance as ``[:, 0]``; one scalar mean and standard deviation (``mean_distance_age_train``) de-standardise
 both columns.
+
+Why one module of ~650 lines: reading the Keras JSON, mapping its weights layer by layer and the
+authors' standardisation form one conversion whose parts check each other (shapes, parameter counts).
 """
 
 from __future__ import annotations

@@ -46,6 +46,9 @@ globular clusters. :func:`predict_image` does the same with any gcml pi-DOC mode
    uncertainties. Inputs and results outside the model's training range (total flux, luminosity,
    distance) are flagged, after pi-DOC's Fig. 10: the published CNN failed on clusters brighter than
    its training set.
+
+Why one module of ~560 lines: one method from FITS image to prediction (reading, calibration to V-band
+flux, resampling onto the model's grid, the network, the result and its FITS/JSON/PNG outputs).
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ What the network reads and predicts, the normalisation and the loss come from th
 order and dropout of epoch ``e`` from ``(seed, e)`` only, so a run resumed after epoch ``e`` continues
 exactly as the uninterrupted run would have, and a DistributedDataParallel run on W processes sees the
 same global batches as one process (each rank takes an equal slice).
+
+Why one module of ~650 lines: the loop, its checkpoints and resume, and the run folder share one state
+(epoch, best loss, optimizer) that splitting would have to pass around; tasks, data, DDP, config and
+metrics are already modules of their own.
 """
 
 from __future__ import annotations
