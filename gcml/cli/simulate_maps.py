@@ -57,6 +57,7 @@ def simulate_maps_cmd(
     merger_steps: Annotated[int, typer.Option("--merger-steps", help="Leapfrog steps of the merger GC integration.")] = 600,
     block_size: Annotated[int, typer.Option("--block-size", help="Galaxies computed together (memory vs speed); the unit of --shard and of bitwise reproducibility.")] = 128,
     split: Annotated[str, typer.Option("--split", help="Train, val, test fractions (by galaxy).")] = "0.8,0.1,0.1",
+    catalogues: Annotated[bool, typer.Option("--catalogues/--no-catalogues", help="Also store each map's GC catalogue (x, y, v_los, v_err, in-map flag; for mass-npe).")] = True,
     config: ConfigOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
@@ -83,6 +84,7 @@ def simulate_maps_cmd(
             mass_ratio=parse_range(o["mass_ratio"], name="--mass-ratio"), f_v=parse_range(o["f_v"], name="--f-v"),
             separation=parse_range(o["separation"], name="--separation"), merger_steps=o["merger_steps"],
             split_fractions=tuple(parse_list(o["split"], name="--split")), batch_galaxies=o["block_size"],
+            catalogues=o["catalogues"],
         )
         with make_progress(o["quiet"]) as bar:
             task = bar.add_task("simulate-maps", total=None)

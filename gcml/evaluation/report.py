@@ -57,8 +57,24 @@ def _label(path: Path, used: set[str]) -> str:
     return lab
 
 
+def _catalogue_posteriors(model, task, mpath: Path, split: str, dev, n_samples: int) -> np.ndarray:
+    """Posterior draws (S, N, D) of a catalogue model for the maps of ``split`` (NaN where unusable)."""
+    import h5py
+
+    from gcml.io.catalogues import read_catalogues
+    from gcml.io.mapset import SPLITS
+    from gcml.models.npe import posterior_samples
+
+    with h5py.File(mpath, "r") as f:
+        sp = f["split"][()]
+    rows = np.arange(len(sp)) if split == "all" else np.flatnonzero(sp == SPLITS[split])
+    cat = read_catalogues(mpath, rows)
+    return posterior_samples(model, task, cat, n_samples, seed=0, min_gc=getattr(task, "min_gc", 1), device=dev)
+
+
 def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str | Path, *,
-             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096) -> EvaluateResult:
+             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096,
+             n_samples: int = 500) -> EvaluateResult:
     """Evaluate one or more model bundles on a MapSet split and write the report folder ``out``.
 
     Parameters
@@ -67,6 +83,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     mapset : MapSet file
     split : ``test``, ``ood``, ``val``, ``train`` or ``all``
     out : report folder
+    n_samples : posterior draws per map for models that return posteriors (mass-npe)
 
     Returns
     -------
@@ -104,7 +121,9 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     loaded = []
     for m in models:
         tm = TrainedModel.load(m, device=dev)
-        tm.geometry.check_maps(hdr["kind"], hdr["shape"], hdr["pixel_scale"], hdr["pixel_unit"], maps=mpath, model=m)
+        if tm.task.input_kind != "catalogue":  # mass-npe reads catalogues, not pixels
+            tm.geometry.check_maps(hdr["kind"], hdr["shape"], hdr["pixel_scale"], hdr["pixel_unit"], maps=mpath,
+                                   model=m)
         tm.task.check_header(hdr, mpath)
         loaded.append((Path(m), tm))
     ms = read_mapset(mpath, split=split, with_truth=False)
@@ -124,8 +143,14 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     for path, tm in loaded:
         lab = _label(path, used)
         task, b = tm.task, tm.bundle
-        x = ms.maps[:, [ms.channels.index(c) for c in task.channels]]
-        mean, std = tm.predict_maps(x, batch_size=batch_size)
+        samples = None
+        if task.input_kind == "catalogue":
+            samples = _catalogue_posteriors(tm.network, task, mpath, split, dev, n_samples)
+            with np.errstate(invalid="ignore"):
+                mean, std = np.nanmean(samples, 0).astype(float), np.nanstd(samples, 0, ddof=1).astype(float)
+        else:
+            x = ms.maps[:, [ms.channels.index(c) for c in task.channels]]
+            mean, std = tm.predict_maps(x, batch_size=batch_size)
         tn = b.targets["norm"]
         per: dict[str, Any] = {}
         for j, t in enumerate(task.targets):
@@ -144,9 +169,11 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
             arrays[f"{lab}|{t}|mean"] = mean[:, j]
             arrays[f"{lab}|{t}|std"] = std[:, j]
         truth = np.stack([ms.targets[t].astype(float) for t in task.targets], 1)
-        res.calibration[lab] = calibration_summary(
-            truth, list(task.targets), mean=mean, std=std,
-            n_tracers=np.asarray(ms.meta["n_gc"], float) if "n_gc" in ms.meta else None)
+        n_tr = np.asarray(ms.meta["n_gc"], float) if "n_gc" in ms.meta else None
+        if samples is not None:
+            res.calibration[lab] = calibration_summary(truth, list(task.targets), samples=samples, n_tracers=n_tr)
+        else:
+            res.calibration[lab] = calibration_summary(truth, list(task.targets), mean=mean, std=std, n_tracers=n_tr)
         per["_model"] = {"file": str(path), "architecture": b.architecture, "arch_kwargs": b.arch_kwargs,
                          "channels": task.channels, "loss": b.targets.get("loss"),
                          "parameters": int(sum(p.numel() for p in tm.network.parameters())),

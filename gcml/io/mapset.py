@@ -9,6 +9,7 @@ Layout (format ``gcml.mapset`` version 1.0; see docs/formats.md)::
     /truth/<name>    float32 (N, 1, H, W); attrs unit, description
     /meta/<name>     (N,) numbers or strings; attrs unit
     /split           uint8 (N,): 0 train, 1 val, 2 test, 3 ood
+    /catalogue/...   optional ragged GC catalogue of every map (gcml.io.catalogues)
 
 Arrays are (N, C, H, W) with y (rows) before x (columns); pixel (0, 0) is the lower-left corner
 (``origin = "lower"``), ``extent = (x_min, x_max, y_min, y_max)`` in ``pixel_unit``.
@@ -193,10 +194,11 @@ class MapSetWriter:
         truth: dict[str, tuple[str, str]] | None = None, map_attrs: dict[str, Any] | None = None,
         overwrite: bool = False, command: str | None = None, config: dict | None = None,
         seed: int | None = None, parents: Sequence[str | Path] | None = None,
-        compression: str | None = "gzip",
+        compression: str | None = "gzip", catalogues: bool = False,
     ) -> None:
         """``targets``/``truth`` map name -> (unit, description); ``meta`` name -> (unit, dtype) where
-        dtype is a numpy dtype string or ``"str"``."""
+        dtype is a numpy dtype string or ``"str"``; ``catalogues``: every ``write`` also gives the GC
+        catalogues of its maps (:mod:`gcml.io.catalogues`), written in map order."""
         if kind not in KINDS:
             raise InputError(f"MapSet kind must be one of {KINDS}, got '{kind}'")
         self.path = Path(path)
@@ -205,7 +207,8 @@ class MapSetWriter:
         self._prov = provenance(command=command, config=config, seed=seed, parents=list(parents or []))
         self._spec = dict(channels=list(channels), units=list(units), pixel_scale=float(pixel_scale),
                           pixel_unit=pixel_unit, shape=tuple(shape), kind=kind, targets=targets,
-                          meta=meta, truth=truth or {}, map_attrs=map_attrs or {}, compression=compression)
+                          meta=meta, truth=truth or {}, map_attrs=map_attrs or {}, compression=compression,
+                          catalogues=bool(catalogues))
         self._h5: h5py.File | None = None
         self._written = np.zeros(self.n, bool)
 
@@ -257,11 +260,17 @@ class MapSetWriter:
             t = g.create_dataset(name, shape=(self.n,), dtype=dt)
             t.attrs["unit"] = unit
         f.create_dataset("split", shape=(self.n,), dtype="u1")
+        if s["catalogues"]:
+            from gcml.io.catalogues import create_datasets
+
+            create_datasets(f, self.n)
         return self
 
     def write(self, start: int, *, maps: np.ndarray, targets: dict[str, np.ndarray],
-              meta: dict[str, np.ndarray], split: np.ndarray, truth: dict[str, np.ndarray] | None = None) -> None:
-        """Write rows ``start:start+len(maps)``; every declared target, meta and truth must be given."""
+              meta: dict[str, np.ndarray], split: np.ndarray, truth: dict[str, np.ndarray] | None = None,
+              catalogues: Any = None) -> None:
+        """Write rows ``start:start+len(maps)``; every declared target, meta and truth must be given
+        (and the maps' :class:`gcml.io.catalogues.Catalogues` when the writer was opened with them)."""
         assert self._h5 is not None, "use MapSetWriter as a context manager"
         f = self._h5
         m = np.asarray(maps, np.float32)
@@ -280,6 +289,12 @@ class MapSetWriter:
                     raise InputError(f"{self.path}: {grp}/{name} has {len(data[name])} rows for "
                                      f"{m.shape[0]} maps")
                 f[grp][name][start:stop] = _string_or_number(data[name])
+        if self._spec["catalogues"]:
+            from gcml.io.catalogues import append
+
+            if catalogues is None or catalogues.n != m.shape[0]:
+                raise InputError(f"MapSetWriter: the GC catalogues of maps {start}:{stop} were not given")
+            append(f, start, catalogues, self.path)
         f["split"][start:stop] = np.asarray(split, np.uint8)
         self._written[start:stop] = True
 
@@ -591,6 +606,9 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
                     if name == "meta/group_id" and any(offsets):
                         dst.attrs["offsets"] = json.dumps([{"path": str(p), "offset": o}
                                                            for p, o in zip(inputs, offsets, strict=True)])
+                from gcml.io.catalogues import merge_into
+
+                merge_into(fo, srcs, inputs)  # ragged GC catalogues are copied (also with virtual=True)
             finally:
                 for s in srcs:
                     s.close()

@@ -13,7 +13,7 @@ from typing import Any
 
 from gcml.errors import ConfigError
 
-MODEL_MODULES = ("gcml.models.mass_cnn", "gcml.models.pidoc")
+MODEL_MODULES = ("gcml.models.mass_cnn", "gcml.models.pidoc", "gcml.models.npe")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from gcml.errors import ConfigError
+from gcml.io.catalogues import Catalogues
 from gcml.io.mapset import MapSetWriter, assign_splits
 from gcml.observe.kinematic import (
     CHANNELS,
@@ -162,6 +163,7 @@ class SimulateMapsConfig:
     tme_gamma: float = 3.0
     tme_beta: float = 0.0
     batch_galaxies: int = 128
+    catalogues: bool = True
 
     def __post_init__(self) -> None:
         fams = tuple(str(f).strip() for f in self.families)
@@ -503,8 +505,8 @@ def _effective_radius(p1: dict, p2: dict) -> np.ndarray:
 
 
 def _views_chunk(gals: list[dict], pos: np.ndarray, vel: np.ndarray, mask: np.ndarray, theta: np.ndarray,
-                 phi: np.ndarray, cfg: SimulateMapsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Maps, TME mass, r_out and GC number in the field for all views of a few galaxies."""
+                 phi: np.ndarray, cfg: SimulateMapsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
+    """Maps, TME mass, r_out, GC number in the field and GC catalogues (or None) for all views of a few galaxies."""
     b, n = mask.shape
     v = cfg.views
     x, y, vlos = project(pos, vel, theta.astype(np.float32), phi.astype(np.float32))   # (B, V, N)
@@ -525,7 +527,12 @@ def _views_chunk(gals: list[dict], pos: np.ndarray, vel: np.ndarray, mask: np.nd
     R = np.sqrt(x * x + y * y)  # not np.hypot: its SIMD tail rounds differently with the array length
     tme, r_out = tracer_mass_estimator(R.reshape(bv, n), vlos.reshape(bv, n), mask=infield.reshape(bv, n),
                                        alpha=cfg.tme_alpha, gamma=cfg.tme_gamma, beta=cfg.tme_beta)
-    return maps, tme, r_out, infield.reshape(bv, n).sum(1)
+    cats = None
+    if cfg.catalogues:
+        cats = Catalogues.from_padded(x.reshape(bv, n), y.reshape(bv, n), vlos.reshape(bv, n),
+                                      None if err is None else err.reshape(bv, n), infield.reshape(bv, n),
+                                      m.reshape(bv, n))
+    return maps, tme, r_out, infield.reshape(bv, n).sum(1), cats
 
 
 def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]:
@@ -542,14 +549,17 @@ def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]
     r_out = np.empty(b * v)
     n_in = np.empty(b * v, np.int32)
     step = max(1, 256 // v)
+    cats = []
     for i0 in range(0, b, step):
         i1 = min(i0 + step, b)
         rows = slice(i0 * v, i1 * v)
         res = _views_chunk(gals[i0:i1], pos[i0:i1].astype(np.float32), vel[i0:i1].astype(np.float32),
                            mask[i0:i1], theta[i0:i1], phi[i0:i1], cfg)
-        maps[rows], tme[rows], r_out[rows], n_in[rows] = res
+        maps[rows], tme[rows], r_out[rows], n_in[rows] = res[:4]
+        cats.append(res[4])
+    cats = Catalogues.concatenate(cats) if cfg.catalogues else None
     if gals[0]["kind"] in EARLY_KINDS:
-        return _early_block_labels(gals, cfg, maps, tme, r_out, n_in, theta, phi)
+        return _early_block_labels(gals, cfg, maps, tme, r_out, n_in, theta, phi, cats)
     p1 = _profiles(gals, "p1")
     p2 = _profiles(gals, "p2") if gals[0]["kind"] == "merger" else _zero_profile(b)
     mstar = p1["m_disk"] + p1["m_bulge"] + p2["m_disk"] + p2["m_bulge"]
@@ -595,11 +605,13 @@ def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]
     meta.update({k: rep(val) for k, val in params.items()})
     for k in PARAM_META:
         meta.setdefault(k, np.full(b * v, np.nan))
-    return {"maps": maps, "targets": {k: np.asarray(t, np.float32) for k, t in targets.items()}, "meta": meta}
+    return {"maps": maps, "targets": {k: np.asarray(t, np.float32) for k, t in targets.items()}, "meta": meta,
+            "catalogues": cats}
 
 
 def _early_block_labels(gals: list[dict], cfg: SimulateMapsConfig, maps: np.ndarray, tme: np.ndarray,
-                        r_out: np.ndarray, n_in: np.ndarray, theta: np.ndarray, phi: np.ndarray) -> dict[str, Any]:
+                        r_out: np.ndarray, n_in: np.ndarray, theta: np.ndarray, phi: np.ndarray,
+                        cats: Any = None) -> dict[str, Any]:
     """Targets and meta of a block of early-type galaxies (labels from :func:`pot.early_type_enclosed_mass`)."""
     b = len(gals)
     v = cfg.views
@@ -645,7 +657,8 @@ def _early_block_labels(gals: list[dict], cfg: SimulateMapsConfig, maps: np.ndar
     meta.update({k: rep(val) for k, val in params.items()})
     for k in PARAM_META:
         meta.setdefault(k, rep(nan))
-    return {"maps": maps, "targets": {k: np.asarray(t, np.float32) for k, t in targets.items()}, "meta": meta}
+    return {"maps": maps, "targets": {k: np.asarray(t, np.float32) for k, t in targets.items()}, "meta": meta,
+            "catalogues": cats}
 
 
 def simulate_galaxies(indices: list[int] | range, cfg: SimulateMapsConfig) -> dict[str, Any]:
@@ -664,11 +677,14 @@ def simulate_galaxies(indices: list[int] | range, cfg: SimulateMapsConfig) -> di
     rows = np.concatenate([np.concatenate([np.arange(j * v, (j + 1) * v) for j in sel]) for sel, _ in parts])
     order = np.argsort(rows, kind="stable")
     cat = lambda key, name: np.concatenate([p[key][name] for _, p in parts])[order]  # noqa: E731
-    return {
+    out = {
         "maps": np.concatenate([p["maps"] for _, p in parts])[order],
         "targets": {k: cat("targets", k) for k in parts[0][1]["targets"]},
         "meta": {k: cat("meta", k) for k in parts[0][1]["meta"]},
     }
+    if cfg.catalogues:
+        out["catalogues"] = Catalogues.concatenate([p["catalogues"] for _, p in parts]).select(order)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ driver
@@ -766,7 +782,7 @@ def simulate_maps(
                       map_attrs=map_attrs, overwrite=overwrite, command=command, config=resolved, seed=cfg.seed,
                       # float32 V/sigma/count maps do not compress (gzip+shuffle: 31.5 MB vs 30.7 MB raw for
                       # 25,600 maps) but gzip cost more CPU than making the maps; write them uncompressed.
-                      compression=None) as w:
+                      compression=None, catalogues=cfg.catalogues) as w:
         done = 0
 
         def write(res: dict[str, Any]) -> None:
@@ -774,7 +790,8 @@ def simulate_maps(
             gid = res["meta"]["group_id"]
             split = assign_splits(gid, cfg.split_fractions, cfg.seed)
             split = np.where(np.isin(res["meta"]["family"], OOD_FAMILIES), 3, split).astype(np.uint8)
-            w.write(done, maps=res["maps"], targets=res["targets"], meta=res["meta"], split=split)
+            w.write(done, maps=res["maps"], targets=res["targets"], meta=res["meta"], split=split,
+                    catalogues=res.get("catalogues"))
             done += len(gid)
             if progress is not None:
                 progress(done, n_maps)

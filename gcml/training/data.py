@@ -327,6 +327,10 @@ def open_training_data(path: str | Path, task: Task, *, in_memory: str = "auto",
     """Load ``path`` for ``task``: in memory when it needs less than ``max_memory_gb`` (or when asked)."""
     hdr = read_header(path)
     task.check_header(hdr, path)
+    if task.input_kind == "catalogue":  # mass-npe: GC catalogues, always in memory
+        from gcml.training.npe_data import CatalogueData
+
+        return CatalogueData(path, task)  # type: ignore[arg-type]
     need = estimate_bytes(hdr, len(task.channels) + (1 if task.needs_truth else 0))
     if in_memory == "yes" or (in_memory == "auto" and need <= max_memory_gb * 1e9):
         return InMemoryData(path, task)

@@ -224,7 +224,8 @@ def forward_split(model: torch.nn.Module, task: Task, data, split: str, device: 
     for xb, yb in data.eval_batches(split, batch_size, rank=rank, world=world):
         xb = task.encode_x(xb.to(device, non_blocking=True))
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-            out = task.collect(model(xb))
+            # a posterior task (mass-npe) also gives the network the targets, for their log-likelihood
+            out = task.collect(model(xb, task.encode_y(yb.to(device))) if task.takes_targets else model(xb))
         outs.append(out.float().cpu())
         ys.append(yb.cpu())
     if world > 1:
@@ -496,7 +497,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                     xb = task.encode_x(xb.to(device, non_blocking=True))
                     yb = task.encode_y(yb.to(device, non_blocking=True))
                     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                        outb = net(xb)
+                        outb = net(xb, yb) if task.takes_targets else net(xb)
                     loss = task.loss(outb, yb)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()

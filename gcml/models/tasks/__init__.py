@@ -8,6 +8,7 @@ name                       class                                        models
 ``scalar-regression``      :class:`~gcml.models.tasks.scalar.ScalarRegressionTask`       mass-cnn*, pidoc-cnn*
 ``map-regression``         :class:`~gcml.models.tasks.maps.MapRegressionTask`            pidoc-ced*
 ``map-scalar-regression``  :class:`~gcml.models.tasks.maps.MapScalarRegressionTask`      pidoc-net
+``catalogue-npe``          :class:`~gcml.models.tasks.npe.CatalogueNPETask`              mass-npe
 =========================  ===========================================  ==============================
 """
 
@@ -18,12 +19,14 @@ from typing import Any
 from gcml.errors import FormatError, InputError
 from gcml.models.tasks.base import DataStats, Task
 from gcml.models.tasks.maps import MapRegressionTask, MapScalarRegressionTask
+from gcml.models.tasks.npe import CatalogueNPETask
 from gcml.models.tasks.scalar import ScalarRegressionTask
 
 TASKS: dict[str, type[Task]] = {
     ScalarRegressionTask.name: ScalarRegressionTask,
     MapRegressionTask.name: MapRegressionTask,
     MapScalarRegressionTask.name: MapScalarRegressionTask,
+    CatalogueNPETask.name: CatalogueNPETask,
 }
 
 
@@ -42,5 +45,5 @@ def task_from_bundle(bundle: dict[str, Any]) -> Task:
     return TASKS[name].from_bundle(bundle)
 
 
-__all__ = ["TASKS", "DataStats", "MapRegressionTask", "MapScalarRegressionTask", "ScalarRegressionTask", "Task",
+__all__ = ["TASKS", "CatalogueNPETask", "DataStats", "MapRegressionTask", "MapScalarRegressionTask", "ScalarRegressionTask", "Task",
            "get_task_class", "task_from_bundle"]

@@ -80,6 +80,11 @@ class Task(abc.ABC):
         self._xm: torch.Tensor | None = None
         self._xs: torch.Tensor | None = None
 
+    #: What the data layer reads: "maps" (/maps) or "catalogue" (/catalogue, GC catalogues of mass-npe).
+    input_kind: ClassVar[str] = "maps"
+    #: True when the network is called as ``net(x, y_encoded)`` (a posterior estimator returning the
+    #: targets' negative log-likelihood) instead of ``net(x)``.
+    takes_targets: ClassVar[bool] = False
     #: True when the targets include per-pixel maps under /truth (the data layer then reads them).
     needs_truth: ClassVar[bool] = False
     #: Largest batch for evaluation passes (None: the config's eval_batch_size); map tasks need less.

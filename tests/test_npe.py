@@ -1,0 +1,282 @@
+"""mass-npe: permutation invariance, any N with padding, a known-answer posterior, bundle round trip,
+catalogues in the MapSet (consistent with the maps; ragged helpers; merge), training through the one loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gcml.errors import InputError
+from gcml.io.catalogues import Catalogues, read_catalogues
+from gcml.models.npe import CATALOGUE_COLUMNS, NPE_TARGETS, MassNPE
+
+SMALL = dict(hidden=32, context=16, transforms=2, flow_hidden=32)
+
+
+def random_catalogue(rng, n, n_pad=None):
+    c = np.zeros((n_pad or n, 6), np.float32)
+    c[:n, 0:2] = rng.normal(0, 10, (n, 2))
+    c[:n, 2] = rng.normal(0, 150, n)
+    c[:n, 3] = rng.uniform(5, 20, n)
+    c[:n, 4] = (np.abs(c[:n, :2]) < 20).all(1)
+    c[:n, 5] = 1
+    return c
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return MassNPE(n_targets=3, **SMALL).eval()
+
+
+def test_permutation_invariance(net, one_thread):
+    rng = np.random.default_rng(0)
+    c = random_catalogue(rng, 60)
+    y = torch.randn(1, 3)
+    a = net.log_prob(y, torch.from_numpy(c[None]))
+    b = net.log_prob(y, torch.from_numpy(c[None, rng.permutation(60)]))
+    assert torch.allclose(a, b, atol=1e-4)
+    assert torch.allclose(net.context(torch.from_numpy(c[None])), net.context(torch.from_numpy(c[None, ::-1].copy())),
+                          atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [5, 37, 1000])
+def test_any_n_and_padding(net, n):
+    rng = np.random.default_rng(n)
+    c = random_catalogue(rng, n)
+    padded = random_catalogue(np.random.default_rng(n), n, n_pad=n + 123)
+    padded[n:] = rng.normal(0, 100, (123, 6)) * np.array([1, 1, 1, 1, 0, 0])  # junk in padding rows, valid = 0
+    y = torch.randn(1, 3)
+    a = net.log_prob(y, torch.from_numpy(c[None]))
+    b = net.log_prob(y, torch.from_numpy(padded[None]))
+    assert torch.isfinite(a).all() and torch.allclose(a, b, atol=1e-4)
+    # a batch of catalogues of different N gives each one's own result
+    other = random_catalogue(rng, 7, n_pad=n + 123)
+    batch = torch.from_numpy(np.stack([padded, other]))
+    both = net.log_prob(y.expand(2, 3), batch)
+    assert torch.allclose(both[0], a[0], atol=1e-4)
+    s = net.sample(batch, 50, seed=1)
+    assert s.shape == (50, 2, 3) and torch.equal(s, net.sample(batch, 50, seed=1))
+
+
+def gaussian_toy(n_items, seed):
+    """theta ~ N(0, I_2); N GCs with v_i / 200 km/s ~ N(theta_1, 1) and x_i / 10 kpc ~ N(theta_2, 1).
+    Posterior: independent Gaussians, mean sum / (1 + N), standard deviation 1 / sqrt(1 + N)."""
+    rng = np.random.default_rng(seed)
+    th = rng.standard_normal((n_items, 2))
+    n = rng.integers(5, 21, n_items)
+    cat = np.zeros((n_items, 20, 6), np.float32)
+    valid = np.arange(20)[None] < n[:, None]
+    eps = rng.standard_normal((n_items, 20, 2))
+    cat[..., 2] = 200 * (th[:, None, 0] + eps[..., 0])
+    cat[..., 0] = 10 * (th[:, None, 1] + eps[..., 1])
+    cat[..., 4] = 1
+    cat[..., 5] = valid
+    cat[~valid] = 0
+    sums = np.stack([(cat[..., 2] / 200).sum(1), (cat[..., 0] / 10).sum(1)], 1)
+    return (torch.from_numpy(cat), torch.from_numpy(th.astype(np.float32)), sums / (1 + n)[:, None],
+            1 / np.sqrt(1 + n))
+
+
+@pytest.fixture
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_flow_recovers_an_analytic_gaussian_posterior(one_thread):
+    from gcml.evaluation.calibration import calibration_summary
+
+    torch.manual_seed(0)
+    m = MassNPE(n_targets=2, flow="maf", **SMALL)
+    cat, th, _, _ = gaussian_toy(4000, 1)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(400):
+        i = torch.randint(0, len(th), (128,), generator=g)
+        loss = m(cat[i], th[i]).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    ct, tt, post_mean, post_std = gaussian_toy(400, 2)
+    s = m.sample(ct, 1000, seed=0).numpy()
+    ratio = np.median(s.std(0) / post_std[:, None], axis=0)
+    assert ratio == pytest.approx([1.0, 1.0], abs=0.15)        # the right width, for every N
+    assert (np.abs(s.mean(0) - post_mean).mean(0) / post_std.mean() < 0.4).all()
+    cal = calibration_summary(tt.numpy(), ["t1", "t2"], samples=s)
+    assert all(d["coverage"]["0.68"] == pytest.approx(0.68, abs=0.08) for d in cal["per_target"].values())
+    # an untrained flow is far from it
+    torch.manual_seed(0)
+    raw = MassNPE(n_targets=2, flow="maf", **SMALL).eval().sample(ct, 200, seed=0).numpy()
+    assert abs(np.median(raw.std(0) / post_std[:, None]) - 1) > 0.5
+
+
+def test_catalogues_ragged_helpers():
+    rng = np.random.default_rng(0)
+    mask = rng.random((4, 9)) < 0.6
+    mask[2] = False
+    x, y, v, e = (rng.normal(size=(4, 9)).astype(np.float32) for _ in range(4))
+    c = Catalogues.from_padded(x, y, v, e, np.ones((4, 9)), mask)
+    assert c.n == 4 and c.counts.tolist() == mask.sum(1).tolist()
+    assert np.array_equal(c.table(1)["v_los"], v[1][mask[1]])
+    s = c.select([3, 1, 2])
+    assert s.counts.tolist() == [mask[3].sum(), mask[1].sum(), 0]
+    assert np.array_equal(s.table(0)["x"], x[3][mask[3]])
+    p = c.padded([1, 2])
+    assert p.shape == (2, mask[1].sum(), 6) and p[1].sum() == 0 and (p[0, :, 5] == 1).all()
+    both = Catalogues.concatenate([c, s])
+    assert both.n == 7 and np.array_equal(both.table(5)["y"], y[1][mask[1]])
+    with pytest.raises(InputError, match="more than n_max"):
+        c.padded([0], n_max=1)
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    from gcml.simulate.galaxies import SimulateMapsConfig, simulate_maps
+
+    d = tmp_path_factory.mktemp("npe")
+    cfg = SimulateMapsConfig(families=("disk", "merger"), n_galaxies=16, views=5, seed=5, subsample=(0.2, 1.0),
+                             v_error_kms=(5.0, 20.0), merger_steps=100, batch_galaxies=8)
+    simulate_maps(cfg, d / "a.h5")
+    return d, cfg
+
+
+def test_simulate_maps_catalogues_match_the_maps(sim):
+    from gcml.io.mapset import read_mapset
+    from gcml.physics.tracer_mass import tracer_mass_estimator
+    from gcml.simulate.galaxies import simulate_maps
+
+    d, cfg = sim
+    ms = read_mapset(d / "a.h5")
+    cat = read_catalogues(d / "a.h5")
+    assert cat.n == ms.n
+    # the GCs flagged in the map are those the maps' meta counts, and give the stored TME and r_out
+    n_in = np.add.reduceat(cat.in_map.astype(int), cat.offsets[:-1])
+    assert np.array_equal(n_in, ms.meta["n_gc"])
+    p = cat.padded()
+    r = np.sqrt(p[..., 0] ** 2 + p[..., 1] ** 2)
+    tme, r_out = tracer_mass_estimator(r, p[..., 2], mask=(p[..., 4] > 0) & (p[..., 5] > 0))
+    ok = np.isfinite(ms.meta["tme_log10_mass"])
+    assert np.allclose(np.log10(tme[ok]), ms.meta["tme_log10_mass"][ok], atol=1e-5)
+    assert np.allclose(r_out, ms.meta["r_out_kpc"], atol=1e-4)
+    half = cfg.extent_kpc / 2
+    assert np.array_equal(cat.in_map.astype(bool), (np.abs(cat.x) <= half) & (np.abs(cat.y) <= half))
+    assert (cat.v_err >= 5).all() and (cat.v_err <= 20).all()
+    # same bytes with two workers; none without catalogues
+    simulate_maps(cfg, d / "b.h5", workers=2)
+    other = read_catalogues(d / "b.h5")
+    assert all(np.array_equal(getattr(cat, k), getattr(other, k)) for k in ("offsets", "x", "y", "v_los", "v_err", "in_map"))
+    simulate_maps(cfg.__class__(**{**cfg.__dict__, "catalogues": False}), d / "c.h5")
+    with pytest.raises(InputError, match="no GC catalogues"):
+        read_catalogues(d / "c.h5")
+    # the early-type families store theirs too
+    early = cfg.__class__(**{**cfg.__dict__, "families": ("early", "early-ood"), "n_galaxies": 4, "views": 2})
+    simulate_maps(early, d / "e.h5")
+    ce, me = read_catalogues(d / "e.h5"), read_mapset(d / "e.h5")
+    assert np.array_equal(np.add.reduceat(ce.in_map.astype(int), ce.offsets[:-1]), me.meta["n_gc"])
+
+
+def test_merge_keeps_catalogues(sim, tmp_path):
+    from gcml.io.mapset import merge_mapsets
+    from gcml.simulate.galaxies import simulate_maps
+
+    d, cfg = sim
+    for k in (1, 2):
+        simulate_maps(cfg, tmp_path / f"s{k}.h5", shard=(k, 2))
+    merge_mapsets([tmp_path / "s1.h5", tmp_path / "s2.h5"], tmp_path / "m.h5")
+    whole, merged = read_catalogues(d / "a.h5"), read_catalogues(tmp_path / "m.h5")
+    assert all(np.array_equal(getattr(whole, k), getattr(merged, k)) for k in ("offsets", "x", "v_los", "in_map"))
+    simulate_maps(cfg.__class__(**{**cfg.__dict__, "catalogues": False, "seed": 9}), tmp_path / "n.h5")
+    with pytest.raises(InputError, match="no GC catalogues"):
+        merge_mapsets([tmp_path / "s1.h5", tmp_path / "n.h5"], tmp_path / "m2.h5", renumber=True)
+
+
+def test_train_mass_npe_in_the_loop_and_bundle_round_trip(sim, tmp_path):
+    from gcml.io.bundle import load_bundle
+    from gcml.models.trained import TrainedModel
+    from gcml.training import TrainConfig, train
+    from gcml.training.npe_data import CatalogueData
+
+    d, _ = sim
+    cfg = TrainConfig(model="mass-npe", epochs=2, batch_size=32, threads=1, seed=1, channels=CATALOGUE_COLUMNS,
+                      targets=NPE_TARGETS, arch_kwargs=SMALL)
+    res = train(d / "a.h5", cfg, tmp_path / "run")
+    assert res.epochs_run == 2 and np.isfinite(res.best_val_loss)
+    t = res.test_metrics["test"]["log10_mass_total"]
+    assert np.isfinite(t["scatter_dex"]) and 0 <= t["coverage_68"] <= 1
+    # the bundle opens with weights_only=True and gives back the same network and targets
+    raw = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert raw["architecture"] == "mass-npe" and raw["task"] == "catalogue-npe"
+    b = load_bundle(tmp_path / "run" / "best.pt")
+    tm = TrainedModel.load(tmp_path / "run" / "best.pt")
+    model, task = tm.network, tm.task
+    assert task.targets == list(NPE_TARGETS) and b["targets"]["output"] == "posterior"
+    data = CatalogueData(d / "a.h5", task)
+    xb, yb = next(data.batches("test", 16, epoch=None, seed=0))
+    s1 = task.decode_samples(model.sample(xb, 200, seed=3))
+    torch.manual_seed(1)
+    again = MassNPE(**b["arch_kwargs"])
+    again.load_state_dict(raw["state_dict"])
+    again.eval()
+    s2 = task.decode_samples(again.sample(xb, 200, seed=3))
+    assert torch.equal(s1, s2) and s1.shape == (200, len(xb), 6)
+    assert (s1.mean(0) - yb).abs().mean() < 1.5  # physical units (dex): near the truths even after 2 epochs
+    # resume continues the run
+    res2 = train(d / "a.h5", cfg.replace(epochs=3), tmp_path / "run", resume=True)
+    assert res2.epochs_run == 3 and res2.resumed_from_epoch == 2
+
+
+def test_cli_train_and_evaluate_mass_npe_beside_a_cnn(sim, tmp_path, cli):
+    import json
+
+    d, _ = sim
+    r = cli("train", "mass-npe", "--data", d / "a.h5", "--epochs", "1", "--threads", "1", "--batch-size", "32",
+            "-o", tmp_path / "npe")
+    assert r.exit_code == 0, r.output
+    r = cli("train", "mass-cnn", "--data", d / "a.h5", "--epochs", "1", "--threads", "1", "-o", tmp_path / "cnn")
+    assert r.exit_code == 0, r.output
+    r = cli("evaluate", tmp_path / "npe" / "best.pt", tmp_path / "cnn" / "best.pt", d / "a.h5", "--split", "all",
+            "-o", tmp_path / "rep")
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    npe = m["calibration"]["npe/best.pt"]
+    assert npe["kind"] == "samples" and set(npe["per_target"]) == set(NPE_TARGETS)
+    assert m["calibration"]["cnn/best.pt"]["kind"] == "gaussian"
+    assert np.isfinite(m["models"]["npe/best.pt"]["log10_mass_within_rout"]["scatter_dex"])
+    assert "## Calibration" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_mass_npe_refuses_maps_without_catalogues_and_map_channels(sim, tmp_path):
+    from gcml.training import TrainConfig, train
+
+    d, _ = sim
+    cfg = TrainConfig(model="mass-npe", epochs=1, threads=1, channels=CATALOGUE_COLUMNS, targets=NPE_TARGETS)
+    with pytest.raises(InputError, match="no GC catalogues"):
+        train(d / "c.h5", cfg, tmp_path / "r1")
+    with pytest.raises(InputError, match="leave --channels out"):
+        train(d / "a.h5", cfg.replace(channels=("sigma", "v")), tmp_path / "r2")
+
+
+def test_mass_npe_ddp_two_cpu_processes_match_single_process(sim, tmp_path):
+    import json
+
+    from gcml.io.bundle import load_bundle
+    from gcml.training import TrainConfig, train
+
+    d, _ = sim
+    cfg = TrainConfig(model="mass-npe", epochs=1, batch_size=32, threads=1, seed=3, channels=CATALOGUE_COLUMNS,
+                      targets=NPE_TARGETS, arch_kwargs=SMALL, early_stopping=0)
+    train(d / "a.h5", cfg, tmp_path / "one")
+    multi = train(d / "a.h5", cfg.replace(nproc=2), tmp_path / "two")
+    assert multi.world_size == 2
+    a, b = ([json.loads(s) for s in (tmp_path / r / "metrics.jsonl").read_text().splitlines()] for r in ("one", "two"))
+    assert b[0]["train_loss"] == pytest.approx(a[0]["train_loss"], abs=1e-4, rel=0)
+    assert b[0]["val_loss"] == pytest.approx(a[0]["val_loss"], abs=1e-4, rel=0)
+    wa = load_bundle(tmp_path / "one" / "last.pt")["state_dict"]
+    wb = load_bundle(tmp_path / "two" / "last.pt")["state_dict"]
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-4, rtol=0)
