@@ -15,6 +15,7 @@ import torch
 from gcml.errors import InputError
 from gcml.models.tasks.base import DataStats
 from gcml.models.tasks.npe import CATALOGUE_UNITS, MIN_GC, CatalogueNPETask
+from gcml.training.batching import epoch_generator, rank_slice
 
 
 class CatalogueData:
@@ -78,8 +79,6 @@ class CatalogueData:
     def batches(self, split: str, batch_size: int, *, epoch: int | None, seed: int, rank: int = 0,
                 world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This rank's part of each global batch (padded to the global batch's longest catalogue)."""
-        from gcml.training.data import _rank_slice, epoch_generator
-
         idx = self._idx[split]
         if epoch is not None:
             idx = idx[torch.randperm(len(idx), generator=epoch_generator(seed, epoch)).numpy()]
@@ -88,7 +87,7 @@ class CatalogueData:
             if len(b) < world:
                 break
             n_max = int(self.cat.counts[b].max())
-            b = b[_rank_slice(len(b), rank, world)]
+            b = b[rank_slice(len(b), rank, world)]
             yield torch.from_numpy(self.cat.padded(b, n_max)), self.y[torch.from_numpy(b)]
 
     def eval_batches(self, split: str, batch_size: int, *, rank: int = 0,
