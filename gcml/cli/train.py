@@ -76,6 +76,7 @@ def train_cmd(
     """
     with user_errors():
         from gcml.errors import ConfigError, TrainingInterrupted
+        from gcml.io.common import options_record
         from gcml.models.mass_cnn import resolve_channels
         from gcml.models.registry import get_model_spec
         from gcml.training import TrainConfig, train
@@ -149,7 +150,7 @@ def train_cmd(
 
             try:
                 res = train(data_path, cfg, out_dir, resume=o["resume"], overwrite=o["overwrite"],
-                            progress=progress)
+                            progress=progress, options=options_record("train", o))
             except TrainingInterrupted as exc:
                 prog.stop()
                 err_console.print(f"[bold red]interrupted:[/] {exc}", highlight=False, soft_wrap=True)

@@ -47,7 +47,7 @@ from gcml.errors import (
     OutputExistsError,
     TrainingInterrupted,
 )
-from gcml.io.common import atomic_output, check_output_dir, command_options, make_output_dir, sha256_file
+from gcml.io.common import atomic_output, check_output_dir, make_output_dir, sha256_file
 from gcml.io.mapset import read_header
 from gcml.models.bundle import Geometry, ModelBundle
 from gcml.models.tasks import Task, get_task_class
@@ -280,7 +280,8 @@ def _check_resume_config(path: Path, saved: dict[str, Any], config: TrainConfig)
 # ------------------------------------------------------------------------------------------------
 
 def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: bool | str = False,
-          overwrite: bool = False, progress: ProgressFn | None = None, command: str | None = None) -> TrainResult:
+          overwrite: bool = False, progress: ProgressFn | None = None, command: str | None = None,
+          options: dict[str, Any] | None = None) -> TrainResult:
     """Train ``config.model`` on the MapSet ``data`` and write the run folder ``out``.
 
     Parameters
@@ -293,6 +294,10 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
         else start (a folder without outputs, or one whose run was stopped before its first epoch ended)
     overwrite : replace the outputs of an earlier run in ``out``
     progress : callback, see :data:`ProgressFn` (called by rank 0 only)
+    command : the command line recorded in the bundles
+    options : the command-line options of ``gcml train`` (``{"command": "train", option: value, ...}``,
+        :func:`gcml.io.common.options_record`): rank 0 writes them to ``options.toml`` so that
+        ``--config`` repeats the run. Passed explicitly, also to the processes of a DDP run.
 
     Returns
     -------
@@ -310,9 +315,9 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     _preflight(data, config, out, resume=resume, overwrite=overwrite, check_outputs=env is None or env.is_main,
                auto=mode == "auto")
     if env is not None:  # launched by torchrun or SLURM: this process is one rank
-        return _run(env, data, config, out, resume, progress, command)
+        return _run(env, data, config, out, resume, progress, command, options)
     if config.world_size == 1:
-        return _run(DistEnv(), data, config, out, resume, progress, command)
+        return _run(DistEnv(), data, config, out, resume, progress, command, options)
     import multiprocessing
 
     if getattr(multiprocessing.current_process(), "_inheriting", False):
@@ -331,7 +336,7 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
 
     try:
         spawn(_spawned, config.world_size, (str(data), config.to_dict(), str(out), resume, queue, command,
-                                            command_options()), poll=poll)
+                                            options), poll=poll)
     except KeyboardInterrupt:
         raise _interrupted(out, _saved_epoch(out / "checkpoint.pt")) from None
     except Exception as exc:  # a rank failed; show its last line
@@ -343,15 +348,10 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
 
 def _spawned(rank: int, world: int, data: str, config: dict, out: str, resume: bool, queue, command,
              options: dict[str, Any] | None = None) -> None:
-    from gcml.io.common import set_command_options
-
-    if options is not None:  # the CLI's options, recorded in the parent, for rank 0's options.toml
-        options = dict(options)
-        set_command_options(options.pop("command"), options)
     cfg = TrainConfig.from_dict(config)
     prog = (lambda e, i: queue.put((e, i))) if queue is not None else None
     _run(DistEnv(rank=rank, world_size=world, local_rank=rank, launched_by="spawn"), Path(data), cfg,
-         Path(out), resume, prog, command)
+         Path(out), resume, prog, command, options)
 
 
 def _saved_epoch(path: Path) -> int:
@@ -400,7 +400,7 @@ def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, over
 
 
 def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
-         progress: ProgressFn | None, command: str | None) -> TrainResult:
+         progress: ProgressFn | None, command: str | None, options: dict[str, Any] | None = None) -> TrainResult:
     from gcml.training.data import open_training_data
 
     device = resolve_device(config.device, config.gpus, env.local_rank)
@@ -454,7 +454,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
             with atomic_output(out / "config.toml", overwrite=True) as tmp:
                 tmp.write_text(f"# gcml train: resolved configuration\n# data = {data}\n# data_sha256 = {data_sha}\n"
                                + to_toml(config.to_dict()))
-            opts = command_options()
+            opts = dict(options) if options else None
             if opts is not None and opts.pop("command") == "train":  # run by the CLI: its options, re-runnable
                 with atomic_output(out / "options.toml", overwrite=True) as tmp:
                     tmp.write_text(f"# gcml train: the command-line options of this run; repeat it with\n"
