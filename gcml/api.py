@@ -86,6 +86,12 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
         raise InputError(f"{p}: is a folder; expected a GC catalogue table or a FITS image")
     if not p.exists():
         raise InputError(f"{p}: file not found")
+    from gcml.io.tables import not_a_table
+
+    other = not_a_table(p)
+    if other is not None:
+        raise InputError(f"{p}: is {other}; gcml predict takes a GC catalogue (VizieR TSV, CSV, ECSV, FITS table, "
+                         "VOTable) or a FITS image")
     given = {k: v for k, v in locals().items() if k in CATALOGUE_ONLY + IMAGE_ONLY and v is not None}
     kind = input_kind(p)
     wrong = [k for k in (CATALOGUE_ONLY if kind == "image" else IMAGE_ONLY) if k in given]

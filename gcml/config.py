@@ -15,6 +15,22 @@ from typing import Any
 from gcml.errors import ConfigError
 
 
+def check_finite_fields(obj: Any, *, names: dict[str, str] | None = None) -> None:
+    """Refuse NaN and infinity in the float fields (and tuples of floats) of a config dataclass.
+
+    ``names`` maps field names to the option names used in the message (default ``--field-name``).
+    """
+    import dataclasses
+
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        vals = v if isinstance(v, (tuple, list)) else (v,)
+        for x in vals:
+            if isinstance(x, float) and not math.isfinite(x):
+                opt = (names or {}).get(f.name, "--" + f.name.replace("_", "-"))
+                raise ConfigError(f"option {opt}: expected a finite number, got {x}")
+
+
 def parse_list(text: str | float | int | list | tuple, *, name: str = "value", kind: type = float) -> list:
     """Parse ``"a,b,c"`` or ``"start:stop:step"`` (stop inclusive when on the grid) into a list.
 

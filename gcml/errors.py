@@ -26,6 +26,18 @@ class OutputExistsError(GcmlError):
     """An output already exists and ``overwrite`` was not given."""
 
 
+class OutputError(GcmlError):
+    """An output could not be written: disk full, I/O error, or another run owns it."""
+
+
+class OutputBusyError(OutputError):
+    """Another gcml run is writing the same output (its lock is held)."""
+
+
+class ResourceError(GcmlError):
+    """A run would need more memory or disk than there is (estimated before work starts)."""
+
+
 class DeviceError(GcmlError):
     """A requested compute device (GPU) is not available."""
 

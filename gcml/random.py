@@ -15,6 +15,20 @@ import numpy as np
 SeedLike = int | np.random.Generator | np.random.SeedSequence | None
 
 
+#: seeds gcml takes: numpy's SeedSequence takes any integer >= 0, torch.manual_seed and the int64 ``seed``
+#: attribute of gcml files need it below 2**63
+SEED_MAX = 2**63 - 1
+
+
+def check_seed(seed: object, option: str = "--seed") -> int:
+    """``seed`` as an int in 0..2**63-1, or a ConfigError naming ``option``."""
+    from gcml.errors import ConfigError
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= SEED_MAX:
+        raise ConfigError(f"option {option}: expected an integer from 0 to 2**63 - 1 ({SEED_MAX}), got {seed}")
+    return int(seed)
+
+
 def make_rng(seed: SeedLike = None) -> np.random.Generator:
     """Return a numpy Generator from an int, SeedSequence, Generator (returned as is) or None."""
     if isinstance(seed, np.random.Generator):

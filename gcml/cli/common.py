@@ -62,6 +62,21 @@ def user_errors(options: dict[str, str] | None = None) -> Iterator[None]:
     except GcmlError as exc:
         err_console.print(f"[bold red]error:[/] {cli_message(str(exc), options)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    except OSError as exc:
+        # A full disk met outside an output's own write (a plot, a library's cache) is still the user's
+        # environment, not a gcml bug: one sentence. Other OSErrors are bugs and keep their traceback.
+        from gcml.io.common import is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        where = getattr(exc, "filename", None)
+        err_console.print(f"[bold red]error:[/] disk full{f' writing {where}' if where else ''}",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except MemoryError:
+        err_console.print("[bold red]error:[/] out of memory; use smaller sizes (fewer maps, pixels or stars "
+                          "per run) or a machine with more memory", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def cli_message(message: str, options: dict[str, str] | None = None) -> str:
@@ -85,8 +100,33 @@ def resolve_options(ctx: typer.Context, config_path: Path | None, command: str,
     values = {k: v for k, v in ctx.params.items() if k not in skip}
     if config_path is not None:
         values = _merge_config(ctx, config_path, command, skip, values)
+    check_values(ctx, values)
     set_command_options(command, values)
     return values
+
+
+def option_name(ctx: typer.Context, name: str) -> str:
+    """The long option name (``--sky-mag``) of parameter ``name`` of the running command."""
+    for p in ctx.command.params:
+        if p.name == name:
+            longs = [o for o in getattr(p, "opts", []) if o.startswith("--")]
+            return longs[0] if longs else (p.opts[0] if getattr(p, "opts", None) else name)
+    return "--" + name.replace("_", "-")
+
+
+def check_values(ctx: typer.Context, values: dict[str, Any]) -> None:
+    """Checks every command gets, in one place: no NaN or infinity in any number option, and a seed that
+    numpy, torch and the HDF5 attributes all take (0 <= seed < 2**63)."""
+    import math
+
+    from gcml.errors import ConfigError
+    from gcml.random import check_seed
+
+    for name, v in values.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"option {option_name(ctx, name)}: expected a finite number, got {v}")
+        if name == "seed" and v is not None and not isinstance(v, bool):
+            check_seed(v, option_name(ctx, name))
 
 
 def _merge_config(ctx: typer.Context, config_path: Path, command: str, skip: tuple[str, ...],

@@ -91,9 +91,16 @@ def normalise_argv(argv: list[str]) -> list[str]:
     return out
 
 
+def _terminate(signum, frame) -> None:  # noqa: ARG001
+    # SIGTERM (kill, SLURM time limit) unwinds like Ctrl-C, so temporary files are removed
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
     import sys
 
+    signal.signal(signal.SIGTERM, _terminate)
     app(args=normalise_argv(sys.argv[1:]))
 
 

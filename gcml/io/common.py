@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
+import re
+import secrets
 import shlex
 import sys
 from collections.abc import Iterator
@@ -15,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gcml.errors import FormatError, InputError, OutputExistsError
+from gcml.errors import FormatError, InputError, OutputBusyError, OutputError, OutputExistsError
 
 
 def _first_existing_ancestor(p: Path) -> Path:
@@ -45,6 +48,76 @@ def check_output_path(path: str | Path, *, overwrite: bool = False) -> Path:
     return p
 
 
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_+\-][A-Za-z0-9._+\-]{0,127}$")
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process may still use (MemAvailable, capped by an address-space limit)."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = None
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft not in (resource.RLIM_INFINITY, -1) and soft > 0:
+            avail = soft if avail is None else min(avail, soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return avail
+
+
+def check_resources(what: str, *, memory: float = 0.0, disk: float = 0.0, folder: str | Path | None = None) -> None:
+    """Refuse, before any work, a run whose estimated memory or output size cannot fit.
+
+    ``memory``/``disk`` are estimates in bytes (lower bounds: a refusal is certain to be right); ``folder``
+    is where the output goes. Raises :class:`ResourceError` with one sentence naming both figures.
+    """
+    from gcml.errors import ResourceError
+
+    mem = available_memory()
+    if memory > 0 and mem is not None and memory > mem:
+        raise ResourceError(f"{what} would need at least {_human(memory)} of memory and {_human(mem)} is available; "
+                            "use smaller sizes")
+    if disk > 0 and folder is not None:
+        import shutil
+
+        anc = Path(folder) if Path(folder).is_dir() else _first_existing_ancestor(Path(folder) / "x")
+        try:
+            free = shutil.disk_usage(anc).free
+        except OSError:
+            return
+        if disk > free:
+            raise ResourceError(f"{what} would write at least {_human(disk)} and {anc} has {_human(free)} free; "
+                                "use smaller sizes or another folder")
+
+
+def check_name(name: str, option: str) -> str:
+    """A name that becomes part of file names (``--simulation``): letters, digits, ``. _ + -``, no leading
+    dot, at most 128 characters; anything else (``/``, ``..``, spaces, an absolute path) is refused."""
+    if not isinstance(name, str) or not _SAFE_NAME.match(name):
+        raise InputError(f"option {option}: '{name}' cannot be used in a file name; use letters, digits and "
+                         "'.', '_', '+', '-' (no '/', no leading '.', at most 128 characters)")
+    return name
+
+
 def check_output_dir(path: str | Path) -> Path:
     """Check, without creating anything, that the output folder ``path`` can be made or used.
 
@@ -72,26 +145,233 @@ def make_output_dir(path: str | Path) -> Path:
     return p
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+#: prefix of the temporary names outputs are written under (``.gcml-tmp-<pid>-<random>-<name>``)
+TMP_PREFIX = ".gcml-tmp-"
+#: errno values that mean the disk (or the user's quota) is full
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
-    An interrupted or failed write leaves no file that looks finished (the temporary name starts with
-    ``.gcml-tmp-`` and is removed on error). Parent folders are created.
+
+def _tmp_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(r"^" + re.escape(TMP_PREFIX) + r"\d+-[0-9a-f]{8}-" + re.escape(name) + r"$")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` says the disk or quota is full (also HDF5's OSErrors, which carry no errno)."""
+    if isinstance(exc, OSError) and exc.errno in _FULL:
+        return True
+    msg = str(exc)
+    return isinstance(exc, OSError) and ("No space left" in msg or "errno = 28" in msg or "Disk quota" in msg)
+
+
+def write_error(path: str | Path, exc: BaseException) -> OutputError:
+    """One sentence for an OSError met while writing ``path``: ``disk full writing X`` or the system's reason."""
+    if is_disk_full(exc):
+        return OutputError(f"disk full writing {path}")
+    reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:200] or type(exc).__name__
+    return OutputError(f"cannot write {path}: {reason}")
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    """OSErrors that come from writing (disk full, I/O error, read-only file system, quota)."""
+    if not isinstance(exc, OSError) or isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+        return False
+    if is_disk_full(exc) or exc.errno in (errno.EIO, errno.EROFS):
+        return True
+    msg = str(exc)
+    return "write failed" in msg or "Can't write" in msg or "unable to flush" in msg.lower()
+
+
+def lock_path_for(path: str | Path) -> Path:
+    """The lock file that guards output ``path`` (a file or a run folder): ``.<name>.gcml-lock`` beside it."""
+    p = Path(path)
+    return p.parent / f".{p.name}.gcml-lock"
+
+
+@contextlib.contextmanager
+def output_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on output ``path`` (a file or a folder) for the duration of the block.
+
+    The lock is an ``fcntl.flock`` on ``.<name>.gcml-lock`` beside ``path``; the kernel releases it when the
+    process ends, however it ends, so a killed run never blocks the next one. A second gcml run that wants
+    the same output while the first holds it fails at once with :class:`OutputBusyError`.
     """
-    p = check_output_path(path, overwrite=overwrite)
+    p = Path(path)
+    lp = lock_path_for(p)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking (the final no-replace rename still protects files)
+        yield
+        return
+    try:
+        lp.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(lp, exc) from None
+    while True:
+        try:
+            fd = os.open(lp, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise write_error(lp, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise OutputBusyError(f"{p} is being written by another gcml run (lock {lp.name} is held); "
+                                  "wait for it to finish or choose another output") from None
+        try:  # the holder before us may have removed the lock file between our open and our flock
+            same = os.stat(lp).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lp)
+        os.close(fd)
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Remove temporary files of ``path`` left by killed runs (call only while holding :func:`output_lock`)."""
+    p = Path(path)
+    pat = _tmp_pattern(p.name)
+    removed = []
+    with contextlib.suppress(OSError):
+        for q in p.parent.iterdir():
+            if pat.match(q.name):
+                with contextlib.suppress(OSError):
+                    if q.is_dir():
+                        import shutil
+
+                        shutil.rmtree(q)
+                    else:
+                        q.unlink()
+                    removed.append(q)
+    return removed
+
+
+def new_temp_path(path: str | Path, *, folder: bool = False) -> Path:
+    """Claim a fresh temporary name beside ``path`` (created exclusively: no other run can hold it)."""
+    p = Path(path)
+    for _ in range(100):
+        tmp = p.parent / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{p.name}"
+        try:
+            if folder:
+                os.mkdir(tmp)
+            else:
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise write_error(p, exc) from None
+    raise OutputError(f"cannot write {p}: no free temporary name")  # pragma: no cover
+
+
+def commit_output(tmp: Path, path: Path, *, overwrite: bool) -> None:
+    """Move the finished ``tmp`` to ``path``. Without ``overwrite`` this never replaces a file that another
+    program made meanwhile (``os.link`` fails when the name exists); with it, the old file is replaced."""
+    try:
+        if tmp.is_file():
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # a full disk shows here on file systems that allocate late
+            finally:
+                os.close(fd)
+        if tmp.is_dir():
+            _commit_folder(tmp, path, overwrite=overwrite)
+            return
+        if overwrite:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise OutputExistsError(f"{path} appeared while this run was writing it (another program?); "
+                                    "it was not replaced and this run's output was discarded") from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+                raise
+            if path.exists():  # file system without hard links: check, then rename
+                raise OutputExistsError(f"{path} appeared while this run was writing it; not replaced") from None
+            os.rename(tmp, path)
+            return
+        os.unlink(tmp)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+
+
+def _commit_folder(tmp: Path, path: Path, *, overwrite: bool) -> None:
+    """Move the finished folder ``tmp`` to ``path``: an empty folder there is replaced, a non-empty one only
+    with ``overwrite`` (moved aside first, then removed, so ``path`` is never half old, half new)."""
+    if path.is_dir() and not path.is_symlink():
+        with contextlib.suppress(OSError):
+            os.rmdir(path)  # empty: just take its place
+    if path.exists() or path.is_symlink():
+        if not overwrite or not path.is_dir():
+            raise OutputExistsError(f"{path} already exists and is not empty; pass --overwrite to replace it")
+        aside = path.parent / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-old-{path.name}"
+        os.rename(path, aside)
+        os.rename(tmp, path)
+        _remove(aside)
+        return
+    os.rename(tmp, path)
+
+
+def check_output_folder(path: str | Path, *, overwrite: bool = False, option: str = "-o") -> Path:
+    """Check that a folder output (written whole, see ``atomic_output(folder=True)``) may be made at ``path``."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"option {option}: {p} is a file; expected a folder")
+    if p.is_dir() and any(p.iterdir()) and not overwrite:
+        raise OutputExistsError(f"option {option}: {p} already exists and is not empty; pass --overwrite to replace it")
+    check_output_dir(p)
+    return p
+
+
+def _remove(tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        if tmp.is_dir() and not tmp.is_symlink():
+            import shutil
+
+            shutil.rmtree(tmp)
+        else:
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, *, overwrite: bool = False, folder: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it to ``path`` only if the block succeeds.
+
+    The run owns the output while the block runs (:func:`output_lock`: a second gcml run writing the same
+    name fails at once); the temporary name (``.gcml-tmp-<pid>-<random>-<name>``) is created exclusively and
+    removed on any failure, KeyboardInterrupt included; temporaries of killed earlier runs are removed. The
+    final move never replaces a file that appeared meanwhile unless ``overwrite``. An OSError from writing
+    (disk full, I/O error) becomes :class:`OutputError` (``disk full writing X``). With ``folder=True`` the
+    temporary is an (empty) folder. Parent folders are created.
+    """
+    p = check_output_path(path, overwrite=overwrite) if not folder else check_output_folder(path, overwrite=overwrite)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create folder {p.parent}: {exc.strerror}") from None
-    tmp = p.parent / f".gcml-tmp-{os.getpid()}-{p.name}"
-    try:
-        yield tmp
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    with output_lock(p):
+        if not folder:
+            check_output_path(p, overwrite=overwrite)  # another run may have finished it before we locked
+        remove_stale_temps(p)
+        tmp = new_temp_path(p, folder=folder)
+        try:
+            yield tmp
+            commit_output(tmp, p, overwrite=overwrite)
+        except BaseException as exc:
+            _remove(tmp)
+            if _is_write_failure(exc):
+                raise write_error(p, exc) from None
+            raise
 
 
 def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
@@ -247,5 +527,8 @@ def open_h5(path: str | Path, what: str) -> Any:
         raise InputError(f"{p}: is a folder, expected {what} (.h5)")
     try:
         return h5py.File(p, "r")
-    except OSError:
+    except OSError as exc:
+        if "truncated" in str(exc):
+            raise FormatError(f"{p}: not an HDF5 file that can be read (truncated: the file is shorter than its "
+                              f"header says); expected {what} (.h5)") from None
         raise FormatError(f"{p}: not an HDF5 file; expected {what} (.h5)") from None

@@ -67,7 +67,9 @@ def _describe(p: Path, verbose: bool) -> dict[str, Any]:
     if suf in TABLE_SUFFIXES:
         return describe_table(p)
     if head.startswith(HDF5_MAGIC):
-        with h5py.File(p, "r") as f:
+        from gcml.io.common import open_h5
+
+        with open_h5(p, "a gcml file") as f:
             fmt = f.attrs.get("format")
         if isinstance(fmt, bytes):
             fmt = fmt.decode()

@@ -300,8 +300,14 @@ class MapSetWriter:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
+            f, self._h5 = self._h5, None
+            try:
+                f.close()  # flushes: a full disk may show only here
+            except Exception as close_exc:  # noqa: BLE001 - HDF5 reports failed writes with several types
+                if exc_type is None:
+                    # removes the temporary file and turns a disk-full error into one sentence
+                    self._ctx.__exit__(type(close_exc), close_exc, close_exc.__traceback__)
+                    raise
         if exc_type is None and not self._written.all():
             err = InputError(f"{self.path}: only {int(self._written.sum())} of {self.n} rows were written")
             self._ctx.__exit__(InputError, err, None)  # removes the temporary file
@@ -352,6 +358,7 @@ def read_mapset_header(f: h5py.File, path: str | Path) -> dict[str, Any]:
     """Validate an open MapSet file and return its description (no bulk data read)."""
     p = Path(path)
     check_format(f.attrs, p, FORMAT, int(FORMAT_VERSION.split(".")[0]))
+    check_virtual_sources(f, p)
     for name in ("maps", "split"):
         if name not in f:
             raise FormatError(f"{p}: missing dataset '/{name}'")
@@ -394,6 +401,52 @@ def read_header(path: str | Path) -> dict[str, Any]:
     """The header of the MapSet file ``path`` (see :func:`read_mapset_header`) without reading its arrays."""
     with _open(path) as f:
         return read_mapset_header(f, path)
+
+
+def _fingerprint(path: Path, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 of the file's first and last MiB (with its size): cheap enough to check at every open."""
+    import hashlib
+
+    h = hashlib.sha256()
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        h.update(fh.read(chunk))
+        if size > chunk:
+            fh.seek(max(chunk, size - chunk))
+            h.update(fh.read(chunk))
+    h.update(str(size).encode())
+    return h.hexdigest()
+
+
+def virtual_source_record(path: str | Path) -> dict[str, Any]:
+    """What a virtual merge records of one source: absolute path, size, fingerprint and SHA-256."""
+    from gcml.io.common import sha256_file
+
+    p = Path(path).resolve()
+    return {"path": str(p), "size": p.stat().st_size, "fingerprint": _fingerprint(p), "sha256": sha256_file(p)}
+
+
+def check_virtual_sources(f: h5py.File, path: str | Path) -> None:
+    """A virtual MapSet (``gcml merge --virtual``) reads its maps from its sources: refuse to open it when a
+    source is missing or changed since the merge (HDF5 would silently read zeros / other data)."""
+    rec = attr_json(f.attrs, "virtual_sources", None)
+    if rec is None:
+        return
+    if not isinstance(rec, list):
+        raise FormatError(f"{path}: attribute 'virtual_sources' is not a JSON list")
+    for r in rec:
+        src = Path(str(r.get("path", "")))
+        if not src.is_file():
+            raise InputError(f"{path}: virtual MapSet source {src} is missing (moved or deleted after "
+                             "'gcml merge --virtual'); put it back or merge again")
+        try:
+            size = src.stat().st_size
+            fp = _fingerprint(src) if size == r.get("size") else None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read virtual MapSet source {src}: {exc.strerror}") from None
+        if size != r.get("size") or fp != r.get("fingerprint"):
+            raise InputError(f"{path}: virtual MapSet source {src} changed after 'gcml merge --virtual' "
+                             f"(size or checksum differs from the one recorded); merge again")
 
 
 def _read_meta(ds: h5py.Dataset, idx: Any) -> np.ndarray:
@@ -575,6 +628,8 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
             fo.attrs["kind"] = ref["kind"]
             for k, v in prov.items():
                 fo.attrs[k] = v
+            if virtual:
+                fo.attrs["virtual_sources"] = json.dumps([virtual_source_record(pth) for pth in inputs])
             srcs = [h5py.File(pth, "r") for pth in inputs]
             try:
                 names = ["maps", "split"] + [f"targets/{t}" for t in ref["targets"]] + \

@@ -114,6 +114,38 @@ def _read_vizier_tsv(path: Path, lines: list[str]) -> Any:
     return t
 
 
+#: speed of light [km/s]
+C_KMS = 299792.458
+
+_SIGNATURES = ((b"\x89HDF\r\n\x1a\n", "an HDF5 file"), (b"PK\x03\x04", "a zip archive (a model bundle .pt?)"),
+               (b"\x80", "a Python pickle"))
+
+
+def not_a_table(path: str | Path) -> str | None:
+    """Say what ``path`` is when it clearly is no catalogue (HDF5 such as a gcml MapSet, a model bundle)."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return None
+    for sig, what in _SIGNATURES:
+        if head.startswith(sig):
+            if sig.startswith(b"\x89HDF"):
+                try:
+                    import h5py
+
+                    with h5py.File(p, "r") as f:
+                        fmt = f.attrs.get("format")
+                    fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+                    if fmt:
+                        return f"a '{fmt}' file"
+                except OSError:
+                    pass
+            return what
+    return None
+
+
 def read_table(path: str | Path) -> Any:
     """Read any table astropy reads into an ``astropy.table.Table`` (first table of a FITS/VOTable file).
 
@@ -128,6 +160,9 @@ def read_table(path: str | Path) -> Any:
         raise InputError(f"{p}: is a folder; expected a catalogue file")
     if not p.is_file():
         raise InputError(f"{p}: catalogue file not found")
+    other = not_a_table(p)
+    if other is not None:
+        raise InputError(f"{p}: is {other}, not a catalogue; expected VizieR TSV, CSV, ECSV, FITS or VOTable")
     fmt = SUFFIX_FORMATS.get(_suffix(p))
     try:
         with warnings.catch_warnings():
@@ -169,8 +204,8 @@ def is_fits_table(path: str | Path) -> bool:
     """True when ``path`` is a FITS file whose data is a table (no image in any HDU)."""
     from astropy.io import fits
 
-    try:
-        with fits.open(path) as hdul:
+    try:  # our own file handle: astropy leaves its own open when a damaged file fails half-way
+        with open(path, "rb") as fh, fits.open(fh) as hdul:
             has_table = any(isinstance(h, (fits.BinTableHDU, fits.TableHDU)) for h in hdul)
             has_image = any(isinstance(h, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU))
                             and h.header.get("NAXIS", 0) >= 2 for h in hdul)
@@ -259,6 +294,9 @@ def _angles(t: Any, name: str, path: Path, what: str, is_ra: bool) -> np.ndarray
     if data.dtype.kind in "iuf" or _all_float(data):
         if col.unit is not None and col.unit.physical_type == "angle":
             return _numeric(t, name, path, what, "deg")
+        if col.unit is not None and str(col.unit) not in ("h", "hourangle", ""):
+            raise InputError(f"{path}: column {name} has unit '{col.unit}', expected {what} as an angle "
+                             "(deg, hourangle, rad, ...)")
         vals = _numeric(t, name, path, what)
         if col.unit is not None and str(col.unit) in ("h", "hourangle"):
             return vals * 15.0
@@ -320,6 +358,10 @@ def read_gc_table(
     ra = _angles(t, c_ra, p, "the right ascension", True)
     dec = _angles(t, c_dec, p, "the declination", False)
     v = _numeric(t, c_v, p, "line-of-sight velocities [km/s]", "km/s")
+    fast = np.flatnonzero(np.abs(v) >= C_KMS)
+    if len(fast):
+        raise InputError(f"{p}: column {c_v} has speeds at or above the speed of light ({C_KMS:,.0f} km/s) in row(s) "
+                         f"{_rows(fast)}; expected line-of-sight velocities in km/s")
     if c_e is not None:
         e = _numeric(t, c_e, p, "velocity errors [km/s]", "km/s")
         neg = np.flatnonzero(e < 0)

@@ -93,12 +93,19 @@ class MockObserveConfig:
     kin_smoothing_kpc: float = 4.0
     kin_min_count: float = 0.1
     pattern: str | None = None
+    partial_series: bool = False
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_by: str = "simulation"
     compression: str = "none"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        from gcml.config import check_finite_fields
+
+        check_finite_fields(self, names={"fov_arcsec": "--fov", "smoothing_px": "--smoothing", "age_gyr": "--age",
+                                         "max_shift_arcsec": "--max-shift", "fits_ra": "--ra", "fits_dec": "--dec",
+                                         "psf_fwhm": "--psf", "distance_kpc": "--distance",
+                                         "kin_extent_kpc": "--map-extent", "kin_smoothing_kpc": "--map-smoothing"})
         if self.kind not in KINDS:
             raise ConfigError(f"option --kind: expected photometry or kinematics, got '{self.kind}'")
         if self.flux_convention not in FLUX_CONVENTIONS:
@@ -171,7 +178,7 @@ class MockObserveResult:
 # Inputs
 
 
-def expand_inputs(inputs: Sequence[str | Path], *, pattern: str | None = None) -> list[Path]:
+def expand_inputs(inputs: Sequence[str | Path], *, pattern: str | None = None, partial: bool = False) -> list[Path]:
     """Snapshot files from files and folders, in the order given (folders in natural name order)."""
     from gcml.io.snapshots import list_snapshot_files
 
@@ -182,7 +189,7 @@ def expand_inputs(inputs: Sequence[str | Path], *, pattern: str | None = None) -
         p = Path(item)
         if not p.exists():
             raise InputError(f"{p}: file or folder not found")
-        files.extend(list_snapshot_files(p, pattern=pattern) if p.is_dir() else [p])
+        files.extend(list_snapshot_files(p, pattern=pattern, partial=partial) if p.is_dir() else [p])
     return files
 
 
@@ -496,7 +503,9 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     -------
     MockObserveResult
     """
-    from gcml.io.common import check_output_path
+    import contextlib
+
+    from gcml.io.common import atomic_output, check_output_folder, check_output_path
     from gcml.io.mapset import MapSetWriter, assign_splits
 
     t0 = time.perf_counter()
@@ -508,12 +517,15 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     if fits_dir is not None and config.kind != "photometry":
         raise ConfigError("option --fits: FITS images are written for --kind photometry only")
     check_output_path(out, overwrite=overwrite)
-    files = expand_inputs(inputs, pattern=config.pattern)
+    if fits_dir is not None:
+        check_output_folder(fits_dir, overwrite=overwrite, option="--fits")
+    files = expand_inputs(inputs, pattern=config.pattern, partial=config.partial_series)
     n_all = len(files)
     lo, hi = k * n_all // nshard, (k + 1) * n_all // nshard
     mine = list(range(lo, hi))
     per = config.images_per_snapshot
     n_images = len(mine) * per
+    _check_sizes(config, n_images, per, workers, out, fits_dir)
     spec = _specs(config)
     fits_files: list[Path] = []
     jobs = [(files[s], s, config) for s in mine]
@@ -522,9 +534,14 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
 
     # the stored configuration names the block of snapshots (input indices lo:hi) this file holds
     stored_config = {**to_jsonable(config), "shard": f"{lo}:{hi}"}
-    with MapSetWriter(out, n=n_images, overwrite=overwrite, config=stored_config, seed=config.seed,
-                      parents=[files[s] for s in mine], command=command,
-                      compression=None if config.compression == "none" else "gzip", **spec) as writer:
+    # The FITS folder is written whole: into a temporary folder renamed once the MapSet is complete, with
+    # a manifest.json (file names, sizes, the MapSet rows they show) written last.
+    fits_ctx = (atomic_output(fits_dir, overwrite=overwrite, folder=True) if fits_dir is not None
+                else contextlib.nullcontext(None))
+    with fits_ctx as fits_tmp, MapSetWriter(
+            out, n=n_images, overwrite=overwrite, config=stored_config, seed=config.seed,
+            parents=[files[s] for s in mine], command=command,
+            compression=None if config.compression == "none" else "gzip", **spec) as writer:
         row = 0
         for res in _run(jobs, workers, threads):
             m = len(res["maps"])
@@ -532,11 +549,15 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
             split = assign_splits(keys, config.split_fractions, config.seed)
             writer.write(row, maps=res["maps"], targets=res["targets"], meta=res["meta"], split=split,
                          truth=res["truth"])
-            if fits_dir is not None:
-                fits_files.extend(_write_fits(fits_dir, row, res, config, overwrite=overwrite))
+            if fits_tmp is not None:
+                fits_files.extend(_write_fits(fits_tmp, row, res, config, overwrite=True))
             row += m
             if progress is not None:
                 progress(row, n_images)
+        if fits_tmp is not None:
+            _write_fits_manifest(fits_tmp, fits_files, out)
+    if fits_dir is not None:
+        fits_files = [Path(fits_dir) / f.name for f in fits_files]
     return MockObserveResult(path=Path(out), n_images=n_images, n_snapshots=len(mine),
                              seconds=time.perf_counter() - t0, kind=config.kind, fits_files=fits_files)
 
@@ -588,6 +609,38 @@ def _write_fits(fits_dir: str | Path, row0: int, res: dict[str, Any], config: Mo
             extensions=[FitsExtension("MASS", res["truth"]["mass"][j, 0], unit="Msun",
                                       cards={"GCMLNOTE": "true mass per pixel, smoothed, no PSF"})]))
     return out
+
+
+def _check_sizes(config: MockObserveConfig, n_images: int, per: int, workers: int, out: str | Path,
+                 fits_dir: str | Path | None) -> None:
+    """Refuse before any work a run whose images or output cannot fit (lower-bound estimates)."""
+    from gcml.io.common import check_resources
+
+    if config.kind == "photometry":
+        npx = config.geometry.n_pix ** 2
+        planes = 2  # flux and truth mass
+        fov_arcmin2 = (config.fov_arcsec / 60.0) ** 2
+        field = config.noise.field_density * fov_arcmin2 * 8 * 6 if config.noise is not None else 0.0
+        mem = max(1, workers) * (npx * 8 * 6 + field) + per * npx * planes * 4
+    else:
+        npx = config.kin_n_pix ** 2
+        planes = 3
+        mem = max(1, workers) * npx * 8 * 6 + per * npx * planes * 4
+    disk = n_images * npx * planes * 4
+    check_resources("mock-observe", memory=mem, disk=disk * (2 if fits_dir is not None else 1),
+                    folder=Path(out).parent)
+
+
+def _write_fits_manifest(folder: Path, files: list[Path], mapset: str | Path) -> None:
+    import json
+
+    from gcml._version import __version__
+    from gcml.io.common import utc_now
+
+    doc = {"format": "gcml.fits-folder", "format_version": "1.0", "complete": True, "mapset": str(Path(mapset).name),
+           "n_files": len(files), "files": [{"name": f.name, "size": f.stat().st_size} for f in files],
+           "gcml_version": __version__, "created_utc": utc_now()}
+    (Path(folder) / "manifest.json").write_text(json.dumps(doc, indent=1))
 
 
 __all__ = [

@@ -368,6 +368,9 @@ class NoiseConfig:
     field_slope: float = 0.3
 
     def __post_init__(self) -> None:
+        from gcml.config import check_finite_fields
+
+        check_finite_fields(self, names={"field_density": "--field-stars"})
         if not self.exptime > 0:
             raise ConfigError(f"option --exptime: expected a positive number of seconds, got {self.exptime}")
         if self.read_noise < 0:

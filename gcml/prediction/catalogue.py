@@ -179,6 +179,10 @@ def galaxy_values(*, galaxy: str | None = None, ra: float | None = None, dec: fl
         raise ConfigError(f"`distance_mpc`: expected a positive distance in Mpc, got {distance_mpc}")
     if not (-90 <= dec <= 90) or not math.isfinite(ra):
         raise ConfigError(f"`ra`/`dec`: expected degrees with -90 <= dec <= 90, got {ra}, {dec}")
+    if vsys is not None and not (math.isfinite(vsys) and abs(vsys) < C_KMS):
+        raise ConfigError(f"`vsys`: expected a systemic velocity in km/s below the speed of light, got {vsys}")
+    if r_e_kpc is not None and not (math.isfinite(r_e_kpc) and r_e_kpc > 0):
+        raise ConfigError(f"`r_e_kpc`: expected a positive effective radius in kpc, got {r_e_kpc}")
     if distance_err_mpc is None:
         distance_err_mpc = DEFAULT_DISTANCE_FRACTION * distance_mpc
         notes.append(f"distance error not given: {DEFAULT_DISTANCE_FRACTION:.0%} assumed "
@@ -453,6 +457,9 @@ def predict_catalogue(
 
     if n_samples < 10:
         raise ConfigError(f"`n_samples`: expected at least 10 Monte Carlo samples, got {n_samples}")
+    from gcml.io.common import check_resources
+
+    check_resources("predict", memory=float(n_samples) * 8 * 3 * 10 * 10 * 4)
     if fill is not None:
         fill = str(fill).strip().lower()
         fill = {"interpolation": "interp", "0.0": "0", "50.0": "50", "100.0": "100"}.get(fill, fill)

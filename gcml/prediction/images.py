@@ -149,13 +149,19 @@ def read_sky_image(path: str | Path) -> SkyImage:
     if not p.is_file():
         raise InputError(f"{p}: image file not found")
     try:
-        with fits.open(p, memmap=False) as hdul:
-            hdu = _image_hdu(hdul, p)
-            hdr = hdu.header.copy()
-            data = np.asarray(hdu.data, dtype=np.float64)
-            primary = hdul[0].header.copy()
-    except OSError as exc:
-        raise FormatError(f"{p}: not a readable FITS file ({exc})") from None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # astropy only warns about a truncated file; it is an error here
+            with open(p, "rb") as fh, fits.open(fh, memmap=False) as hdul:  # our handle: closed on errors too
+                hdu = _image_hdu(hdul, p)
+                hdr = hdu.header.copy()
+                data = np.asarray(hdu.data, dtype=np.float64)
+                primary = hdul[0].header.copy()
+    except (OSError, ValueError, TypeError, IndexError, EOFError) as exc:
+        msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise FormatError(f"{p}: not a readable FITS file (truncated or damaged: {msg})") from None
+    trunc = [str(w.message) for w in caught if "truncated" in str(w.message).lower()]
+    if trunc:
+        raise FormatError(f"{p}: not a readable FITS file (truncated: {trunc[0][:160]})")
     while data.ndim > 2:
         if data.shape[0] != 1:
             raise InputError(f"{p}: image has shape {data.shape}; expected a 2-D image")

@@ -10,6 +10,7 @@ orbit at 15 kpc in a Milky-Way-like potential (flat rotation curve, 220 km/s), i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -95,8 +96,17 @@ class SimulateClustersConfig:
             raise ConfigError(msg) from None
         return params
 
+    def __post_init__(self) -> None:
+        from gcml.config import check_finite_fields
+
+        check_finite_fields(self, names={"r_half_pc": "--r-half", "r_gal_kpc": "--r-gal"})
+
     def simulation_name(self) -> str:
-        return self.simulation or f"{self.preset}-s{self.seed}"
+        from gcml.io.common import check_name
+
+        if self.simulation is not None:
+            return check_name(self.simulation, "--simulation")
+        return check_name(f"{self.preset}-s{self.seed}", "--preset")
 
 
 @dataclass
@@ -119,8 +129,31 @@ def snapshot_name(simulation: str, age: float) -> str:
     return f"{simulation}_age{age:07.3f}.h5"
 
 
+def _restore_manifest(path: Path, content: bytes, touched: set[str]) -> None:
+    """Put an older series' manifest back after a failed run that replaced none of its files."""
+    import json
+
+    from gcml.io.common import atomic_output
+
+    with contextlib.suppress(Exception):
+        listed = {e.get("name") for e in json.loads(content).get("files", [])}
+        if listed & touched or path.exists():
+            return
+        with atomic_output(path) as tmp:
+            tmp.write_bytes(content)
+
+
+def _run_id_of(path: Path) -> str | None:
+    """The series run id a snapshot file records (None if unreadable or not tagged)."""
+    from gcml.io.series import _series_of
+
+    tag = _series_of(Path(path))
+    return None if tag is None else tag.get("run_id")
+
+
 def _run_chunk(config: SimulateClustersConfig, ages: list[float], paths: list[str], overwrite: bool,
-               command: str, progress: Callable[[int], None] | None = None) -> list[dict]:
+               command: str, progress: Callable[[int], None] | None = None,
+               series: dict | None = None) -> list[dict]:
     from gcml.io.snapshots import Snapshot, write_snapshot
     from gcml.physics.cluster import ClusterModel
 
@@ -136,7 +169,7 @@ def _run_chunk(config: SimulateClustersConfig, ages: list[float], paths: list[st
             age=age, time=age * 1000.0, metallicity=params.metallicity, simulation=config.simulation_name(),
             meta={**st.info, "preset": config.preset, "r_half_initial_pc": params.r_half_pc,
                   "n_stars_initial": params.n_stars, "r_gal_kpc": params.r_gal_kpc,
-                  "v_circ_kms": params.v_circ_kms},
+                  "v_circ_kms": params.v_circ_kms, **({"series": series} if series else {})},
         )
         write_snapshot(path, snap, overwrite=overwrite, command=command, config=cfg, seed=config.seed,
                        dtype=config.dtype)
@@ -172,7 +205,8 @@ def simulate_clusters(
     command
         Command line recorded in the files (default: the running command).
     """
-    from gcml.io.common import command_line, make_output_dir
+    from gcml.io.common import command_line, make_output_dir, output_lock
+    from gcml.io.series import manifest_name, new_run_id, series_tag, write_manifest
 
     t0 = time.perf_counter()
     ages = config.age_list()
@@ -180,49 +214,83 @@ def simulate_clusters(
     params.check()
     sim = config.simulation_name()
     out = Path(out_dir)
+    from gcml.io.common import check_resources
+
+    per_star = 4 if config.dtype == "float32" else 8
+    check_resources("simulate-clusters", memory=params.n_stars * 20 * 8 * max(1, workers),
+                    disk=len(ages) * (params.n_stars * 12 * per_star + 8192), folder=out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output {out}: is a file; expected a folder for the snapshots")
     paths = [out / snapshot_name(sim, a) for a in ages]
     if len(set(paths)) != len(paths):
         raise ConfigError("option --ages: two ages round to the same file name (ages are kept to 0.001 Gyr)")
-    existing = [p for p in paths if p.exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(
-            f"{existing[0]} already exists ({len(existing)} of {len(paths)} snapshots); pass --overwrite to replace them"
-        )
     created_dir = not out.exists()
     make_output_dir(out)
+    run_id = new_run_id()
+    tag = series_tag(sim, run_id, len(paths))
+    made: list[Path] = []
+    old_manifest: bytes | None = None
     try:
-        cmd = command if command is not None else command_line()
-        infos: list[dict | None] = [None] * len(ages)
-        if workers <= 1:
-            # One model for the whole series (the IMF draw and King-model anchors are made once).
-            res = _run_chunk(config, ages, [str(p) for p in paths], overwrite, cmd,
-                             progress=(lambda k: progress(k, len(ages))) if progress else None)
-            infos = list(res)
-        else:
-            # Contiguous blocks of ages, a few per worker; each worker rebuilds the same model from the seed.
-            n_chunks = max(1, min(len(ages), workers * 3))
-            chunks = [list(c) for c in np.array_split(np.arange(len(ages)), n_chunks) if len(c)]
-            done = 0
-            with ProcessPoolExecutor(max_workers=workers) as ex:
-                futs = {ex.submit(_run_chunk, config, [ages[i] for i in c], [str(paths[i]) for i in c],
-                                  overwrite, cmd): c for c in chunks}
-                for fut in as_completed(futs):
-                    c = futs[fut]
-                    for i, r in zip(c, fut.result(), strict=True):
-                        infos[i] = r
-                    done += len(c)
+        # The series is this run's while it runs: a second run of the same simulation into the same folder
+        # fails at once (other simulations may be written into the folder at the same time).
+        with output_lock(out / sim):
+            existing = [p for p in paths if p.exists()]
+            if existing and not overwrite:
+                raise OutputExistsError(
+                    f"{existing[0]} already exists ({len(existing)} of {len(paths)} snapshots); pass --overwrite "
+                    "to replace them")
+            # An older manifest goes first: until this run writes its own, the series reads as incomplete
+            # (it is put back if this run fails without having replaced any of the files it lists).
+            mpath = out / manifest_name(sim)
+            if mpath.is_file():
+                old_manifest = mpath.read_bytes()
+                mpath.unlink()
+            cmd = command if command is not None else command_line()
+            infos: list[dict | None] = [None] * len(ages)
+            if workers <= 1:
+                # One model for the whole series (the IMF draw and King-model anchors are made once).
+                def step(k: int) -> None:
+                    made.append(paths[k - 1])
                     if progress:
-                        progress(done, len(ages))
+                        progress(k, len(ages))
+
+                infos = list(_run_chunk(config, ages, [str(p) for p in paths], overwrite, cmd, progress=step,
+                                        series=tag))
+            else:
+                # Contiguous blocks of ages, a few per worker; each worker rebuilds the same model from the seed.
+                n_chunks = max(1, min(len(ages), workers * 3))
+                chunks = [list(c) for c in np.array_split(np.arange(len(ages)), n_chunks) if len(c)]
+                done = 0
+                with ProcessPoolExecutor(max_workers=workers) as ex:
+                    futs = {ex.submit(_run_chunk, config, [ages[i] for i in c], [str(paths[i]) for i in c],
+                                      overwrite, cmd, None, tag): c for c in chunks}
+                    try:
+                        for fut in as_completed(futs):
+                            c = futs[fut]
+                            for i, r in zip(c, fut.result(), strict=True):
+                                infos[i] = r
+                            made.extend(paths[i] for i in c)
+                            done += len(c)
+                            if progress:
+                                progress(done, len(ages))
+                    except BaseException:
+                        for f in futs:
+                            f.cancel()
+                        ex.shutdown(wait=True)
+                        # files of chunks that finished or were cut short carry this run's id
+                        made.extend(p for p in paths if p.exists() and _run_id_of(p) == run_id)
+                        raise
+            write_manifest(out, sim, run_id, paths, ages=ages)
     except BaseException:
         # A failed series (e.g. the cluster dissolves before the last age) leaves nothing behind: the
-        # snapshots this call wrote and the folder it created are removed.
-        for pth in paths:
-            if pth.exists() and pth not in existing:
-                pth.unlink()
-        if created_dir and not any(out.iterdir()):
-            out.rmdir()
+        # snapshots this run wrote and the folder it created are removed; nothing another run made is.
+        for pth in dict.fromkeys(made):
+            pth.unlink(missing_ok=True)
+        if old_manifest is not None:
+            _restore_manifest(out / manifest_name(sim), old_manifest, {p.name for p in made})
+        if created_dir:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if empty
         raise
     last = infos[-1] or {}
     return SimulateClustersResult(

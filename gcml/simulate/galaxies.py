@@ -166,6 +166,9 @@ class SimulateMapsConfig:
     catalogues: bool = True
 
     def __post_init__(self) -> None:
+        from gcml.config import check_finite_fields
+
+        check_finite_fields(self)
         fams = tuple(str(f).strip() for f in self.families)
         bad = [f for f in fams if f not in FAMILIES]
         if not fams or bad:
@@ -756,10 +759,18 @@ def simulate_maps(
     start, stop = parse_shard(shard, cfg.n_galaxies, bs)
     if workers < 1:
         raise ConfigError(f"option --workers: expected at least 1, got {workers}")
-    ids = list(range(start, stop))
     v = cfg.views
-    n_maps = len(ids) * v
+    n_ids = stop - start
     geom = cfg.geometry
+    from gcml.io.common import check_resources
+
+    npx, nch = geom.n_pix ** 2, len(CHANNELS)
+    n_gc_top = max(cfg.n_gc, cfg.n_gc_max if cfg.n_gc_slope else cfg.n_gc)
+    block = min(bs, n_ids) * (workers if workers > 1 else 1)
+    check_resources("simulate-maps", disk=n_ids * v * nch * npx * 4, folder=Path(out).parent,
+                    memory=block * (v * nch * npx * 8 * 2 + n_gc_top * 8 * 12) + min(bs, n_ids) * v * npx * 8)
+    ids = list(range(start, stop))
+    n_maps = len(ids) * v
     fams = {f: sum(1 for i in ids if cfg.families[i % len(cfg.families)] == f) for f in cfg.families}
     map_attrs = {**geom.to_attrs(), "extent": list(geom.extent), "v_error_min_kms": cfg.v_error_kms[0],
                  "v_error_max_kms": cfg.v_error_kms[1], "subsample_min": cfg.subsample[0],

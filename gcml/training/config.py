@@ -83,6 +83,9 @@ class TrainConfig:
     logger: str = "csv"
 
     def __post_init__(self) -> None:
+        from gcml.config import check_finite_fields
+
+        check_finite_fields(self)
         object.__setattr__(self, "channels", tuple(str(c) for c in self.channels))
         object.__setattr__(self, "targets", tuple(str(t) for t in self.targets))
         object.__setattr__(self, "arch_kwargs", dict(self.arch_kwargs))

@@ -308,16 +308,30 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     InputError, FormatError, ConfigError, DeviceError, OutputExistsError, TrainingInterrupted (Ctrl-C:
     the checkpoint of the last completed epoch is kept)
     """
+    import contextlib
+
+    from gcml.io.common import output_lock
+
     data, out = Path(data), Path(out)
     env = env_from_environment()
-    mode = resume_mode(resume)
-    resume = mode == "yes" or (mode == "auto" and (out / "checkpoint.pt").is_file())
-    _preflight(data, config, out, resume=resume, overwrite=overwrite, check_outputs=env is None or env.is_main,
-               auto=mode == "auto")
-    if env is not None:  # launched by torchrun or SLURM: this process is one rank
-        return _run(env, data, config, out, resume, progress, command, options)
-    if config.world_size == 1:
-        return _run(DistEnv(), data, config, out, resume, progress, command, options)
+    main_process = env is None or env.is_main
+    if main_process:
+        check_output_dir(out)
+    # The run folder is this run's until it ends: a second `train -o` into it fails at once.
+    with output_lock(out) if main_process else contextlib.nullcontext():
+        mode = resume_mode(resume)
+        resume = mode == "yes" or (mode == "auto" and (out / "checkpoint.pt").is_file())
+        _preflight(data, config, out, resume=resume, overwrite=overwrite, check_outputs=main_process,
+                   auto=mode == "auto")
+        if env is not None:  # launched by torchrun or SLURM: this process is one rank
+            return _run(env, data, config, out, resume, progress, command, options)
+        if config.world_size == 1:
+            return _run(DistEnv(), data, config, out, resume, progress, command, options)
+        return _train_spawned(data, config, out, resume, progress, command, options)
+
+
+def _train_spawned(data: Path, config: TrainConfig, out: Path, resume: bool, progress: ProgressFn | None,
+                   command: str | None, options: dict[str, Any] | None) -> TrainResult:
     import multiprocessing
 
     if getattr(multiprocessing.current_process(), "_inheriting", False):
@@ -504,7 +518,8 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                     opt.step()
                     lv = float(loss.detach())
                     if not math.isfinite(lv):
-                        raise InputError(f"{data}: training loss became {lv} in epoch {epoch + 1}; lower --lr")
+                        raise InputError(f"training diverged: the loss became {lv} in epoch {epoch + 1} "
+                                         f"(batch {bi + 1}); lower --lr (now {config.lr:g})")
                     s_loss += lv * len(xb)
                     s_n += len(xb)
                     if env.is_main and progress is not None:
@@ -515,6 +530,10 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                 vout, vy = forward_split(model, task, ds, "val", device, config.eval_batch_size, amp, env)
                 vm = quick_metrics(task, vout, vy)
                 val_loss = vm["loss"]
+                if not math.isfinite(val_loss):
+                    raise InputError(f"training diverged: the validation loss became {val_loss} in epoch "
+                                     f"{epoch + 1} (training loss {s_loss / max(s_n, 1):.4g}); lower --lr "
+                                     f"(now {config.lr:g})")
                 line = {"epoch": epoch + 1, "train_loss": s_loss / max(s_n, 1), "val_loss": val_loss,
                         "val_mae": vm["mae"], "val_rmse": vm["rmse"], "val_bias": vm["bias"], "lr": _lr(opt),
                         "time_s": dt, "maps_per_s": s_n / dt if dt > 0 else float("nan"),

@@ -108,10 +108,11 @@ def _natural_key(p: Path) -> tuple:
     return tuple(float(x) if x[0].isdigit() else x for x in re.split(r"(\d+(?:\.\d+)?)", p.name) if x)
 
 
-def list_snapshot_files(directory: str | Path, *, pattern: str | None = None) -> list[Path]:
+def list_snapshot_files(directory: str | Path, *, pattern: str | None = None, partial: bool = False) -> list[Path]:
     """Snapshot files in a folder (``*.h5``/``*.hdf5`` by default; hidden and temporary files skipped).
 
-    A path to a single file gives a one-element list.
+    A path to a single file gives a one-element list. Series written by ``gcml simulate-clusters`` must be
+    complete (:func:`gcml.io.series.check_series`) unless ``partial``.
     """
     d = Path(directory)
     if not d.exists():
@@ -125,11 +126,13 @@ def list_snapshot_files(directory: str | Path, *, pattern: str | None = None) ->
     files = [f for f in files if f.is_file() and not f.name.startswith(".")]
     if not files:
         raise InputError(f"{d}: no snapshot files found (looked for {pattern or '*.h5, *.hdf5'})")
-    return files
+    from gcml.io.series import check_series
+
+    return check_series(files, d, partial=partial, whole_folder=pattern is None)
 
 
 def read_snapshots(directory: str | Path, *, pattern: str | None = None, format: str | None = None,
-                   **opts: Any) -> list[Snapshot]:
+                   partial: bool = False, **opts: Any) -> list[Snapshot]:
     """Read every snapshot in a folder, sorted by time (then age, then file name).
 
     Parameters
@@ -141,7 +144,7 @@ def read_snapshots(directory: str | Path, *, pattern: str | None = None, format:
     format, **opts
         As for :func:`read_snapshot`.
     """
-    files = list_snapshot_files(directory, pattern=pattern)
+    files = list_snapshot_files(directory, pattern=pattern, partial=partial)
     snaps = [read_snapshot(f, format=format, **opts) for f in files]
     order = sorted(range(len(snaps)), key=lambda i: (
         np.inf if snaps[i].time is None else snaps[i].time,
