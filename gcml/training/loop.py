@@ -312,8 +312,16 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
 
     from gcml.io.common import output_lock
 
+    import multiprocessing
+
     data, out = Path(data), Path(out)
     env = env_from_environment()
+    if env is None and config.world_size > 1 and getattr(multiprocessing.current_process(), "_inheriting", False):
+        # a spawned process re-importing the caller's script, whose top level called train() again (checked
+        # before the run folder's lock, which the parent holds)
+        raise InputError(f"distributed training (nproc={config.world_size}) starts its processes with "
+                         "'spawn', which re-imports the calling script: call train() under "
+                         "'if __name__ == \"__main__\":' in that script")
     main_process = env is None or env.is_main
     if main_process:
         check_output_dir(out)
@@ -332,13 +340,6 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
 
 def _train_spawned(data: Path, config: TrainConfig, out: Path, resume: bool, progress: ProgressFn | None,
                    command: str | None, options: dict[str, Any] | None) -> TrainResult:
-    import multiprocessing
-
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
-        # this is a spawned process re-importing the caller's script, whose top level called train() again
-        raise InputError(f"distributed training (nproc={config.world_size}) starts its processes with "
-                         "'spawn', which re-imports the calling script: call train() under "
-                         "'if __name__ == \"__main__\":' in that script")
     import torch.multiprocessing as mp
 
     queue = mp.get_context("spawn").SimpleQueue() if progress is not None else None
