@@ -309,10 +309,9 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
     the checkpoint of the last completed epoch is kept)
     """
     import contextlib
+    import multiprocessing
 
     from gcml.io.common import output_lock
-
-    import multiprocessing
 
     data, out = Path(data), Path(out)
     env = env_from_environment()
