@@ -14,6 +14,7 @@ from gcml.evaluation.calibration import (
     pit_from_ranks,
     pit_gaussian,
     sbc_ranks,
+    scatter_against_n,
     tarp,
     uniformity_test,
     width_against_n,
@@ -126,3 +127,14 @@ def test_width_against_n_bins_and_bad_input():
         calibration_summary(np.zeros((4, 1)), ["a"])
     with pytest.raises(InputError, match="positive"):
         calibration_summary(np.zeros((4, 1)), ["a"], mean=np.zeros((4, 1)), std=np.zeros((4, 1)))
+
+
+def test_scatter_against_n_reaches_the_floor_for_an_ideal_estimator():
+    """Residuals drawn at exactly the Cramer-Rao scatter give a ratio of 1 in every bin."""
+    rng = np.random.default_rng(8)
+    n = rng.choice([30, 100, 200], 30000)
+    r = rng.standard_normal(n.size) * cramer_rao_floor_dex(n)
+    bins = scatter_against_n(r, n)["bins"]
+    assert [b["n_median"] for b in bins] == [30, 100, 200]
+    for b in bins:
+        assert b["ratio_to_floor"] == pytest.approx(1.0, abs=0.03) and abs(b["bias_dex"]) < 0.005

@@ -218,6 +218,30 @@ def coverage_gaussian(mean: np.ndarray, std: np.ndarray, truth: np.ndarray,
     return {f"{q:g}": (z <= z_central(q)).mean(0) for q in levels}
 
 
+DEFAULT_N_EDGES = (5, 15, 30, 60, 100, 150, 250, 500, 1000, 1e9)
+
+
+def scatter_against_n(residual: np.ndarray, n: np.ndarray, *, edges: tuple[float, ...] = DEFAULT_N_EDGES) -> dict[str, Any]:
+    """Scatter (standard deviation) and bias of residuals (dex) in bins of the tracer number N, beside the
+    Cramer-Rao floor ``0.434 sqrt(2/N)`` at each bin's median N and the ratio of the two."""
+    r = np.asarray(residual, float)
+    n = np.asarray(n, float)
+    if r.shape != n.shape:
+        raise InputError(f"scatter_against_n: residuals {r.shape} and N {n.shape} differ in shape")
+    rows = []
+    for a, b in zip(edges[:-1], edges[1:], strict=False):
+        sel = (n >= a) & (n < b) & np.isfinite(r)
+        if sel.sum() < 2:
+            continue
+        nm = float(np.median(n[sel]))
+        sc = float(np.std(r[sel], ddof=1))
+        floor = float(cramer_rao_floor_dex(nm))
+        rows.append({"n_lo": float(a), "n_hi": float(b), "count": int(sel.sum()), "n_median": nm,
+                     "scatter_dex": sc, "bias_dex": float(np.mean(r[sel])), "cramer_rao_dex": floor,
+                     "ratio_to_floor": sc / floor})
+    return {"bins": rows}
+
+
 def width_against_n(width: np.ndarray, n: np.ndarray, *, edges: list[float] | None = None) -> dict[str, Any]:
     """Median (and 16/84 percentiles) of interval widths in bins of the tracer number N.
 
@@ -229,7 +253,7 @@ def width_against_n(width: np.ndarray, n: np.ndarray, *, edges: list[float] | No
     n = np.asarray(n, float)
     if w.shape != n.shape:
         raise InputError(f"width_against_n: widths {w.shape} and N {n.shape} differ in shape")
-    e = np.asarray(edges if edges is not None else [5, 15, 30, 60, 100, 150, 250, 500, 1000, 1e9], float)
+    e = np.asarray(edges if edges is not None else DEFAULT_N_EDGES, float)
     rows = []
     for a, b in zip(e[:-1], e[1:], strict=False):
         sel = (n >= a) & (n < b) & np.isfinite(w)

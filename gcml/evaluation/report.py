@@ -91,7 +91,7 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     """
 
     from gcml.device import resolve_device
-    from gcml.evaluation.calibration import calibration_summary
+    from gcml.evaluation.calibration import calibration_summary, scatter_against_n
     from gcml.evaluation.plots import (
         plot_coverage,
         plot_error_histograms,
@@ -161,6 +161,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
                 met["by_family"] = {f: {k: v for k, v in regression_metrics(
                     y[families == f], mean[families == f, j], std[families == f, j], data_min=lo, data_max=hi).items()
                     if k != "binned_pred"} for f in sorted(set(families))}
+            if "n_gc" in ms.meta:  # scatter in bins of the number of GCs in the field, beside the Cramer-Rao floor
+                met["scatter_vs_n"] = scatter_against_n(mean[:, j] - y, np.asarray(ms.meta["n_gc"], float))
             per[t] = met
             key = f"{lab}: {t}" if len(task.targets) > 1 else lab
             scatter[key] = {"true": y, "pred": mean[:, j], "binned": met["binned_pred"]}
@@ -187,6 +189,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
         if ok.any():
             met = regression_metrics(y[ok], tme[ok], data_min=float(y[ok].min()), data_max=float(y[ok].max()))
             met["n_without_estimate"] = int((~ok).sum())
+            if "n_gc" in ms.meta:
+                met["scatter_vs_n"] = scatter_against_n(tme[ok] - y[ok], np.asarray(ms.meta["n_gc"], float)[ok])
             res.baseline = {"name": "Watkins et al. (2010) tracer mass estimator", "target": TME_TARGET, **met}
             scatter[f"TME vs {TME_TARGET}"] = {"true": y[ok], "pred": tme[ok], "binned": met["binned_pred"]}
             errors["TME"] = relative_errors(y[ok], tme[ok])
@@ -270,6 +274,7 @@ def render_report(doc: dict[str, Any]) -> str:
         lines += ["The TME row scores the Watkins et al. (2010) tracer mass estimate within r_out (from the GCs behind "
                   "each map) against the true mass within the same radius, on the same maps; each CNN row is scored "
                   "against its own target.", ""]
+    lines += scatter_n_section(doc)
     if doc.get("calibration"):
         lines += calibration_section(doc["calibration"])
     lines += ["![predicted vs true](pred_vs_true.png)", "", "![relative errors](errors.png)", "",
@@ -277,6 +282,26 @@ def render_report(doc: dict[str, Any]) -> str:
     if doc.get("calibration"):
         lines += ["![SBC rank histograms](sbc_ranks.png)", "", "![TARP expected coverage](tarp.png)", ""]
     return "\n".join(lines)
+
+
+def scatter_n_section(doc: dict[str, Any]) -> list[str]:
+    """Markdown lines: scatter (dex) per bin of the number of GCs in the field against the Cramer-Rao floor."""
+    rows = []
+    items = [(lab, t, m) for lab, per in doc["models"].items() for t, m in per.items() if t != "_model"]
+    if doc.get("baseline"):
+        items.append(("TME (Watkins+2010)", doc["baseline"]["target"], doc["baseline"]))
+    for lab, t, m in items:
+        for b in m.get("scatter_vs_n", {}).get("bins", []):
+            rows.append(f"| {lab} | {t} | {b['n_lo']:g}-{min(b['n_hi'], 99999):g} | {b['n_median']:g} | {b['count']} | "
+                        f"{b['scatter_dex']:.3f} | {b['bias_dex']:+.3f} | {b['cramer_rao_dex']:.3f} | {b['ratio_to_floor']:.2f} |")
+    if not rows:
+        return []
+    return ["## Scatter against the number of GCs", "",
+            "Scatter (standard deviation of predicted - true, dex) in bins of the number of GCs in the map's field "
+            "(meta n_gc), beside the Cramer-Rao floor 0.434 sqrt(2/N) at the bin's median N (the scatter of a mass "
+            "from N line-of-sight velocities with the anisotropy and tracer profile known).", "",
+            "| model | target | N range | median N | maps | scatter | bias | Cramer-Rao floor | ratio |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
 
 
 def calibration_section(cal: dict[str, dict[str, Any]]) -> list[str]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from gcml.errors import InputError
@@ -80,7 +81,15 @@ class CatalogueNPETask(ScalarRegressionTask):
         return x  # the network scales its inputs itself (fixed scales, stored as architecture arguments)
 
     def fit(self, stats: DataStats) -> None:
+        """Ranges as the scalar task; every target standardised with the training split's mean and std."""
         super().fit(stats)
+        sp = np.asarray(stats.split)
+        for j, name in enumerate(self.targets):
+            y = np.asarray(stats.targets[name], float)[sp == 0]
+            sd = float(y.std())
+            self.y_offset[j] = float(y.mean())
+            self.y_scale[j] = sd if sd > 0 else 1.0
+        self._yo = None
 
     def loss(self, out: torch.Tensor, y_enc: torch.Tensor) -> torch.Tensor:
         return out[:, 0].float().mean()
