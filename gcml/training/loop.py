@@ -313,14 +313,14 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
 
     from gcml.io.common import output_lock
 
-    data, out = Path(data), Path(out)
-    env = env_from_environment()
-    if env is None and config.world_size > 1 and getattr(multiprocessing.current_process(), "_inheriting", False):
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
         # a spawned process re-importing the caller's script, whose top level called train() again (checked
         # before the run folder's lock, which the parent holds)
         raise InputError(f"distributed training (nproc={config.world_size}) starts its processes with "
                          "'spawn', which re-imports the calling script: call train() under "
                          "'if __name__ == \"__main__\":' in that script")
+    data, out = Path(data), Path(out)
+    env = env_from_environment()
     main_process = env is None or env.is_main
     if main_process:
         check_output_dir(out)
