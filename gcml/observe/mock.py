@@ -634,7 +634,7 @@ def _check_sizes(config: MockObserveConfig, n_images: int, per: int, workers: in
 def _write_fits_manifest(folder: Path, files: list[Path], mapset: str | Path) -> None:
     import json
 
-    from gcml import __version__
+    from gcml._version import __version__
     from gcml.io.common import utc_now
 
     doc = {"format": "gcml.fits-folder", "format_version": "1.0", "complete": True, "mapset": str(Path(mapset).name),
