@@ -163,16 +163,28 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and ("No space left" in msg or "errno = 28" in msg or "Disk quota" in msg)
 
 
+def _folder_full(path: str | Path) -> bool:
+    import shutil
+
+    try:
+        return shutil.disk_usage(_first_existing_ancestor(Path(path))).free < (1 << 20)
+    except OSError:
+        return False
+
+
 def write_error(path: str | Path, exc: BaseException) -> OutputError:
-    """One sentence for an OSError met while writing ``path``: ``disk full writing X`` or the system's reason."""
-    if is_disk_full(exc):
+    """One sentence for an error met while writing ``path``: ``disk full writing X`` or the system's reason."""
+    if is_disk_full(exc) or (not isinstance(exc, OSError) and _folder_full(path)):
         return OutputError(f"disk full writing {path}")
     reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:200] or type(exc).__name__
     return OutputError(f"cannot write {path}: {reason}")
 
 
 def _is_write_failure(exc: BaseException) -> bool:
-    """OSErrors that come from writing (disk full, I/O error, read-only file system, quota)."""
+    """OSErrors that come from writing (disk full, I/O error, read-only file system, quota), and torch.save's
+    RuntimeErrors from its zip writer (which reports a full disk that way)."""
+    if isinstance(exc, RuntimeError) and ("PytorchStreamWriter" in str(exc) or "inline_container" in str(exc)):
+        return True
     if not isinstance(exc, OSError) or isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
         return False
     if is_disk_full(exc) or exc.errno in (errno.EIO, errno.EROFS):

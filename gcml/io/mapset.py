@@ -622,7 +622,7 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
     seed = ref["attrs"].get("seed")
     with atomic_output(out, overwrite=overwrite) as tmp:
         prov = provenance(command=command, config=cfg, seed=None if seed is None else int(seed), parents=list(inputs))
-        with h5py.File(tmp, "w") as fo:
+        with h5py.File(tmp, "w", rdcc_nbytes=0) as fo:  # no chunk cache: a failed write leaves nothing to flush
             fo.attrs["format"] = FORMAT
             fo.attrs["format_version"] = FORMAT_VERSION
             fo.attrs["kind"] = ref["kind"]

@@ -138,8 +138,15 @@ class MockObserveConfig:
                 raise ConfigError(f"option --max-shift: expected >= 0 arcsec, got {self.max_shift_arcsec}")
             if not self.beta > 1:
                 raise ConfigError(f"option --beta: the Moffat index must be > 1, got {self.beta}")
-        if self.age_gyr is not None and not self.age_gyr > 0:
-            raise ConfigError(f"option --age: expected a positive age in Gyr, got {self.age_gyr}")
+        from gcml.physics.stellar import AGE_MAX_GYR
+
+        if self.age_gyr is not None and not 0 < self.age_gyr <= AGE_MAX_GYR:
+            raise ConfigError(f"option --age: expected an age in Gyr in (0, {AGE_MAX_GYR:g}] (the stellar table's "
+                              f"range), got {self.age_gyr}")
+        if not -90.0 <= self.fits_dec <= 90.0:
+            raise ConfigError(f"option --dec: expected a declination in -90..90 deg, got {self.fits_dec}")
+        if not 0.0 <= self.fits_ra < 360.0:
+            raise ConfigError(f"option --ra: expected a right ascension in 0..360 deg, got {self.fits_ra}")
         if self.metallicity is not None and not 0 < self.metallicity < 0.1:
             raise ConfigError(f"option --metallicity: expected a metal mass fraction Z in (0, 0.1), got {self.metallicity}")
 
