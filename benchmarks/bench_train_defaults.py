@@ -23,8 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-SETTINGS = {"default": [], "--threads 1": ["--threads", "1"], "--threads 2": ["--threads", "2"],
-            "--nproc 2": ["--nproc", "2"]}
+# the explicit settings name both counts (the defaults, --threads 0 --nproc 0, choose them)
+SETTINGS = {"default": [], "--threads 1 --nproc 1": ["--threads", "1", "--nproc", "1"],
+            "--threads 2 --nproc 1": ["--threads", "2", "--nproc", "1"],
+            "--nproc 2 --threads 1": ["--nproc", "2", "--threads", "1"]}
 
 
 def main() -> None:
@@ -55,7 +57,7 @@ def main() -> None:
                 wall = time.perf_counter() - t0
                 s = json.loads((run / "summary.json").read_text())
                 speed = float(s["train_maps_per_s"])
-                print(f"round {r + 1}  {name:12s} {speed:9,.0f} maps/s  wall {wall:6.1f} s  "
+                print(f"round {r + 1}  {name:22s} {speed:9,.0f} maps/s  wall {wall:6.1f} s  "
                       f"({s['world_size']} process(es), {s.get('threads', '?')} thread(s) each)", flush=True)
                 old = best.get(name)
                 best[name] = (max(speed, old[0]) if old else speed, min(wall, old[1]) if old else wall)
@@ -65,7 +67,7 @@ def main() -> None:
     print("| setting | training maps/s | wall time [s] |")
     print("|---|---|---|")
     for name, (speed, wall) in best.items():
-        print(f"| {name} | {speed:,.0f} | {wall:.1f} |")
+        print(f"| `{name}` | {speed:,.0f} | {wall:.1f} |")
     d = best["default"]
     print(f"default: {top / d[0]:.2f}x slower than the best explicit setting in maps/s, "
           f"{d[1] / top_wall:.2f}x in wall time")

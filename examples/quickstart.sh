@@ -17,6 +17,6 @@ bash "$(dirname "${BASH_SOURCE[0]}")/ngc3377.sh" demo/ngc3377
 # input transform) exactly as the model's training images were.
 gcml simulate-clusters -o demo/snapshots --ages 9 --seed 101 --simulation demo-cluster --overwrite -q
 gcml mock-observe demo/snapshots -o demo/images.h5 --psf 1.0 --distance 30 --seed 3 --smoothing 0 \
-    --sky-mag 20.9 --zeropoint 25 --exptime 129 --poisson --read-noise 5 --overwrite -q
-python "$(dirname "${BASH_SOURCE[0]}")/make_ps1_cutout.py" demo/images.h5 demo/ps1_cutout.fits --overwrite
-gcml predict demo/ps1_cutout.fits -o demo/ps1 --overwrite
+    --sky-mag 20.9 --zeropoint 25 --exptime 129 --poisson --read-noise 5 --overwrite -q \
+    --fits demo/fits --flavour ps1 --ra 250.4218 --dec 36.4599
+gcml predict demo/fits/ps1_cutout_0000000.fits -o demo/ps1 --overwrite

@@ -57,7 +57,7 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
             r_e_kpc: float | None = None, fill: str | None = None, ra_col: str | None = None,
             dec_col: str | None = None, v_col: str | None = None, verr_col: str | None = None,
             g: str | Path | None = None, r: str | Path | None = None, target: str | None = None,
-            refine_centre: bool = True, command: str | None = None) -> PredictResult:
+            refine_centre: bool = True, table_format: str = "ecsv", command: str | None = None) -> PredictResult:
     """Predict from real data: galaxy masses from a GC catalogue, or a cluster's mass map, mass, M/L, age
     and distance from a FITS image.
 
@@ -73,6 +73,7 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
         catalogues only, see :func:`gcml.prediction.catalogue.predict_catalogue`
     ra, dec : centre [deg]
     g, r, target, refine_centre : images only, see :func:`gcml.prediction.images.predict_image`
+    table_format : images only: "ecsv" or "votable", the results table beside the JSON
     command : the command line recorded in the outputs
 
     Raises
@@ -99,13 +100,18 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
         names = ", ".join(f"`{k}`" for k in wrong)
         raise ConfigError(f"{p}: is a {'FITS image' if kind == 'image' else 'GC catalogue'}; {names} apply to "
                           f"{'GC catalogues' if kind == 'image' else 'FITS images'} only")
+    from gcml.io.tables import TABLE_FORMATS
+
+    if table_format not in TABLE_FORMATS:
+        raise ConfigError(f"`table_format`: expected {' or '.join(TABLE_FORMATS)}, got '{table_format}'")
     dev = str(resolve_device(device))
     if kind == "image":
         from gcml.prediction.images import predict_image, save_image_prediction
 
         pred = predict_image(p, model=model, g=g, r=r, ra=ra, dec=dec, target=target, device=dev,
                              refine_centre=refine_centre)
-        files = save_image_prediction(pred, out, overwrite=overwrite) if out is not None else {}
+        files = (save_image_prediction(pred, out, overwrite=overwrite, table_format=table_format)
+                 if out is not None else {})
         return PredictResult("image", pred, files)
     from gcml.prediction.catalogue import predict_catalogue, save_prediction
 

@@ -245,3 +245,29 @@ def test_ctrl_c_keeps_checkpoint_and_prints_resume_command(tmp_path):
     assert "Traceback" not in err
     # size and ETA were printed before training (on stderr, with the progress bars)
     assert "training mass-cnn (" in text and "parameters) on" in text and "estimated" in text
+
+
+def test_auto_nproc_rule(tmp_path, monkeypatch, clean_env):
+    """--nproc 0: one process per core for small maps on a long enough run; otherwise one."""
+    from gcml.training import loop
+
+    monkeypatch.setattr(loop, "_usable_cores", lambda: 4)
+    import h5py
+
+    small = make_mapset(tmp_path / "small.h5", n_gal=20, views=5)
+    with h5py.File(small) as f:
+        n_train = int((f["split"][()] == 0).sum())
+    cfg = TrainConfig(channels=("sigma",), device="cpu", epochs=10)
+    assert loop.auto_nproc(small, cfg) == 1                          # ~600 map-passes: not worth starting
+    monkeypatch.setattr(loop, "AUTO_DDP_MIN_WORK", 100)
+    bs = n_train // 3
+    assert loop.auto_nproc(small, cfg.replace(batch_size=bs)) == 3  # no more processes than batches
+    assert loop.auto_nproc(small, cfg.replace(batch_size=8)) == 4
+    big = make_mapset(tmp_path / "big.h5", n_gal=20, views=5, size=48)  # 48 x 48 px: threads instead
+    assert loop.auto_nproc(big, cfg.replace(batch_size=8)) == 1
+    monkeypatch.setattr(loop, "_usable_cores", lambda: 1)
+    assert loop.auto_nproc(small, cfg.replace(batch_size=8)) == 1
+    for k, v in {"RANK": "0", "WORLD_SIZE": "2"}.items():           # torchrun decides
+        clean_env.setenv(k, v)
+    monkeypatch.setattr(loop, "_usable_cores", lambda: 4)
+    assert loop.auto_nproc(small, cfg.replace(batch_size=8)) == 1

@@ -94,6 +94,11 @@ def test_script_without_main_guard_gets_a_clear_message(tmp_path):
         "from gcml.training import TrainConfig, train\n"
         f"train({str(data)!r}, TrainConfig(channels=('sigma', 'v'), epochs=1, nproc=2, threads=1), "
         f"{str(tmp_path / 'run')!r})\n")
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    import os
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this checkout's gcml
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                       env=env)
     assert r.returncode != 0 and "distributed training failed on one process" in r.stderr.strip().splitlines()[-1]
     assert "InputError: distributed training (nproc=2) starts its processes with 'spawn'" in r.stderr, r.stderr

@@ -20,9 +20,9 @@ def test_tan_wcs_scale_and_reference(tmp_path):
     with fits.open(p) as h:
         assert [hdu.name for hdu in h] == ["PRIMARY", "MASS"]
         hdr = h[0].header
-        assert hdr["BUNIT"] == "Lsun/kpc2" and hdr["ORIGIN"] == "gcml" and "DATE" in hdr
+        assert hdr["BUNIT"] == "solLum kpc-2" and hdr["ORIGIN"] == "gcml" and "DATE" in hdr
         assert hdr["GCMLDIST"] == 60.0 and hdr["SNAPSHOT_NAME"] == "x"
-        assert h[1].header["BUNIT"] == "Msun"
+        assert h[1].header["BUNIT"] == "solMass"
         np.testing.assert_array_equal(h[0].data, data)   # row 0 stays row 0 (origin lower)
         w = WCS(hdr)
         assert w.wcs.ctype[0] == "RA---TAN" and w.wcs.ctype[1] == "DEC--TAN"
@@ -52,3 +52,61 @@ def test_overwrite_and_bad_input(tmp_path):
     with pytest.raises(InputError, match="pixel scale"):
         make_tan_wcs((4, 4), 0.0)
     assert sorted(f.name for f in tmp_path.iterdir()) == ["b.fits"]   # nothing half-written
+
+
+def assert_fits_units(hdul) -> None:
+    """Every BUNIT and every leading [unit] of a card comment parses with the FITS unit parser."""
+    import re
+
+    import astropy.units as u
+
+    for hdu in hdul:
+        for card in hdu.header.cards:
+            if card.keyword == "BUNIT":
+                u.Unit(card.value, format="fits")
+            m = re.match(r"^\[([^\]]*)\]", card.comment or "")
+            if m:
+                u.Unit(m.group(1), format="fits")
+
+
+@pytest.mark.parametrize("unit, bunit", [
+    ("Msun", "solMass"), ("Lsun/kpc2", "solLum kpc-2"), ("km/s", "km s-1"), ("Msun/Lsun", "solMass solLum-1"),
+    ("kpc", "kpc"), ("arcsec", "arcsec"), ("Gyr", "Gyr"), ("mag", "mag"), ("Lsun", "solLum"),
+    ("px", "pix"), ("deg", "deg"), ("dex", ""), ("dex(Msun)", ""), ("log10(Lsun/kpc2)", ""), ("", "")])
+def test_every_unit_gcml_writes_is_fits(unit, bunit):
+    """FITS has no log units: dex-valued images are dimensionless and say what they are the log of."""
+    import astropy.units as u
+
+    from gcml.io.fits import fits_comment, fits_unit
+
+    got, meaning = fits_unit(unit)
+    assert got == bunit
+    u.Unit(got, format="fits")
+    if unit.startswith(("dex(", "log10(")):
+        assert meaning.startswith("log10(value / ") and "Msun" not in meaning and "Lsun" not in meaning
+    c = fits_comment(f"[{unit}] a value")
+    if bunit:
+        assert c == f"[{bunit}] a value"
+    else:
+        assert not c.startswith("[")
+
+
+def test_written_file_units_and_history(tmp_path):
+    wcs = make_tan_wcs((8, 8), 0.25)
+    p = write_fits_image(tmp_path / "h.fits", np.ones((8, 8)), wcs, unit="Msun",
+                         header_cards=[("GCMLLMT", 11.5, "[dex Msun] log10 mass"), ("GCMLML", 2.0, "[Msun/Lsun] M/L"),
+                                       ("GCMLLMTE", 0.1, "[dex] 1-sigma of log10 mass")],
+                         extensions=[FitsExtension("LOGSTD", np.ones((8, 8)), unit="dex"),
+                                     FitsExtension("LOGF", np.ones((8, 8)), unit="log10(Lsun/kpc2)")],
+                         history=["model m.pt sha256 abc"], comments=["warning: assumed g - r = 0.50"])
+    with fits.open(p) as h:
+        assert_fits_units(h)
+        hdr = h[0].header
+        assert hdr["BUNIT"] == "solMass"
+        assert hdr.comments["GCMLLMT"] == "log10(value / solMass): log10 mass"
+        assert hdr.comments["GCMLML"] == "[solMass solLum-1] M/L"
+        history = [str(v) for v in hdr["HISTORY"]]
+        assert history[0].startswith("gcml ") and history[-1] == "model m.pt sha256 abc"
+        assert "warning: assumed g - r = 0.50" in [str(v) for v in hdr["COMMENT"]]
+        assert "BUNIT" not in h["LOGSTD"].header and h["LOGSTD"].header["BTYPE"] == "dex"
+        assert h["LOGF"].header["BTYPE"] == "log10(value / solLum kpc-2)"

@@ -270,7 +270,7 @@ def test_fits_output_wcs_maps_cluster_centre(cli, tmp_path):
         img = h[0].data.astype(np.float64)
         np.testing.assert_array_equal(h[0].data, ms.maps[0, 0])
         np.testing.assert_array_equal(h["MASS"].data, ms.truth["mass"][0, 0])
-        assert h[0].header["BUNIT"] == "Lsun/kpc2" and h[0].header["GCMLDIST"] == 50.0
+        assert h[0].header["BUNIT"] == "solLum kpc-2" and h[0].header["GCMLDIST"] == 50.0
         w = WCS(h[0].header)
     # where the cluster centre is on the sky: the field centre offset by the shift (x to the west)
     centre = SkyCoord(150 * u.deg, 30 * u.deg).spherical_offsets_by(-sx * u.arcsec, sy * u.arcsec)
@@ -388,7 +388,8 @@ def test_shrinking_sphere_centre_ignores_a_tidal_tail():
 
 @pytest.mark.parametrize("split_by", ["simulation", "snapshot", "image"])
 def test_split_by_groups_and_shard_independence(cli, tmp_path, split_by):
-    snaps = make_snapshots(tmp_path / "s", n_snap=4, n=1000)  # simulations sim0 (2 snapshots), sim1 (2)
+    # simulations sim0 ... sim3, two snapshots each (whole simulations need one per split)
+    snaps = make_snapshots(tmp_path / "s", n_snap=8 if split_by == "simulation" else 4, n=1000)
     base = ["mock-observe", str(snaps), "--psf", "1.0", "--distance", "10,20,40,80", "--axis", "x,y",
             "--seed", "3", "--split-by", split_by, "--split", "0.5,0.25,0.25", "--compression", "none"]
     assert cli(*base, "-o", tmp_path / "a.h5", "-q").exit_code == 0
@@ -401,3 +402,22 @@ def test_split_by_groups_and_shard_independence(cli, tmp_path, split_by):
         assert len(set(a.split[key == k])) == 1
     if split_by == "image":  # 32 images at 0.5/0.25/0.25: some of each snapshot land in different splits
         assert any(len(set(a.split[snap == s])) > 1 for s in np.unique(snap))
+
+
+def test_too_few_simulations_auto_falls_back_explicit_refused(cli, tmp_path):
+    """The chain simulate-clusters (one simulation) -> mock-observe works as typed: 'auto' splits over
+    snapshots and warns; an explicit --split-by simulation stops before any work, naming the fix."""
+    snaps = make_snapshots(tmp_path / "s", n_snap=6, n=1000, simulation="only")
+    base = ["mock-observe", str(snaps), "--psf", "1.0", "--distance", "60", "--axis", "x,y,z"]
+    r = cli(*base, "-o", tmp_path / "a.h5", "--split-by", "simulation")
+    msg = " ".join(r.output.split())
+    assert r.exit_code == 2 and "come from 1 simulation (only)" in msg and "leaves the val and test splits empty" in msg
+    assert "gcml simulate-clusters -o" in msg and "--split-by snapshot" in msg
+    assert not (tmp_path / "a.h5").exists()
+    r = cli(*base, "-o", tmp_path / "b.h5")
+    assert r.exit_code == 0, r.output
+    assert "warning:" in r.output and "split over snapshots instead" in " ".join(r.output.split())
+    ms = read_mapset(tmp_path / "b.h5")
+    assert (ms.split == 0).any() and (ms.split == 1).any()
+    with h5py.File(tmp_path / "b.h5") as f:
+        assert json.loads(f.attrs["config"])["split_by"] == "snapshot"  # what was done, not 'auto'

@@ -274,5 +274,5 @@ def test_evaluate_cli_photometry(toy, tmp_path, cli):
     assert "mass" not in cnn and cnn["age"]["n"] == 12
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "Chardin & Bianchini 2021" in report and "27.4" in report
-    for png in ("pixel_error.png", "radial.png", "age.png", "distance_pdf.png"):
+    for png in ("pixel_error.png", "radial.png", "mass_maps.png", "age.png", "distance_pdf.png"):
         assert (tmp_path / "rep" / png).is_file()

@@ -178,16 +178,46 @@ def test_outputs_and_cli(tmp_path, tiny_model, cli):
     assert r.exit_code == 0, r.output
     assert "mass in the field" in r.output
     with fits.open(out / "ps1_cutout_mass.fits") as h:
-        assert h[0].header["BUNIT"] == "Msun" and h[0].data.shape == (32, 32)
+        assert h[0].header["BUNIT"] == "solMass" and h[0].data.shape == (32, 32)
+        from test_fits import assert_fits_units
+
+        assert_fits_units(h)
+        history = " ".join(str(v) for v in h[0].header["HISTORY"])
+        assert "gcml " in history and "model best.pt sha256 " in history
+
         assert h[0].header["CTYPE1"] == "RA---TAN"
         assert h[0].header["GCMLMTOT"] == pytest.approx(float(h[0].data.astype(float).sum()), rel=1e-4)
         assert [x.name for x in h[1:]] == ["LOGSTD", "FLUXV"]
     js = json.loads((out / "ps1_cutout_prediction.json").read_text())
     assert js["log10_mass_total_err"] > 0 and "ml_v" in js
+    with fits.open(out / "ps1_cutout_mass.fits") as h:  # the assumed colour and the warnings in the header
+        assert h[0].header["GCMLGR"] == pytest.approx(js["g_minus_r"])
+        comments = " ".join(str(v) for v in h[0].header["COMMENT"]).split()
+        for w in js["warnings"]:
+            assert " ".join(w.split())[:40] in " ".join(comments)
     assert (out / "ps1_cutout_quicklook.png").stat().st_size > 1000
+    # the results table: ECSV read back by astropy with units (log10 masses in dex(solMass))
+    import astropy.units as u
+    from astropy.table import QTable
+
+    t = QTable.read(out / "ps1_cutout_prediction.ecsv")
+    assert len(t) == 1 and t["mass_total"].unit == u.Msun and t["distance"].unit == u.kpc
+    assert t["age"].unit == u.Gyr and t["ra"].unit == u.deg and t["ml_v"].unit == u.Msun / u.Lsun
+    assert t["log10_mass_total"].unit == u.dex(u.Msun)
+    assert t["mass_total"][0].to_value(u.Msun) == pytest.approx(js["mass_total"], rel=1e-6)
+    assert t["log10_mass_total"][0].physical.to_value(u.Msun) == pytest.approx(js["mass_total"], rel=1e-4)
+    assert list(t.meta["warnings"]) == js["warnings"]
     r = cli(*args)
     assert r.exit_code == 2  # refuses to overwrite
     assert cli(*args, "--overwrite").exit_code == 0
+    # VOTable on request (VOUnits have no dex: such columns say what they are the log of); JSON on stdout
+    r = cli(*args, "--overwrite", "--format", "votable", "--json", "-q")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["mass_total"] == pytest.approx(js["mass_total"])
+    from astropy.table import Table
+
+    v = Table.read(out / "ps1_cutout_prediction.vot")
+    assert v["mass_total"].unit == u.Msun and v["log10_mass_total"].description == "log10(value / solMass)"
 
 
 def test_default_model_recovers_a_synthetic_ps1_cutout(tmp_path):
@@ -217,3 +247,20 @@ def test_default_model_recovers_a_synthetic_ps1_cutout(tmp_path):
     z_dist = abs(pred.distance_kpc - 30.0) / pred.distance_err_kpc
     z_age = abs(pred.age_gyr - 9.0) / pred.age_err_gyr
     assert z_mass < 2.0 and z_dist < 2.0 and z_age < 2.0, (pred.summary(), true_m)
+
+
+def test_python_api_takes_skycoord_and_angles(tmp_path, tiny_model):
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    from gcml.prediction.images import predict_image
+    from gcml.prediction.synthetic import write_ps1_cutout
+
+    write_ps1_cutout(tmp_path / "c.fits", gaussian_blob(32, 4, 0.5), ra=RA, dec=DEC, size=60)
+    a = predict_image(tmp_path / "c.fits", model=tiny_model, ra=RA, dec=DEC)
+    b = predict_image(tmp_path / "c.fits", model=tiny_model, position=SkyCoord(RA * u.deg, DEC * u.deg))
+    c = predict_image(tmp_path / "c.fits", model=tiny_model, ra=RA * 60 * u.arcmin, dec=DEC * u.deg)
+    assert a.mass_total == pytest.approx(b.mass_total, rel=1e-6) == pytest.approx(c.mass_total, rel=1e-6)
+    assert b.to_table()["mass_total"].unit == u.Msun
+    with pytest.raises(InputError, match="ra: a quantity in kpc cannot be converted to deg"):
+        predict_image(tmp_path / "c.fits", model=tiny_model, ra=3 * u.kpc, dec=DEC)

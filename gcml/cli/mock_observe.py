@@ -15,6 +15,7 @@ from gcml.cli.common import (
     ShardOpt,
     WorkersOpt,
     console,
+    err_console,
     is_quiet,
     make_progress,
     resolve_options,
@@ -62,12 +63,13 @@ def mock_observe_cmd(
     exptime: Annotated[float, typer.Option("--exptime", help="Exposure time [s] (for the noise model).")] = 100.0,
     field_stars: Annotated[float, typer.Option("--field-stars", help="Field stars per arcmin^2 with 14 < V < 24 (0 = none).")] = 0.0,
     fits: Annotated[Path | None, typer.Option("--fits", help="Also write one FITS image (flux + MASS extension, TAN WCS) per image into this folder.")] = None,
+    flavour: Annotated[str, typer.Option("--flavour", help="With --fits: gcml (flux + MASS extension, TAN WCS) or ps1 (Pan-STARRS1-style r-band cutouts, counts with the PS1 zero point, asinh-scaled, NaN border, g - r = 0.5: what 'gcml predict' reads; the truth in GCML* cards).")] = "gcml",
     ra: Annotated[float, typer.Option("--ra", help="RA [deg] of the field centre in the FITS WCS.")] = 180.0,
     dec: Annotated[float, typer.Option("--dec", help="Dec [deg] of the field centre in the FITS WCS.")] = 0.0,
     map_pixels: Annotated[int, typer.Option("--map-pixels", help="Kinematics: pixels per side.")] = 10,
     map_extent: Annotated[float, typer.Option("--map-extent", help="Kinematics: map width [kpc].")] = 40.0,
     map_smoothing: Annotated[float, typer.Option("--map-smoothing", help="Kinematics: Gaussian kernel sigma [kpc].")] = 4.0,
-    split_by: Annotated[str, typer.Option("--split-by", help="Draw train/val/test over whole simulations (default; needs several), snapshots, or images (as pi-DOC did; leaks views of one snapshot across splits).")] = "simulation",
+    split_by: Annotated[str, typer.Option("--split-by", help="Draw train/val/test over whole simulations (needs at least one per split), snapshots, or images (as pi-DOC did; leaks views of one snapshot across splits); auto (default): simulations when there are enough, else snapshots or images, with a warning.")] = "auto",
     split: Annotated[str, typer.Option("--split", help="Train, val, test fractions.")] = "0.8,0.1,0.1",
     compression: Annotated[str, typer.Option("--compression", help="MapSet compression: none (default) or gzip (about 30% smaller files, about twice the run time).")] = "none",
     seed: SeedOpt = 0,
@@ -99,7 +101,7 @@ def mock_observe_cmd(
             noise=NoiseConfig(zeropoint=o["zeropoint"], exptime=o["exptime"], sky_mag=o["sky_mag"],
                               poisson=o["poisson"], read_noise=o["read_noise"], saturation=o["saturation"],
                               field_density=o["field_stars"]),
-            fits_ra=o["ra"], fits_dec=o["dec"], kin_n_pix=o["map_pixels"], kin_extent_kpc=o["map_extent"],
+            fits_flavour=o["flavour"], fits_ra=o["ra"], fits_dec=o["dec"], kin_n_pix=o["map_pixels"], kin_extent_kpc=o["map_extent"],
             kin_smoothing_kpc=o["map_smoothing"], compression=o["compression"], seed=o["seed"],
             split_by=o["split_by"], split_fractions=tuple(parse_list(o["split"], name="--split")),
         )
@@ -109,6 +111,8 @@ def mock_observe_cmd(
             result = mock_observe(
                 o["inputs"], o["out"], cfg, overwrite=o["overwrite"], workers=o["workers"], shard=sh,
                 fits_dir=o["fits"], progress=lambda done, total: prog.update(task, completed=done, total=total))
+    for w in result.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     if not is_quiet(quiet):
         size = result.path.stat().st_size / 1e6
         console.print(f"wrote {result.path}: {result.n_images} {result.kind} images from {result.n_snapshots} "

@@ -30,6 +30,7 @@ OPTIONS = {"input": "path", "distance": "distance_mpc", "distance_err": "distanc
            "samples": "n_samples"}
 #: library parameter -> the option users type, for error messages
 OPTION_NAMES = {lib: "--" + opt.replace("_", "-") for opt, lib in OPTIONS.items()}
+OPTION_NAMES["table_format"] = "--format"
 
 
 def predict_cmd(
@@ -69,6 +70,10 @@ def predict_cmd(
     refine_centre: Annotated[bool, typer.Option("--refine-centre/--no-refine-centre", help="Image: move the field "
                                                 "centre from the catalogue position (--target, --ra/--dec, or the "
                                                 "image centre) to the cluster's light centroid.")] = True,
+    table_format: Annotated[str, typer.Option("--format", help="Image: format of the results table written "
+                                              "beside the JSON: ecsv (default; astropy units) or votable.")] = "ecsv",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (for scripts) "
+                                          "instead of the table.")] = False,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
     config: ConfigOpt = None,
@@ -85,12 +90,17 @@ def predict_cmd(
         from gcml.api import predict
 
         o = resolve_options(ctx, config, "predict")
-        kwargs = {OPTIONS.get(k, k): v for k, v in o.items() if k not in ("quiet",)}
+        kwargs = {OPTIONS.get(k, k): v for k, v in o.items() if k not in ("quiet", "as_json")}
         res = predict(**kwargs)
     if res.kind == "image":
         from gcml.cli.predict_image import print_image_prediction
 
-        print_image_prediction(res.prediction, res.files, is_quiet(o["quiet"]))
+        print_image_prediction(res.prediction, res.files, is_quiet(o["quiet"]), as_json=o["as_json"])
+        return
+    if o["as_json"]:  # what was written, for scripts
+        for w in res.prediction.warnings:
+            err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        typer.echo(Path(res.files["json"]).read_text())
         return
     _report(res.prediction, res.files, is_quiet(o["quiet"]))
 

@@ -9,12 +9,19 @@ from pathlib import Path
 from gcml.cli.common import console, err_console
 
 
-def print_image_prediction(pred, paths: dict[str, Path], quiet: bool = False) -> None:
+def print_image_prediction(pred, paths: dict[str, Path], quiet: bool = False, as_json: bool = False) -> None:
     """Print an image prediction (:class:`gcml.prediction.images.ImagePrediction`) with rich."""
     if pred.status != "ok":  # said first, before any number
         err_console.print(f"[bold red]{pred.status}[/]", highlight=False, soft_wrap=True)
     for w in pred.warnings:
         err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    if as_json:  # for scripts: the JSON written beside the map, on stdout
+        import json
+
+        import typer
+
+        typer.echo(json.dumps(pred.summary(), indent=1, default=str))
+        return
     if quiet:
         console.print(f"{pred.mass_total:.4g} Msun  (log10 {pred.log10_mass_total:.3f} ± {pred.log10_mass_total_err:.3f})",
                       highlight=False)

@@ -14,6 +14,7 @@ from gcml.cli.common import (
     SeedOpt,
     WorkersOpt,
     console,
+    err_console,
     is_quiet,
     make_progress,
     resolve_options,
@@ -58,6 +59,15 @@ def simulate_clusters_cmd(
 
             res = simulate_clusters(cfg, o["out"], overwrite=o["overwrite"], workers=o["workers"],
                                     progress=progress)
+    from gcml.io.snapshots import list_snapshot_files
+    from gcml.observe.mock import simulation_of
+
+    n_sims = len({simulation_of(f) for f in list_snapshot_files(res.out_dir)})
+    if n_sims < 20:  # mock-observe's default split (0.8, 0.1, 0.1) draws whole simulations
+        err_console.print(
+            f"note: {res.out_dir} holds {n_sims} simulation{'s' if n_sims != 1 else ''}; mock-observe splits over "
+            "snapshots (with a warning) until about 20 give every split (train/val/test) a simulation of its own: "
+            "add more with --seed 2, 3, ...", highlight=False, soft_wrap=True)
     if is_quiet(quiet):
         console.print(str(res.out_dir))
     else:

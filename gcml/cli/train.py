@@ -49,8 +49,9 @@ def train_cmd(
                                           "validation loss (0 = never stop early).")] = 8,
     device: DeviceOpt = "auto",
     gpus: GpusOpt = 0,
-    nproc: Annotated[int, typer.Option("--nproc", min=1, help="CPU processes for DistributedDataParallel "
-                                       "(gloo).")] = 1,
+    nproc: Annotated[int, typer.Option("--nproc", min=0, help="CPU processes for DistributedDataParallel "
+                                       "(gloo); 0 = auto: one per core for small maps (up to 32x32 px) on a run "
+                                       "of 100,000 map-passes or more, else 1.")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data-loading workers when the MapSet "
                                          "is streamed from disk.")] = 0,
     in_memory: Annotated[str, typer.Option("--in-memory", help="auto, yes or no.")] = "auto",
@@ -102,10 +103,17 @@ def train_cmd(
             model=spec.name, arch_kwargs=arch, channels=tuple(chans), targets=tuple(targets), loss=o["loss"],
             epochs=o["epochs"], batch_size=o["batch_size"], lr=o["lr"], weight_decay=o["weight_decay"],
             lr_schedule=o["lr_schedule"], early_stopping=o["patience"], seed=o["seed"], device=o["device"],
-            gpus=o["gpus"], nproc=o["nproc"], workers=o["workers"], in_memory=o["in_memory"],
+            gpus=o["gpus"], workers=o["workers"], in_memory=o["in_memory"],
             max_memory_gb=o["max_memory_gb"], amp=o["amp"], threads=o["threads"],
             vgg16_weights=str(o["vgg16_weights"] or ""), perceptual_weight=o["perceptual_weight"],
-            logger=o["logger"])
+            logger=o["logger"], nproc=max(1, o["nproc"]))
+        if o["nproc"] == 0:
+            from gcml.io.common import set_command_options
+            from gcml.training.loop import auto_nproc
+
+            cfg = cfg.replace(nproc=auto_nproc(data_path, cfg))
+            o["nproc"] = cfg.nproc  # stored options repeat the run as it was made
+            set_command_options("train", o)
         from gcml.training.loop import resume_mode
 
         resume_mode(o["resume"])  # a bad value: say so before reading the data

@@ -299,7 +299,8 @@ def render_report(doc: dict[str, Any]) -> str:
     p = doc["paper"]
     lines.append(f"| Chardin & Bianchini 2021 (their test set, random image split) | {p['pixel_percentage_error']} | "
                  f"{p['total_mass_percentage_error']} | – | {p['age_mae_gyr']} | – | ~{p['distance_mae_kpc']:.0f} | – |")
-    lines += ["", "Plots: `pixel_error.png` (Eq. 2 per mass bin), `radial.png` (25-annulus mass and M/L errors), "
+    lines += ["", "Plots: `pixel_error.png` (Eq. 2 per mass bin), `radial.png` (25-annulus mass and M/L profiles, "
+              "true and predicted, and the annulus error), `mass_maps.png` (true, predicted and residual mass maps), "
               "`age.png`, `distance_pdf.png` (PDF of predictions per true distance, Table 2 below).", ""]
     for lab, m in doc["models"].items():
         if "distance" in m and "per_true_value" in m["distance"]:
@@ -314,6 +315,31 @@ def render_report(doc: dict[str, Any]) -> str:
             lines += [f"| {b['lo']:.0f}-{b['hi']:.0f} | {b['n']} | {b['mae']:.2f} |" for b in m["age"]["mae_per_bin"]]
             lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _mass_map_panels(o: ModelOutputs, mass_true, save, plt, n_show: int = 4) -> None:
+    """``mass_maps.png``: true, predicted and residual (log10 predicted / true) mass maps of a few images
+    spread over the split (first model)."""
+    if mass_true is None or o.mass_map is None:
+        return
+    n = len(mass_true)
+    rows = np.unique(np.linspace(0, n - 1, min(n_show, n)).round().astype(int))
+    fig, ax = plt.subplots(len(rows), 3, figsize=(10.5, 3.2 * len(rows)), squeeze=False)
+    floor = 1e-3
+    for k, i in enumerate(rows):
+        lt = np.log10(np.maximum(mass_true[i], floor))
+        lp = np.log10(np.maximum(o.mass_map[i], floor))
+        lo, hi = float(np.percentile(lt, 1)), float(lt.max())
+        for j, (img, title, cmap, vmin, vmax, lab) in enumerate((
+                (lt, f"true (image {i})", "magma", lo, hi, "log10 M [Msun/px]"),
+                (lp, f"predicted ({o.label})", "magma", lo, hi, "log10 M [Msun/px]"),
+                (lp - lt, "residual", "RdBu_r", -0.5, 0.5, "log10 (pred / true) [dex]"))):
+            im = ax[k, j].imshow(img, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax)
+            ax[k, j].set_title(title, fontsize=9)
+            ax[k, j].set_xlabel("x [px]")
+            ax[k, j].set_ylabel("y [px]")
+            fig.colorbar(im, ax=ax[k, j], label=lab, shrink=0.85)
+    save(fig, "mass_maps.png")
 
 
 def _plots(outputs: list[ModelOutputs], res: dict[str, dict[str, Any]], mass_true, targets, out: Path) -> None:
@@ -341,19 +367,38 @@ def _plots(outputs: list[ModelOutputs], res: dict[str, dict[str, Any]], mass_tru
         ax.set(xlabel="log10 true mass per pixel [Msun]", ylabel="mean pixel error [%] (Eq. 2)")
         ax.legend(fontsize=7)
         save(fig, "pixel_error.png")
-        fig, ax = plt.subplots(1, 2, figsize=(9, 4))
-        for o, m in maps:
+        # radial profiles: the annulus masses, true and predicted; the M/L profiles; the annulus error.
+        # The M/L of an annulus is M / L with the observed L in both, so its fractional error equals the
+        # mass error: one error panel, labelled for both.
+        fig, ax = plt.subplots(1, 3, figsize=(13, 4))
+        drawn_truth = False
+        for i, (o, m) in enumerate(maps):
             if "radial" not in m:
                 continue
             rd = m["radial"]
             r = np.asarray(rd["r_edges_px"])
             rc = 0.5 * (r[1:] + r[:-1])
-            ax[0].plot(rc, [np.nan if v is None else 100 * v for v in rd["mass_frac_error_mean"]], label=o.label)
-            ax[1].plot(rc, [np.nan if v is None else 100 * v for v in rd["ml_frac_error_mean"]], label=o.label)
-        ax[0].set(xlabel="radius [px]", ylabel="mean |error| of annulus mass [%]")
-        ax[1].set(xlabel="radius [px]", ylabel="mean |error| of annulus M/L [%]")
-        ax[0].legend(fontsize=7)
+
+            def arr(key: str, rd: dict = rd) -> np.ndarray:
+                return np.array([np.nan if v is None else v for v in rd[key]], float)
+
+            if not drawn_truth:
+                ax[0].plot(rc, arr("mass_true_mean"), "k-", lw=2, label="true")
+                ax[1].plot(rc, arr("ml_true_median"), "k-", lw=2, label="true")
+                drawn_truth = True
+            ax[0].plot(rc, arr("mass_pred_mean"), f"C{i}--", label=f"{o.label}")
+            ax[1].plot(rc, arr("ml_pred_median"), f"C{i}--", label=f"{o.label}")
+            ax[2].plot(rc, 100 * arr("mass_frac_error_mean"), f"C{i}-", label=o.label)
+        ax[0].set(xlabel="radius [px]", ylabel="mean annulus mass [Msun]", yscale="log",
+                  title="mass profile")
+        ax[1].set(xlabel="radius [px]", ylabel="median annulus M/L_V [Msun/Lsun]", yscale="log",
+                  title="M/L profile")
+        ax[2].set(xlabel="radius [px]", ylabel="mean |error| per annulus [%]",
+                  title="annulus mass error (= M/L error: same L)")
+        for a in ax:
+            a.legend(fontsize=7)
         save(fig, "radial.png")
+        _mass_map_panels(maps[0][0], mass_true, save, plt)
     for nm, fname in (("age", "age.png"), ("distance", "distance_pdf.png")):
         sc = [o for o in outputs if nm in o.scalars]
         if not sc or nm not in targets:

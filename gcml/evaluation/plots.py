@@ -94,7 +94,8 @@ def _save(fig, out: str | Path, overwrite: bool) -> Path:
 def plot_pred_vs_true(results: dict[str, dict], out: str | Path, *, overwrite: bool = False) -> Path:
     """Predicted vs true label with the binned mean and standard deviation (Kaur et al. 2021, Fig. 7 style).
 
-    ``results`` maps a label to ``{"true", "pred", "binned": binned_stats(...)}``.
+    ``results`` maps a label to ``{"true", "pred", "binned": binned_stats(...)}`` and, for the axis labels,
+    the target's ``name`` and ``unit`` (e.g. ``log10_mass_total``, ``dex(Msun)``).
     """
     plt = _plt()
     k = len(results)
@@ -109,8 +110,10 @@ def plot_pred_vs_true(results: dict[str, dict], out: str | Path, *, overwrite: b
         ax.errorbar(c, m, yerr=s, fmt="o", color="C3", ms=4, capsize=2, label="binned mean ± std")
         lo, hi = float(np.nanmin(t)), float(np.nanmax(t))
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-        ax.set_xlabel("true")
-        ax.set_ylabel("predicted")
+        q = str(r.get("name", "")).replace("_", " ")
+        unit = f" [{r['unit']}]" if r.get("unit") else ""
+        ax.set_xlabel(f"true {q}{unit}".replace("  ", " "))
+        ax.set_ylabel(f"predicted {q}{unit}".replace("  ", " "))
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=7)
     return _save(fig, out, overwrite)

@@ -165,7 +165,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
                 met["scatter_vs_n"] = scatter_against_n(mean[:, j] - y, np.asarray(ms.meta["n_gc"], float))
             per[t] = met
             key = f"{lab}: {t}" if len(task.targets) > 1 else lab
-            scatter[key] = {"true": y, "pred": mean[:, j], "binned": met["binned_pred"]}
+            scatter[key] = {"true": y, "pred": mean[:, j], "binned": met["binned_pred"], "name": t,
+                            "unit": ms.target_units.get(t, "")}
             errors[key] = relative_errors(y, mean[:, j])
             zs[key] = (mean[:, j] - y) / std[:, j]
             arrays[f"{lab}|{t}|mean"] = mean[:, j]
@@ -192,7 +193,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
             if "n_gc" in ms.meta:
                 met["scatter_vs_n"] = scatter_against_n(tme[ok] - y[ok], np.asarray(ms.meta["n_gc"], float)[ok])
             res.baseline = {"name": "Watkins et al. (2010) tracer mass estimator", "target": TME_TARGET, **met}
-            scatter[f"TME vs {TME_TARGET}"] = {"true": y[ok], "pred": tme[ok], "binned": met["binned_pred"]}
+            scatter[f"TME vs {TME_TARGET}"] = {"true": y[ok], "pred": tme[ok], "binned": met["binned_pred"],
+                                               "name": TME_TARGET, "unit": ms.target_units.get(TME_TARGET, "")}
             errors["TME"] = relative_errors(y[ok], tme[ok])
             # each CNN that predicts the same target is compared like with like on the same maps
             for per in res.models.values():

@@ -464,3 +464,43 @@ def lookup_galaxy(name: str) -> GalaxyInfo:
         raise InputError(f"option --galaxy: '{name}' is not in gcml's SLUGGS table (Forbes et al. 2017); expected "
                          f"one of {', '.join(g.name for g in gals.values())}, or give --ra, --dec, --distance")
     return gals[key]
+
+
+#: result tables gcml writes: format -> file suffix
+TABLE_FORMATS = {"ecsv": ".ecsv", "votable": ".vot"}
+
+
+def write_table(table: Any, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a result table (``to_table()`` of a prediction) atomically as ECSV or VOTable (by suffix).
+
+    ECSV keeps every astropy unit, ``dex(solMass)`` included, and the metadata (warnings, notes).
+    VOTable units follow the VOUnits standard, which has no logarithmic units: a ``dex(X)`` column is
+    written without a unit and with the description ``log10(value / X)``; list-valued metadata become
+    INFO elements.
+    """
+    from astropy.table import Table
+
+    from gcml.io.common import atomic_output
+
+    p = Path(path)
+    fmt = {v: k for k, v in TABLE_FORMATS.items()}.get(p.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{p}: result tables are written as {' or '.join(TABLE_FORMATS.values())}")
+    t = Table(table, copy=True)
+    if fmt == "votable":
+        import astropy.units as u
+
+        for name in t.colnames:
+            unit = t[name].unit
+            if unit is None:
+                continue
+            try:
+                unit.to_string("vounit")
+            except (ValueError, TypeError):  # dex, dex(X): no VOUnit
+                t[name].unit = None
+                phys = getattr(unit, "physical_unit", u.dimensionless_unscaled)
+                t[name].description = f"log10(value / {phys})" if phys != u.dimensionless_unscaled else "dex"
+        t.meta = {k: (" | ".join(map(str, v)) if isinstance(v, list) else v) for k, v in t.meta.items()}
+    with atomic_output(p, overwrite=overwrite) as tmp:
+        t.write(tmp, format="ascii.ecsv" if fmt == "ecsv" else "votable", overwrite=True)  # our temporary
+    return p

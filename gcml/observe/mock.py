@@ -13,6 +13,7 @@ bounded whatever the number of snapshots.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import math
@@ -86,6 +87,7 @@ class MockObserveConfig:
     metallicity: float | None = None
     centre: str = "shrinking-sphere"
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+    fits_flavour: str = "gcml"
     fits_ra: float = 180.0
     fits_dec: float = 0.0
     kin_n_pix: int = 10
@@ -95,7 +97,7 @@ class MockObserveConfig:
     pattern: str | None = None
     partial_series: bool = False
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    split_by: str = "simulation"
+    split_by: str = "auto"
     compression: str = "none"
     seed: int = 0
 
@@ -122,6 +124,11 @@ class MockObserveConfig:
             raise ConfigError(f"option --split: expected three fractions >= 0 summing to 1, got {list(f)}")
         if self.split_by not in SPLIT_BY:
             raise ConfigError(f"option --split-by: expected one of {', '.join(SPLIT_BY)}, got '{self.split_by}'")
+        if self.fits_flavour not in FITS_FLAVOURS:
+            raise ConfigError(f"option --flavour: expected gcml or ps1, got '{self.fits_flavour}'")
+        if self.fits_flavour == "ps1" and (self.kind != "photometry" or self.flux_convention != "gcml"):
+            raise ConfigError("option --flavour ps1: PS1-style cutouts are made from photometry with "
+                              "--flux-convention gcml")
         if self.compression not in ("gzip", "none"):
             raise ConfigError(f"option --compression: expected gzip or none, got '{self.compression}'")
         if self.n_random < 0:
@@ -175,6 +182,8 @@ class MockObserveResult:
     seconds: float
     kind: str
     fits_files: list[Path] = field(default_factory=list)
+    split_by: str = "simulation"
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def images_per_second(self) -> float:
@@ -203,7 +212,10 @@ def expand_inputs(inputs: Sequence[str | Path], *, pattern: str | None = None, p
 #: What train/val/test splits are drawn over: whole simulations (no simulation in two splits; needs
 #: several simulations), single snapshots (ages of one simulation may fall in different splits), or
 #: single images (as pi-DOC did: views of one snapshot in both training and test sets).
-SPLIT_BY = ("simulation", "snapshot", "image")
+SPLIT_BY = ("auto", "simulation", "snapshot", "image")
+#: ``--fits DIR`` files: gcml's (flux + MASS extension, TAN WCS) or Pan-STARRS1-style r-band cutouts
+#: (:mod:`gcml.prediction.synthetic`: counts with the PS1 zero point, asinh scaling, NaN border, PS1 header)
+FITS_FLAVOURS = ("gcml", "ps1")
 
 
 def split_keys(meta: dict[str, np.ndarray], split_by: str, images_per_snapshot: int) -> np.ndarray:
@@ -218,6 +230,83 @@ def split_keys(meta: dict[str, np.ndarray], split_by: str, images_per_snapshot: 
     first = np.r_[True, sid[1:] != sid[:-1]]
     within = np.arange(len(sid)) - np.maximum.accumulate(np.where(first, np.arange(len(sid)), 0))
     return sid * images_per_snapshot + within
+
+
+def simulation_of(path: Path) -> str:
+    """The simulation a snapshot file belongs to, without reading its particles (as :func:`load_snapshot`
+    names it: a gcml snapshot's ``simulation`` attribute, otherwise the file's stem)."""
+    with open(path, "rb") as fh:
+        is_h5 = fh.read(8) == b"\x89HDF\r\n\x1a\n"
+    if is_h5:
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                sim = f.attrs.get("simulation", "")
+        except OSError:  # unreadable (e.g. truncated): the snapshot reader reports it when the file is read
+            return path.stem
+        sim = sim.decode() if isinstance(sim, bytes) else str(sim)
+        if sim:
+            return sim
+    return path.stem
+
+
+def _splits_of(files: Sequence[Path], sims: list[str], mode: str, per: int, config: MockObserveConfig) -> np.ndarray:
+    from gcml.io.mapset import assign_splits
+
+    n = len(files)
+    meta = {"group_id": np.repeat([group_id_of(sims[i]) for i in range(n)], per).astype(np.int64),
+            "snapshot_id": np.repeat(np.arange(n), per).astype(np.int64)}
+    return assign_splits(split_keys(meta, mode, per), config.split_fractions, config.seed)
+
+
+def resolve_split_by(files: Sequence[Path], config: MockObserveConfig) -> tuple[str, list[str]]:
+    """What ``--split-by`` means for these inputs, and warnings for the user.
+
+    ``auto`` (the default) splits over whole simulations when every split (train, val, test) gets one;
+    otherwise (``gcml simulate-clusters`` makes one simulation per run) over snapshots, or failing that
+    over images, and says so: those splits are correlated (the same cluster at other ages or from other
+    views) and make test scores optimistic. An explicit ``simulation`` that leaves a split empty is refused
+    with the fix named, before any work.
+    """
+    from gcml.io.mapset import SPLIT_NAMES
+
+    if config.split_by in ("snapshot", "image") or not files:
+        return config.split_by, []
+    sims = [simulation_of(Path(f)) for f in files]
+    per = config.images_per_snapshot
+    wanted = [i for i, f in enumerate(config.split_fractions) if f > 0]
+
+    def empty(mode: str, need: list[int]) -> list[str]:
+        sp = _splits_of(files, sims, mode, per, config)
+        return [SPLIT_NAMES[i] for i in need if not (sp == i).any()]
+
+    missing = empty("simulation", wanted)
+    if not missing:
+        return "simulation", []
+    uniq = sorted(set(sims))
+    where = Path(files[0]).parent
+    f_min = min(config.split_fractions[i] for i in wanted)
+    fix = (f"simulate more clusters into the folder ('gcml simulate-clusters -o {where}/ --seed 2', 3, ...: each "
+           f"simulation lands in a split at random with the --split fractions, so about {math.ceil(2 / f_min)} "
+           "runs give every split one)")
+    what = (f"the {len(files)} snapshots come from {len(uniq)} simulation{'s' if len(uniq) != 1 else ''} "
+            f"({', '.join(uniq[:3])}{', ...' if len(uniq) > 3 else ''}), so splitting over simulations leaves "
+            f"the {' and '.join(missing)} split{'s' if len(missing) > 1 else ''} empty")
+    if config.split_by == "simulation":
+        raise InputError(f"{where}: {what} and 'gcml train' could not validate; {fix}, or pass --split-by "
+                         "snapshot (ages of one cluster then fall in different splits: correlated, optimistic)")
+    need = [i for i in (0, 1) if i in wanted]  # training needs train and validation; test may stay empty
+    for mode in ("snapshot", "image"):
+        still = empty(mode, need)
+        if not still:
+            test_empty = 2 in wanted and empty(mode, [2])
+            return mode, [f"{what}: split over {mode}s instead (the same cluster at other "
+                          f"{'ages' if mode == 'snapshot' else 'ages or views'} is then in other splits, so test "
+                          f"scores are optimistic){'; the test split is empty' if test_empty else ''}; for "
+                          f"independent splits {fix}"]
+    return "simulation", [f"{what}, and even split over images the training or validation split stays empty; "
+                          f"'gcml train' needs both (the file serves prediction and evaluation): {fix}"]
 
 
 def group_id_of(name: str) -> int:
@@ -491,7 +580,7 @@ def _specs(config: MockObserveConfig) -> dict[str, Any]:
 def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObserveConfig, *,
                  overwrite: bool = False, workers: int = 1, shard: tuple[int, int] = (0, 1),
                  fits_dir: str | Path | None = None,
-                 progress: Callable[[int, int], None] | None = None,
+                 progress: Callable[[int, int], None] | bool | None = None,
                  command: str | None = None) -> MockObserveResult:
     """Turn snapshots into a MapSet of mock images (photometry) or kinematic maps.
 
@@ -504,7 +593,7 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     workers : processes, one snapshot at a time each; the result does not depend on it
     shard : (k, n), 0-based: make the k-th of n contiguous blocks of snapshots
     fits_dir : also write one FITS per image there (photometry only)
-    progress : called with (images done, images total)
+    progress : called with (images done, images total); ``True``: a tqdm.auto bar (:mod:`gcml.progress`)
 
     Returns
     -------
@@ -514,7 +603,9 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
 
     from gcml.io.common import atomic_output, check_output_folder, check_output_path
     from gcml.io.mapset import MapSetWriter, assign_splits
+    from gcml.progress import as_progress
 
+    progress = as_progress(progress, "mock-observe", "image")
     t0 = time.perf_counter()
     k, nshard = (int(v) for v in shard)
     if not (nshard >= 1 and 0 <= k < nshard):
@@ -527,6 +618,9 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     if fits_dir is not None:
         check_output_folder(fits_dir, overwrite=overwrite, option="--fits")
     files = expand_inputs(inputs, pattern=config.pattern, partial=config.partial_series)
+    split_by, warnings = resolve_split_by(files, config)
+    if split_by != config.split_by:
+        config = dataclasses.replace(config, split_by=split_by)
     n_all = len(files)
     lo, hi = k * n_all // nshard, (k + 1) * n_all // nshard
     mine = list(range(lo, hi))
@@ -566,7 +660,8 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     if fits_dir is not None:
         fits_files = [Path(fits_dir) / f.name for f in fits_files]
     return MockObserveResult(path=Path(out), n_images=n_images, n_snapshots=len(mine),
-                             seconds=time.perf_counter() - t0, kind=config.kind, fits_files=fits_files)
+                             seconds=time.perf_counter() - t0, kind=config.kind, fits_files=fits_files,
+                             split_by=config.split_by, warnings=warnings)
 
 
 def _run(jobs: list[tuple], workers: int, threads: int) -> Iterator[dict[str, Any]]:
@@ -610,6 +705,15 @@ def _write_fits(fits_dir: str | Path, row0: int, res: dict[str, Any], config: Mo
             ("GCMLMASS", float(meta["mass_fov"][j]), "[Msun] mass in field"),
             ("GCMLFLUX", config.flux_convention, "flux convention (docs/conventions.md)"),
         ]
+        if config.fits_flavour == "ps1":
+            from gcml.prediction.synthetic import write_ps1_cutout
+
+            truth = [c for c in cards if c[0] in ("GCMLSNAP", "GCMLSIM", "GCMLROW", "GCMLDIST", "GCMLAGE",
+                                                  "GCMLPSF", "GCMLLUM", "GCMLMASS")]
+            out.append(write_ps1_cutout(Path(fits_dir) / f"ps1_cutout_{row0 + j:07d}.fits", res["maps"][j, 0],
+                                        ra=config.fits_ra, dec=config.fits_dec, band="r", g_minus_r=0.5,
+                                        extra_cards=truth, overwrite=overwrite))
+            continue
         path = Path(fits_dir) / f"image_{row0 + j:07d}.fits"
         out.append(write_fits_image(
             path, res["maps"][j, 0], wcs, header_cards=cards, unit=unit, overwrite=overwrite,

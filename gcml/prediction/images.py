@@ -207,7 +207,7 @@ def read_sky_image(path: str | Path) -> SkyImage:
     band = _band_from(filt)
     is_ps1 = any(k in hdr for k in ("HIERARCH FPA.ZP", "BSOFTEN", "PSCAMERA")) or \
         str(hdr.get("HIERARCH FPA.TELESCOPE", "")).strip() == "PS1"
-    if bunit in ("lsun/kpc2", "lsun/kpc^2", "lsunkpc-2"):
+    if bunit in ("lsun/kpc2", "lsun/kpc^2", "lsunkpc-2", "sollumkpc-2", "sollum/kpc2"):  # gcml's flux
         band = band or "V"
         if band != "V":
             raise InputError(f"{p}: BUNIT {hdr['BUNIT']} is gcml's V-band flux but FILTER says '{band}'")
@@ -352,6 +352,32 @@ class ImagePrediction:
     centre_refined: bool = False
     centre_moved_arcsec: float = 0.0
 
+    def to_table(self) -> Any:
+        """The scalars as a one-row ``astropy.table.QTable`` with units (log10 quantities in ``dex(...)``);
+        warnings, notes and the model in ``meta``."""
+        import astropy.units as u
+        from astropy.table import QTable
+
+        def q(v: float, unit: Any) -> Any:
+            return [v] * unit
+
+        cols = {
+            "image": [Path(self.image).name], "target": [self.target or ""],
+            "ra": q(self.ra_deg, u.deg), "dec": q(self.dec_deg, u.deg),
+            "mass_total": q(self.mass_total, u.Msun),
+            "log10_mass_total": q(self.log10_mass_total, u.dex(u.Msun)),
+            "log10_mass_total_err": q(self.log10_mass_total_err, u.dex),
+            "distance": q(self.distance_kpc, u.kpc), "distance_err": q(self.distance_err_kpc, u.kpc),
+            "age": q(self.age_gyr, u.Gyr), "age_err": q(self.age_err_gyr, u.Gyr),
+            "lum_v": q(self.lum_v, u.Lsun), "ml_v": q(self.ml_v, u.Msun / u.Lsun),
+            "log10_ml_v_err": q(self.log10_ml_v_err, u.dex), "flux_total": q(self.flux_total, u.Lsun / u.kpc**2),
+            "extinction_v": q(self.extinction_v, u.mag), "g_minus_r": q(self.g_minus_r, u.mag),
+            "in_training_range": [bool(self.in_training_range)],
+        }
+        t = QTable(cols)
+        t.meta.update({"model": str(self.model), "warnings": list(self.warnings), "notes": list(self.notes)})
+        return t
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready scalars (no arrays); ``status`` and ``warnings`` first."""
         d = {"status": self.status, "warnings": list(self.warnings)}
@@ -387,7 +413,7 @@ def _load(model: str | Path | None, device: str):
 def predict_image(path: str | Path, *, model: str | Path | None = None, g: str | Path | None = None,
                   r: str | Path | None = None, ra: float | None = None, dec: float | None = None,
                   target: str | None = None, device: str = "cpu", rotations: int = 4,
-                  refine_centre: bool = True) -> ImagePrediction:
+                  refine_centre: bool = True, position: Any = None) -> ImagePrediction:
     """Predict the mass map, mass, M/L, age and distance of the cluster in a FITS image.
 
     Parameters
@@ -395,7 +421,9 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     path : FITS image (PS1 stack or cutout, SDSS frame, gcml mock, any image with a zero point)
     model : pi-DOC model bundle (default: the shipped ``pidoc-net-default.pt``)
     g, r : further images of the same field in g and r; g + r are combined into V
-    ra, dec : starting field centre [deg] (default: the Harris position of ``target``, else the image centre)
+    ra, dec : starting field centre [deg] or astropy Angles/Quantities (default: the Harris position of
+        ``target``, else the image centre)
+    position : the starting field centre as an astropy ``SkyCoord`` (instead of ``ra``, ``dec``)
     target : Milky Way GC name looked up in Harris (1996, 2010 edition): position, E(B-V), B-V
     device : torch device
     rotations : 1-4 rotations by 90 degrees averaged (test-time augmentation)
@@ -406,9 +434,11 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     ImagePrediction
     """
     from gcml.models.preparation import ImagePreparation
+    from gcml.physics.units import radec_deg
     from gcml.prediction.centring import refine_centre as _refine
     from gcml.prediction.harris import lookup
 
+    ra, dec = radec_deg(ra, dec, position)
     if (ra is None) != (dec is None):
         raise InputError("`ra` and `dec`: give both or neither")
     if ra is not None and not (math.isfinite(ra) and math.isfinite(dec) and -90 <= dec <= 90):
@@ -625,11 +655,13 @@ def _check_range(res: ImagePrediction, task: Any, warn: list[str]) -> None:
 
 
 def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: bool = False,
-                          stem: str | None = None) -> dict[str, Path]:
+                          stem: str | None = None, table_format: str = "ecsv") -> dict[str, Path]:
     """Write ``<stem>_mass.fits`` (mass map with the cutout's WCS; LOGSTD and FLUXV extensions),
-    ``<stem>_prediction.json`` and ``<stem>_quicklook.png`` into the folder ``out``."""
+    ``<stem>_prediction.json``, ``<stem>_prediction.ecsv`` (or ``.vot`` with ``table_format="votable"``; the
+    scalars with units, :meth:`ImagePrediction.to_table`) and ``<stem>_quicklook.png`` into the folder ``out``."""
     from gcml.io.common import atomic_output, make_output_dir
     from gcml.io.fits import FitsExtension, write_fits_image
+    from gcml.io.tables import TABLE_FORMATS, write_table
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -637,7 +669,7 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
     make_output_dir(out)
     stem = stem or Path(pred.image).name.split(".")[0]
     paths = {"fits": out / f"{stem}_mass.fits", "json": out / f"{stem}_prediction.json",
-             "png": out / f"{stem}_quicklook.png"}
+             "table": out / f"{stem}_prediction{TABLE_FORMATS[table_format]}", "png": out / f"{stem}_quicklook.png"}
     if not overwrite:
         for p in paths.values():
             if p.exists():
@@ -660,6 +692,7 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
         ("GCMLML", num(pred.ml_v), "[Msun/Lsun] M/L_V in the field"),
         ("GCMLMLE", num(pred.log10_ml_v_err), "[dex] 1-sigma of log10 M/L_V"),
         ("GCMLAV", float(pred.extinction_v), "[mag] A_V removed"),
+        ("GCMLGR", num(pred.g_minus_r), "[mag] g - r used for V (measured or assumed)"),
         ("GCMLINR", bool(pred.in_training_range), "inputs inside the training range"),
         ("GCMLSTAT", pred.status, "ok / (far) outside the training range"),
         ("GCMLDILO", num(pred.distance_lo_kpc), "[kpc] 68% interval, lower"),
@@ -675,7 +708,14 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
         ("GCMLMODL", Path(pred.model).name[-60:], "model bundle"),
         ("GCMLIMG", Path(pred.image).name[-60:], "input image"),
     ]
+    from gcml.io.common import sha256_file
+
+    model = Path(pred.model)
+    history = [f"model {model.name} sha256 {sha256_file(model) if model.is_file() else 'unknown'}",
+               f"input image {Path(pred.image).name}"]
+    comments = [f"warning: {w}" for w in pred.warnings] + [f"note: {n}" for n in pred.notes]
     write_fits_image(paths["fits"], pred.mass_map.astype(np.float32), pred.wcs, unit="Msun", header_cards=cards,
+                     history=history, comments=comments,
                      extensions=[FitsExtension("LOGSTD", pred.log10_mass_std.astype(np.float32), unit="dex",
                                                cards={"COMMENT": "1-sigma of log10 mass per pixel"}),
                                  FitsExtension("FLUXV", pred.flux_v.astype(np.float32), unit="Lsun/kpc2",
@@ -683,6 +723,7 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
                      overwrite=overwrite)
     with atomic_output(paths["json"], overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(pred.summary(), indent=1, default=str))
+    write_table(pred.to_table(), paths["table"], overwrite=overwrite)
     _quicklook(pred, paths["png"], overwrite)
     return paths
 
@@ -695,9 +736,12 @@ def _quicklook(pred: ImagePrediction, path: Path, overwrite: bool) -> None:
 
     from gcml.io.common import atomic_output
 
-    fig, ax = plt.subplots(1, 3, figsize=(12, 4))
+    # sky axes (RA, Dec from the map's WCS; east to the left as on the sky) when there is a WCS
+    fig = plt.figure(figsize=(13, 4.4))
+    sky = pred.wcs is not None and getattr(pred.wcs, "has_celestial", False)
+    ax = [fig.add_subplot(1, 3, i + 1, projection=pred.wcs if sky else None) for i in range(3)]
     h, w = pred.mass_map.shape
-    ext = [-w / 2, w / 2, -h / 2, h / 2]
+    ext = None if sky else [-w / 2, w / 2, -h / 2, h / 2]
     ax[0].imshow(np.log10(np.maximum(pred.flux_v, 1e-9)), origin="lower", extent=ext, cmap="gray")
     ax[0].set_title("log10 V flux (model input)")
     im = ax[1].imshow(np.log10(pred.mass_map), origin="lower", extent=ext, cmap="magma")
@@ -708,7 +752,14 @@ def _quicklook(pred: ImagePrediction, path: Path, overwrite: bool) -> None:
     ax[2].set_title(f"d = {pred.distance_kpc:.1f}±{pred.distance_err_kpc:.1f} kpc, age {pred.age_gyr:.1f}±{pred.age_err_gyr:.1f} Gyr",
                     fontsize=9)
     for a in ax:
-        a.set_xlabel("pixel")
+        if sky:
+            a.coords[0].set_axislabel("RA (ICRS)")
+            a.coords[1].set_axislabel("Dec (ICRS)")
+            a.coords[0].set_major_formatter("hh:mm:ss")
+            a.coords[1].set_major_formatter("dd:mm:ss")
+        else:
+            a.set_xlabel("x [pixel]")
+            a.set_ylabel("y [pixel]")
     fig.tight_layout()
     with atomic_output(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=80, format="png")

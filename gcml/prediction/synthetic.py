@@ -79,16 +79,21 @@ def ps1_cutout_from_flux(flux_v: np.ndarray, *, ra: float, dec: float, band: str
     return img.astype(np.float32), cards
 
 
-def write_ps1_cutout(path: str | Path, flux_v: np.ndarray, *, overwrite: bool = False, **kwargs) -> Path:
-    """Write :func:`ps1_cutout_from_flux` to a FITS file (primary HDU, like PS1 cutouts); returns the path."""
+def write_ps1_cutout(path: str | Path, flux_v: np.ndarray, *, overwrite: bool = False,
+                     extra_cards: list[tuple] = (), **kwargs) -> Path:
+    """Write :func:`ps1_cutout_from_flux` to a FITS file (primary HDU, like PS1 cutouts); returns the path.
+
+    ``extra_cards``: more (key, value, comment) cards, e.g. the truth of the mock (``gcml mock-observe --fits
+    DIR --flavour ps1`` writes the mass in the field, age and distance as GCML* cards)."""
     from astropy.io import fits
 
     from gcml.io.common import atomic_output
+    from gcml.io.fits import fits_comment
 
     data, cards = ps1_cutout_from_flux(flux_v, **kwargs)
     hdr = fits.Header()
-    for key, value, *comment in cards:
-        hdr[key] = (value, comment[0]) if comment else value
+    for key, value, *comment in [*cards, *extra_cards]:
+        hdr[key] = (value, fits_comment(comment[0])) if comment else value
     out = Path(path)
     with atomic_output(out, overwrite=overwrite) as tmp:
         fits.PrimaryHDU(data=data, header=hdr).writeto(tmp)

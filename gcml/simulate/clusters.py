@@ -186,7 +186,7 @@ _OPTION_NAMES = {"n_stars": "--n-stars", "metallicity": "--metallicity", "r_half
 
 def simulate_clusters(
     config: SimulateClustersConfig, out_dir: str | Path, *, overwrite: bool = False, workers: int = 1,
-    progress: Callable[[int, int], None] | None = None, command: str | None = None,
+    progress: Callable[[int, int], None] | bool | None = None, command: str | None = None,
 ) -> SimulateClustersResult:
     """Simulate one cluster and write a snapshot per requested age.
 
@@ -201,13 +201,16 @@ def simulate_clusters(
     workers
         Processes; each builds the same model from the seed, so the files do not depend on it.
     progress
-        Called as ``progress(done, total)`` after each age (each block of ages with several workers).
+        Called as ``progress(done, total)`` after each age (each block of ages with several workers);
+        ``True``: a tqdm.auto bar (:mod:`gcml.progress`).
     command
         Command line recorded in the files (default: the running command).
     """
     from gcml.io.common import command_line, make_output_dir, output_lock
     from gcml.io.series import manifest_name, new_run_id, series_tag, write_manifest
+    from gcml.progress import as_progress
 
+    progress = as_progress(progress, "simulate-clusters", "age")
     t0 = time.perf_counter()
     ages = config.age_list()
     params = config.cluster_params()

@@ -735,7 +735,7 @@ def _worker(args: tuple[list[int], SimulateMapsConfig]) -> dict[str, Any]:
 
 def simulate_maps(
     config: SimulateMapsConfig, out: str | Path = "maps.h5", *, overwrite: bool = False, workers: int = 1,
-    shard: tuple[int, int] | str | None = None, progress: Callable[[int, int], None] | None = None,
+    shard: tuple[int, int] | str | None = None, progress: Callable[[int, int], None] | bool | None = None,
     command: str | None = None,
 ) -> SimulateMapsResult:
     """Simulate galaxies, make their maps and write a MapSet.
@@ -748,12 +748,15 @@ def simulate_maps(
     shard : (K, N) or "K/N": compute only the K-th of N parts of the galaxies (global group ids); parts are
         whole blocks of ``config.batch_galaxies`` galaxies, the unit of computation (changing the block size
         may change the last bits of the results, nothing else does).
-    progress : called as ``progress(maps_done, maps_total)``.
+    progress : called as ``progress(maps_done, maps_total)``; ``True``: a tqdm.auto bar (:mod:`gcml.progress`).
 
     Returns
     -------
     SimulateMapsResult
     """
+    from gcml.progress import as_progress
+
+    progress = as_progress(progress, "simulate-maps", "map")
     cfg = config
     bs = cfg.batch_galaxies
     start, stop = parse_shard(shard, cfg.n_galaxies, bs)

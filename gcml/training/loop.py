@@ -158,16 +158,53 @@ def auto_threads(shape: tuple[int, int] | list[int], local_processes: int = 1) -
     more than they save: 1 thread (measured in docs/benchmarks.md). Larger images (pi-DOC's 160 x 160) use
     the cores this process may run on, divided among the processes started on this machine.
     """
-    import os
-
     h, w = (int(v) for v in shape)
     if h * w <= 32 * 32:
         return 1
+    return max(1, _usable_cores() // max(1, int(local_processes)))
+
+
+#: ``--nproc 0`` (auto) starts several CPU processes only when the run has at least this many map-passes
+#: (training maps x epochs): starting the processes costs seconds, the gain is half the run or more.
+AUTO_DDP_MIN_WORK = 100_000
+
+
+def _usable_cores() -> int:
+    import os
+
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, int(local_processes)))
+        return os.cpu_count() or 1
+
+
+def auto_nproc(data: str | Path, config: TrainConfig) -> int:
+    """CPU processes for ``gcml train --nproc 0`` (auto, the command's default).
+
+    On a CPU, small maps (up to 32 x 32 px: Kaur's 10 x 10) train fastest with one single-threaded
+    DistributedDataParallel process per core (docs/benchmarks.md), once the run is long enough to repay
+    starting them (:data:`AUTO_DDP_MIN_WORK`); large images (pi-DOC's 160 x 160) use one process with a
+    thread per core; GPUs, torchrun and SLURM decide for themselves (1 here). The result depends on the
+    machine's cores: a run's ``options.toml`` records the resolved count, so ``--config`` repeats it.
+    """
+    import h5py
+
+    from gcml.training.data import read_header
+
+    if config.gpus or env_from_environment() is not None:
+        return 1
+    if resolve_device(config.device, 0).type != "cpu":
+        return 1
+    hdr = read_header(data)
+    h, w = (int(v) for v in hdr["shape"])
+    cores = _usable_cores()
+    if h * w > 32 * 32 or cores < 2:
+        return 1
+    with h5py.File(data, "r") as f:
+        n_train = int((f["split"][()] == 0).sum())
+    if n_train * config.epochs < AUTO_DDP_MIN_WORK:
+        return 1
+    return max(1, min(cores, 8, config.batch_size, n_train // max(1, config.batch_size)))
 
 
 def _local_processes(env: DistEnv) -> int:
@@ -280,7 +317,7 @@ def _check_resume_config(path: Path, saved: dict[str, Any], config: TrainConfig)
 # ------------------------------------------------------------------------------------------------
 
 def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: bool | str = False,
-          overwrite: bool = False, progress: ProgressFn | None = None, command: str | None = None,
+          overwrite: bool = False, progress: ProgressFn | bool | None = None, command: str | None = None,
           options: dict[str, Any] | None = None) -> TrainResult:
     """Train ``config.model`` on the MapSet ``data`` and write the run folder ``out``.
 
@@ -293,7 +330,7 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
         same weights as an uninterrupted one on CPU); ``"auto"``: continue when that checkpoint exists,
         else start (a folder without outputs, or one whose run was stopped before its first epoch ended)
     overwrite : replace the outputs of an earlier run in ``out``
-    progress : callback, see :data:`ProgressFn` (called by rank 0 only)
+    progress : callback, see :data:`ProgressFn` (called by rank 0 only); ``True``: tqdm.auto bars (notebooks)
     command : the command line recorded in the bundles
     options : the command-line options of ``gcml train`` (``{"command": "train", option: value, ...}``,
         :func:`gcml.io.common.options_record`): rank 0 writes them to ``options.toml`` so that
@@ -320,6 +357,10 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
                          "'spawn', which re-imports the calling script: call train() under "
                          "'if __name__ == \"__main__\":' in that script")
     data, out = Path(data), Path(out)
+    if progress is True:
+        progress = _tqdm_progress()
+    elif progress is False:
+        progress = None
     env = env_from_environment()
     main_process = env is None or env.is_main
     if main_process:
@@ -373,6 +414,32 @@ def _spawned(rank: int, world: int, data: str, config: dict, out: str, resume: b
     prog = (lambda e, i: queue.put((e, i))) if queue is not None else None
     _run(DistEnv(rank=rank, world_size=world, local_rank=rank, launched_by="spawn"), Path(data), cfg,
          Path(out), resume, prog, command, options)
+
+
+def _tqdm_progress() -> ProgressFn:
+    """``train(..., progress=True)``: tqdm.auto bars (epochs; batches of the current epoch) for notebooks."""
+    from tqdm.auto import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def fn(event: str, info: dict[str, Any]) -> None:
+        if event == "start":
+            bars["epochs"] = tqdm(total=info["epochs"], initial=info["start_epoch"], desc="epochs", unit="epoch")
+            bars["batches"] = tqdm(total=info["batches"], desc="batches", unit="batch", leave=False)
+        elif event == "batch":
+            b = bars["batches"]
+            if info["batch"] == 1:
+                b.reset(total=info["batches"])
+            b.update(info["batch"] - b.n)
+            b.set_postfix(loss=f"{info['loss']:.4f}", refresh=False)
+        elif event == "epoch":
+            bars["epochs"].update(1)
+            bars["epochs"].set_postfix(val_loss=f"{info['val_loss']:.4f}")
+            if info["epoch"] >= bars["epochs"].total:
+                bars["batches"].close()
+                bars["epochs"].close()
+
+    return fn
 
 
 def _saved_epoch(path: Path) -> int:
@@ -439,7 +506,9 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
         if not ds.streaming:
             ds.to(device)
         if ds.n_split("val") == 0:
-            raise InputError(f"{data}: the validation split (split == 1) is empty; early stopping needs it")
+            raise InputError(f"{data}: the validation split (split == 1) is empty; early stopping needs it (make "
+                             "the MapSet from more simulations or galaxies, or with 'gcml mock-observe --split-by "
+                             "snapshot')")
         data_sha = sha256_file(data)
         torch.manual_seed(config.seed)
         model, arch_kwargs = build_network(config, task, hdr["shape"])

@@ -1,0 +1,30 @@
+"""Progress of long library calls: silent by default, a tqdm.auto bar with progress=True."""
+
+from __future__ import annotations
+
+import pytest
+from synth_mapsets import make_mapset
+
+
+def test_simulate_maps_silent_by_default_tqdm_on_request(tmp_path, capsys):
+    from gcml.simulate.galaxies import SimulateMapsConfig, simulate_maps
+
+    cfg = SimulateMapsConfig(n_galaxies=4, views=2, families=("disk",), batch_galaxies=4)
+    simulate_maps(cfg, tmp_path / "a.h5")
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    simulate_maps(cfg, tmp_path / "b.h5", progress=True)
+    err = capsys.readouterr().err
+    assert "simulate-maps" in err and "8/8" in err
+    with pytest.raises(TypeError, match="progress must be None, True or a callable"):
+        simulate_maps(cfg, tmp_path / "c.h5", progress="yes")
+
+
+def test_train_progress_true(tmp_path, capsys):
+    from gcml.training import TrainConfig, train
+
+    data = make_mapset(tmp_path / "syn.h5", n_gal=20, views=4)
+    train(data, TrainConfig(channels=("sigma",), epochs=2, batch_size=16, threads=1, device="cpu"),
+          tmp_path / "run", progress=True)
+    err = capsys.readouterr().err
+    assert "epochs" in err and "2/2" in err
