@@ -57,7 +57,8 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
             r_e_kpc: float | None = None, fill: str | None = None, ra_col: str | None = None,
             dec_col: str | None = None, v_col: str | None = None, verr_col: str | None = None,
             g: str | Path | None = None, r: str | Path | None = None, target: str | None = None,
-            refine_centre: bool = True, table_format: str = "ecsv", command: str | None = None) -> PredictResult:
+            refine_centre: bool = True, table_format: str = "ecsv", galaxy_col: str | None = None,
+            split_half: bool = False, command: str | None = None) -> PredictResult:
     """Predict from real data: galaxy masses from a GC catalogue, or a cluster's mass map, mass, M/L, age
     and distance from a FITS image.
 
@@ -74,6 +75,8 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
     ra, dec : centre [deg]
     g, r, target, refine_centre : images only, see :func:`gcml.prediction.images.predict_image`
     table_format : images only: "ecsv" or "votable", the results table beside the JSON
+    galaxy_col, split_half : multi-galaxy catalogues (``galaxy`` a name or "all"), see
+        :func:`gcml.prediction.survey.predict_survey`; the result's ``kind`` is then "survey"
     command : the command line recorded in the outputs
 
     Raises
@@ -113,6 +116,31 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
         files = (save_image_prediction(pred, out, overwrite=overwrite, table_format=table_format)
                  if out is not None else {})
         return PredictResult("image", pred, files)
+    survey = None
+    if galaxy is not None:
+        from gcml.io.survey import survey_galaxy_names
+
+        names = survey_galaxy_names(p, galaxy_col)
+        if galaxy.strip().lower() == "all" or (names is not None and len(names) > 1):
+            survey = names
+    if survey is not None or split_half:
+        if survey is None:
+            raise ConfigError("`split_half`: applies to multi-galaxy tables with `galaxy` a name or all")
+        per_gal_values = {"ra": ra, "dec": dec, "distance_mpc": distance_mpc, "distance_err_mpc": distance_err_mpc,
+                          "vsys": vsys, "r_e_kpc": r_e_kpc, "fill": fill}
+        per_gal = [k for k, v in per_gal_values.items() if v is not None]
+        if per_gal:
+            raise ConfigError(f"{p}: holds several galaxies; {', '.join(f'`{k}`' for k in per_gal)} cannot apply "
+                              "to all of them (centres, distances and v_sys come from the SLUGGS table, Forbes et "
+                              "al. 2017)")
+        from gcml.prediction.survey import predict_survey
+
+        if out is None:
+            raise ConfigError("`out`: a multi-galaxy table needs an output folder for its per-galaxy results")
+        res = predict_survey(p, out, galaxy=galaxy, model=model, n_samples=n_samples, seed=seed,
+                             split_half=split_half, overwrite=overwrite, galaxy_col=galaxy_col, ra_col=ra_col,
+                             dec_col=dec_col, v_col=v_col, verr_col=verr_col)
+        return PredictResult("survey", res, {})
     from gcml.prediction.catalogue import predict_catalogue, save_prediction
 
     pred = predict_catalogue(p, model, galaxy=galaxy, ra=ra, dec=dec, distance_mpc=distance_mpc,

@@ -139,7 +139,8 @@ def test_early_families_simulate():
     lm = np.log10(m["m200"])
     assert np.all((lm >= 11.0) & (lm <= 14.5))
     assert np.all(np.isnan(m["einasto_alpha"][early])) and np.all(m["einasto_alpha"][ood] > 0)
-    assert np.all(np.isfinite(m["red_fraction"][ood])) and np.all(np.isnan(m["red_fraction"][early]))
+    assert np.all(np.isfinite(m["red_fraction"][ood]))
+    assert np.all((m["gc_slope"][ood] >= 4.5) & (m["f_rot"][ood] >= 0.3))
     lo, hi = EARLY_PRIORS["beta_inf"]
     assert np.all((m["beta_inf"][early] >= lo) & (m["beta_inf"][early] <= hi))
     # stellar masses dominated by the spheroid, total mass = bound halo + stars

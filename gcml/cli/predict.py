@@ -59,6 +59,11 @@ def predict_cmd(
                                               "velocity, RV, ...).")] = None,
     verr_col: Annotated[str | None, typer.Option("--verr-col", help="Catalogue velocity-error column (default: "
                                                  "e_HRV, v_err, ...).")] = None,
+    galaxy_col: Annotated[str | None, typer.Option("--galaxy-col", help="Catalogue: column naming each row's galaxy in "
+                                                   "a multi-galaxy table (default: Galaxy, Host, ... or the id prefix, "
+                                                   "e.g. NGC4278_S12).")] = None,
+    split_half: Annotated[bool, typer.Option("--split-half", help="Multi-galaxy tables: also predict two random halves "
+                                             "of each catalogue (consistency check).")] = False,
     samples: Annotated[int, typer.Option("--samples", min=10, help="Catalogue: Monte Carlo draws (distance, "
                                          "bootstrap of GCs, velocity errors).")] = 1000,
     g: Annotated[Path | None, typer.Option("--g", help="Image: g-band FITS (combined with --r into V).")] = None,
@@ -97,6 +102,9 @@ def predict_cmd(
 
         print_image_prediction(res.prediction, res.files, is_quiet(o["quiet"]), as_json=o["as_json"])
         return
+    if res.kind == "survey":
+        _report_survey(res.prediction, is_quiet(o["quiet"]))
+        return
     if o["as_json"]:  # what was written, for scripts
         for w in res.prediction.warnings:
             err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
@@ -133,3 +141,32 @@ def _report(pred, paths: dict[str, Path], quiet: bool) -> None:
                   f"{tm['p2_5']:.2f} - {tm['p97_5']:.2f}", "-")
     console.print(t)
     console.print(f"wrote {paths['json']} and {paths['png']}", highlight=False, soft_wrap=True)
+
+
+def _report_survey(res, quiet: bool) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"{res.table.name}: {len(res.galaxies)} galaxies, log10 M(< R_out) [Msun] (median, 68% interval)")
+    for col in ("galaxy", "GCs", "in map", "R_out [kpc]", "M(<R_out)", "68%", "TME", "status"):
+        t.add_column(col, justify="left" if col in ("galaxy", "status") else "right")
+    for g in res.galaxies:
+        p = g.prediction
+        if p is None:
+            t.add_row(g.name, str(g.n_gc), "-", "-", "-", "-", "-", f"refused: {g.reason}")
+            continue
+        m = p.masses["log10_mass_within_rout"]
+        tm = p.tme.get("median", float("nan"))
+        st = "predicted" + (f" ({len(p.warnings)} warning(s))" if p.warnings else "")
+        t.add_row(g.name, str(g.n_gc), str(p.n_gc_in_map), f"{p.r_out_kpc:.1f}", f"{m.median:.2f}",
+                  f"{m.p16:.2f}-{m.p84:.2f}", f"{tm:.2f}", st)
+    if not quiet:
+        console.print(t)
+        for g in res.galaxies:
+            for w in (g.prediction.warnings if g.prediction else []):
+                err_console.print(f"[bold yellow]warning:[/] {g.name}: {w}", highlight=False, soft_wrap=True)
+    agree, n = res.split_half_consistency()
+    if n:
+        console.print(f"split halves agree within their 68% intervals for {agree} of {n} galaxies ({agree / n:.2f}; "
+                      "0.68 expected)", highlight=False, soft_wrap=True)
+    console.print(f"wrote {res.summary_path} and one folder per galaxy ({res.seconds:.1f} s)", highlight=False,
+                  soft_wrap=True)

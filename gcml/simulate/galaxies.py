@@ -79,10 +79,14 @@ EARLY_PRIORS: dict[str, Any] = {
     "re_gc_over_re": (2.0, 5.0),        # GC system half-number radius (Forbes 2017; Lim et al. 2024)
     "gc_slope": (2.6, 4.5),             # 3D outer slope of the GC density
     "r_t_over_rh": (6.0, 12.0),         # GC system extent in 3D half-number radii
-    "beta_0": (-0.4, 0.3),              # central anisotropy
-    "beta_inf": (-0.4, 0.8),            # outer anisotropy (radial, tangential, Osipkov-Merritt-like)
+    "beta_0": (-0.5, 0.5),              # central anisotropy
+    "beta_inf": (-0.5, 0.9),            # outer anisotropy (radial, tangential, Osipkov-Merritt-like)
     "log_r_a_over_rh": (-0.5, 0.5),
-    "f_rot": (0.0, 0.25),               # T_rot / T_kin, V_rot / sigma up to ~1 (Pota et al. 2013)
+    "f_rot": (0.0, 0.3),                # T_rot / T_kin, V_rot / sigma up to ~1 (Pota et al. 2013)
+    "two_population_fraction": 0.5,     # half the systems as red + blue populations
+    "red_fraction": (0.2, 0.7),
+    "re_gc_red_over_re": (1.0, 3.0),
+    "re_gc_blue_over_re": (3.0, 8.0),
     "n_gc_scatter_dex": 0.2,            # N_GC = M200 / 5e9 Msun (Burkert & Forbes 2020)
     "log_observed_fraction": (-1.5, -0.2),  # fraction of the GCs with a measured velocity
     "n_observed": (15, 650),            # SLUGGS: 15-653 GCs per galaxy (Forbes et al. 2017)
@@ -301,20 +305,31 @@ def _draw_early(rng: np.random.Generator, g: dict[str, Any], cfg: SimulateMapsCo
     n_obs = float(np.clip(n_obs, lo, hi))
     levels = np.asarray(N_GC_LEVELS)
     n = int(levels[np.argmin(np.abs(np.log(levels / n_obs)))])
-    if not ood:
+    two = rng.random() < P["two_population_fraction"]
+    if not ood and not two:
         pops = [_draw_gc_population(rng, r_e, r_max, re_gc_over_re=P["re_gc_over_re"], slope=P["gc_slope"],
                                     beta_0=P["beta_0"], beta_inf=P["beta_inf"], f_rot=P["f_rot"])]
         ns = [n]
         red = math.nan
+    elif not ood:
+        # Red (metal-rich, concentrated) and blue (metal-poor, extended) GCs, each with its own density profile,
+        # anisotropy profile and rotation drawn from the early priors (e.g. Pota et al. 2013; Lim et al. 2024).
+        red = _u(rng, "red_fraction")
+        pops = [_draw_gc_population(rng, r_e, r_max, re_gc_over_re=P["re_gc_red_over_re"], slope=P["gc_slope"],
+                                    beta_0=P["beta_0"], beta_inf=P["beta_inf"], f_rot=P["f_rot"]),
+                _draw_gc_population(rng, r_e, r_max, re_gc_over_re=P["re_gc_blue_over_re"], slope=P["gc_slope"],
+                                    beta_0=P["beta_0"], beta_inf=P["beta_inf"], f_rot=P["f_rot"])]
+        n1 = max(1, int(round(n * red)))
+        ns = [n1, max(1, n - n1)]
     else:
-        # Second held-out family: a concentrated, radially anisotropic "red" population and an extended,
-        # tangential-to-isotropic "blue" one (e.g. Pota et al. 2013; Zhu et al. 2016), rotating faster than
-        # the early prior (T_rot / T_kin 0.25-0.4).
+        # Second held-out family: Einasto haloes (above) and a concentrated, radially anisotropic "red"
+        # population with a steeper profile than the early prior, plus an extended, strongly tangential "blue"
+        # one (e.g. Pota et al. 2013; Zhu et al. 2016), both rotating faster than the early prior allows.
         red = float(rng.uniform(0.3, 0.6))
-        pops = [_draw_gc_population(rng, r_e, r_max, re_gc_over_re=(1.0, 2.0), slope=(3.5, 5.0), beta_0=(0.3, 0.6),
-                                    beta_inf=(0.5, 0.9), f_rot=(0.25, 0.4)),
+        pops = [_draw_gc_population(rng, r_e, r_max, re_gc_over_re=(1.0, 2.0), slope=(4.5, 5.5), beta_0=(0.3, 0.6),
+                                    beta_inf=(0.5, 0.9), f_rot=(0.3, 0.45)),
                 _draw_gc_population(rng, r_e, r_max, re_gc_over_re=(4.0, 8.0), slope=(2.6, 3.2),
-                                    beta_0=(-0.8, -0.4), beta_inf=(-0.4, 0.2), f_rot=(0.25, 0.4))]
+                                    beta_0=(-0.8, -0.4), beta_inf=(-0.4, 0.2), f_rot=(0.3, 0.45))]
         n1 = max(1, int(round(n * red)))
         ns = [n1, max(1, n - n1)]
     g["kind"] = g["family"]
@@ -336,8 +351,10 @@ def _draw_observation(rng: np.random.Generator, g: dict[str, Any], cfg: Simulate
     v = cfg.views
     g["views"] = rng.random((v, 2))
     n = g.get("n_cols", g["n_gc"])   # columns of the GC arrays (two padded populations: 2 n_gc)
-    g["keep_u"] = rng.random((v, n)) if cfg.subsample != (1.0, 1.0) else None
-    g["keep_p"] = rng.uniform(*cfg.subsample, size=v) if cfg.subsample != (1.0, 1.0) else None
+    # The early families draw their observed GC numbers themselves (EARLY_PRIORS): --subsample is not applied.
+    sub = cfg.subsample != (1.0, 1.0) and g["family"] not in EARLY_KINDS
+    g["keep_u"] = rng.random((v, n)) if sub else None
+    g["keep_p"] = rng.uniform(*cfg.subsample, size=v) if sub else None
     if cfg.v_error_model == "sluggs":
         g["err"] = draw_sluggs_errors(rng, (v, n))
         g["noise"] = rng.standard_normal((v, n))
@@ -671,9 +688,9 @@ def simulate_galaxies(indices: list[int] | range, cfg: SimulateMapsConfig) -> di
     # Galaxies are computed in groups of the same kind and GC number, so that every array a galaxy
     # takes part in has the same shape whatever else is in the batch: the bytes written do not depend
     # on batching, workers or shards.
-    keys = sorted({(g["kind"], g["n_gc"]) for g in gals})
-    for kind, n in keys:
-        sel = [j for j, g in enumerate(gals) if g["kind"] == kind and g["n_gc"] == n]
+    keys = sorted({(g["kind"], g["n_gc"], g.get("n_cols", g["n_gc"])) for g in gals})
+    for kind, n, nc in keys:
+        sel = [j for j, g in enumerate(gals) if g["kind"] == kind and g["n_gc"] == n and g.get("n_cols", n) == nc]
         parts.append((sel, _simulate_block([gals[j] for j in sel], cfg)))
     # Back into galaxy order.
     v = cfg.views
@@ -775,8 +792,12 @@ def simulate_maps(
     ids = list(range(start, stop))
     n_maps = len(ids) * v
     fams = {f: sum(1 for i in ids if cfg.families[i % len(cfg.families)] == f) for f in cfg.families}
-    map_attrs = {**geom.to_attrs(), "extent": list(geom.extent), "v_error_min_kms": cfg.v_error_kms[0],
-                 "v_error_max_kms": cfg.v_error_kms[1], "subsample_min": cfg.subsample[0],
+    from gcml.physics.gcs import SLUGGS_E_HRV_QUANTILES
+
+    v_err = ((SLUGGS_E_HRV_QUANTILES[0], SLUGGS_E_HRV_QUANTILES[-1]) if cfg.v_error_model == "sluggs"
+             else cfg.v_error_kms)
+    map_attrs = {**geom.to_attrs(), "extent": list(geom.extent), "v_error_min_kms": v_err[0],
+                 "v_error_max_kms": v_err[1], "v_error_model": cfg.v_error_model, "subsample_min": cfg.subsample[0],
                  "subsample_max": cfg.subsample[1], "centre": "galaxy centre of mass",
                  "tme": json_tme(cfg)}
     meta_spec = {k: (u, "str" if k == "family" else ("<i8" if k == "group_id" else ("<i4" if k == "n_gc" else "<f8")))
