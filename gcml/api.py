@@ -23,7 +23,7 @@ from gcml.errors import ConfigError, InputError
 IMAGE_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fz")
 #: Parameters of :func:`predict` that apply to one kind of input only.
 CATALOGUE_ONLY = ("galaxy", "distance_mpc", "distance_err_mpc", "vsys", "r_e_kpc", "fill", "ra_col", "dec_col",
-                  "v_col", "verr_col")
+                  "v_col", "verr_col", "galaxy_col")
 IMAGE_ONLY = ("g", "r", "target")
 
 
