@@ -75,10 +75,9 @@ from typing import Any
 import numpy as np
 
 from gcml.errors import FormatError, InputError
+from gcml.physics.photometry import FLUX_ZP  # the zero point of the pi-DOC flux unit (Lsun/kpc^2)
+from gcml.physics.photometry import v_over_r_flux_factor as _colour_factor
 
-#: zero point of the pi-DOC flux unit: F [Lsun/kpc^2] = 10^(-0.4 (m - FLUX_ZP)) / (4 pi) for magnitude m
-M_V_SUN = 4.83
-FLUX_ZP = M_V_SUN + 10.0
 #: asinh softening of Pan-STARRS1 stacks, a = 2.5 log10(e)
 PS1_ALPHA = 2.5 * math.log10(math.e)
 ZP_KEYS = ("MAGZP", "ZP", "PHOTZP", "MAGZERO", "ZEROPT", "ZPT")
@@ -385,15 +384,6 @@ class ImagePrediction:
         d["mass_total_err_plus"] = self.mass_total * (10 ** self.log10_mass_total_err - 1)
         d["mass_total_err_minus"] = self.mass_total * (1 - 10 ** -self.log10_mass_total_err)
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
-
-
-def _colour_factor(survey: str, gr: float) -> float:
-    """``F_V / F_r`` for a colour ``g - r``: Kostov & Bonev (2018) for PS1, Jester et al. (2005) otherwise."""
-    if survey == "ps1":
-        v_minus_r = -0.020 + 0.502 * gr - 0.008 * gr**2
-    else:
-        v_minus_r = 0.41 * gr - 0.01  # V - r = (g - 0.59 (g - r) - 0.01) - r
-    return 10.0 ** (-0.4 * v_minus_r)
 
 
 def _load(model: str | Path | None, device: str):
