@@ -296,7 +296,7 @@ def test_truncated_hdf5_everywhere(cli, tmp_path):
 # ----------------------------------------------------------------------------------- train option ranges
 @pytest.mark.parametrize("opt,val", [
     ("--epochs", "0"), ("--batch-size", "0"), ("--lr", "0"), ("--lr", "-1"), ("--weight-decay", "-1"),
-    ("--patience", "-1"), ("--nproc", "0"), ("--workers", "-1"), ("--threads", "-1"), ("--max-memory-gb", "-1"),
+    ("--patience", "-1"), ("--nproc", "-1"), ("--workers", "-1"), ("--threads", "-1"), ("--max-memory-gb", "-1"),
     ("--perceptual-weight", "-1"), ("--depth", "3"), ("--channels", "7"), ("--loss", "l7"),
     ("--lr-schedule", "sometimes"), ("--in-memory", "maybe"), ("--target", "nothing"), ("--gpus", "-1"),
 ])
