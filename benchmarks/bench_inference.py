@@ -19,7 +19,7 @@ warm-up; the model is loaded in every call, as the command does.
 
 Every network runs in one process on the same random 160x160 inputs, in evaluation mode under
 ``torch.inference_mode``, round-robin (one batch of each network per round), with BatchNorm folded into the convolutions where it follows one (as
-:func:`gcml.models.inference.load_model` does; the published networks put a ReLU in between, so they are
+:meth:`gcml.models.trained.TrainedModel.load` with ``optimize=True`` does; the published networks put a ReLU in between, so they are
 unchanged); each timing is the median over ``--repeats`` rounds after two warm-up batches,
 divided by the batch size; the CPU time (all threads of the process) is reported beside the wall time,
 because on a shared machine the wall time also measures the other jobs. Both memory formats (contiguous NCHW and channels_last) are timed and both are
@@ -173,7 +173,7 @@ def main() -> None:
     for name, what in MODELS:
         model = build_model(name).eval()
         rows.append({"model": name, "what": what, "mmacs": flops_per_image(model) / 1e6})
-        fuse_for_inference(model)  # as gcml.models.inference.load_model does (no effect on the published nets)
+        fuse_for_inference(model)  # as TrainedModel.load(optimize=True) does (no effect on the published nets)
         nets[(name, "nchw")] = model
         nets[(name, "channels_last")] = copy.deepcopy(model).to(memory_format=torch.channels_last)
     res = time_models(nets, x, args.repeats)

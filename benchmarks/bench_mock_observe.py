@@ -100,12 +100,13 @@ def pidoc_convention(shared: Path) -> None:
     import json
 
     from gcml.io.mapset import read_mapset
-    from gcml.models.inference import load_model, predict_arrays
     from gcml.models.keras_import import import_keras
+    from gcml.models.trained import TrainedModel
     from gcml.simulate.clusters import SimulateClustersConfig, simulate_clusters
 
     pd = shared / "pidoc"
-    lm = load_model(import_keras(pd / "pidoc_cnn_architecture.json", pd / "pidoc_cnn_published_weights.h5").bundle)
+    lm = TrainedModel.load(import_keras(pd / "pidoc_cnn_architecture.json", pd / "pidoc_cnn_published_weights.h5").bundle,
+                            optimize=True)
     c = json.loads((pd / "standardization_constants.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         for preset in ("mw15-r1.6", "mw15", "mw15-r4"):
@@ -121,7 +122,7 @@ def pidoc_convention(shared: Path) -> None:
           f"{'mean input':>11}")
     for off in (-0.5, 0.0, 0.5, 0.8, math.log10(4 * math.pi), 1.4, 1.7):
         x = (lf + off - c["meanluminosityVtrain"]) / c["stdluminosityVtrain"]
-        r = predict_arrays(lm, x.astype(np.float32), standardized=True, batch_size=64)
+        r = lm.predict(x.astype(np.float32), standardized=True, batch_size=64)
         rel = (r["distance"] - dt) / dt
         slope = np.polyfit(np.log10(dt), np.log10(np.clip(r["distance"], 1e-3, None)), 1)[0]
         print(f"{off:10.2f} {np.median(rel):16.3f} {np.mean(np.abs(rel)):14.3f} {slope:6.2f} "

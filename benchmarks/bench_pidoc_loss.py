@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-import gcml.training.map_tasks as mt
+import gcml.models.tasks.maps as mt
 from gcml.training import TrainConfig, train
 
 ap = argparse.ArgumentParser()

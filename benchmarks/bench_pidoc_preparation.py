@@ -58,12 +58,12 @@ def make_sets(snapshots: Path, work: Path, n: int) -> dict[str, Path]:
 
 
 def load(path: str | Path):
-    from gcml.training.loop import load_model
-
-    net, task, bundle = load_model(path)
     from gcml.models.preparation import ImagePreparation
+    from gcml.models.trained import TrainedModel
 
-    return net, task, bundle, ImagePreparation.from_bundle(bundle)
+    tm = TrainedModel.load(path)
+    bundle = tm.bundle.to_dict()
+    return tm.network, tm.task, bundle, ImagePreparation.from_bundle(bundle)
 
 
 def run_net(net, task, x_enc: np.ndarray, batch: int = 64) -> dict[str, np.ndarray]:

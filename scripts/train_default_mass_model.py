@@ -116,13 +116,13 @@ def held_out_metrics(model: Path, mapset: Path) -> dict[str, dict[str, float]]:
     """Bias, scatter and 68/95 % coverage per target of ``model`` on the ood split of ``mapset``."""
     from gcml.evaluation.metrics import regression_metrics
     from gcml.io.mapset import read_mapset
-    from gcml.training.loop import load_model, predict_maps
+    from gcml.models.trained import TrainedModel
 
-    net, task, _ = load_model(model)
+    tm = TrainedModel.load(model)
     ms = read_mapset(mapset, split="ood", with_truth=False)
-    mean, std = predict_maps(net, task, ms.maps[:, [ms.channels.index(c) for c in task.channels]])
+    mean, std = tm.predict_maps(ms.maps[:, [ms.channels.index(c) for c in tm.channels]])
     out = {}
-    for j, t in enumerate(task.targets):
+    for j, t in enumerate(tm.targets):
         m = regression_metrics(ms.targets[t], mean[:, j], std[:, j])
         out[t] = {k: m[k] for k in ("n", "bias_dex", "scatter_dex", "coverage_68", "coverage_95")}
     return out

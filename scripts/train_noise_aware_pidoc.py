@@ -85,7 +85,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gcml.models import physical_outputs as po  # noqa: E402
-from gcml.training.map_tasks import MapScalarRegressionTask, _minmax, log10_sum_exp10  # noqa: E402
+from gcml.models.tasks.maps import MapScalarRegressionTask, _minmax, log10_sum_exp10  # noqa: E402
 
 
 class NoiseAwareTask(MapScalarRegressionTask):
@@ -246,8 +246,8 @@ def main() -> None:
         run("merge", *parts, "-o", str(images), "--overwrite")
         resplit_by_simulation(images, VAL, TEST)
     t1 = time.perf_counter()
+    from gcml.models.tasks import TASKS
     from gcml.training import TrainConfig, train
-    from gcml.training.tasks import TASKS
 
     prep = preparation()
     print(f"preparation: {prep.to_dict()}", flush=True)

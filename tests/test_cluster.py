@@ -17,6 +17,7 @@ import pytest
 import torch
 from synth_mapsets import make_mapset
 
+from gcml import device as DV
 from gcml.errors import ConfigError, DeviceError
 from gcml.io.bundle import load_bundle
 from gcml.training import TrainConfig, train
@@ -38,9 +39,9 @@ def clean_env(monkeypatch):
 
 def _device_for(monkeypatch, n_visible: int, device: str = "auto", gpus: int = 0) -> torch.device:
     """What a process launched with the current environment variables would train on."""
-    monkeypatch.setattr(D, "cuda_count", lambda: n_visible)
+    monkeypatch.setattr(DV, "cuda_count", lambda: n_visible)
     env = D.env_from_environment() or D.DistEnv()
-    return D.resolve_device(device, gpus, env.local_rank)
+    return DV.resolve_device(device, gpus, env.local_rank)
 
 
 def test_device_under_torchrun(clean_env):
@@ -69,10 +70,10 @@ def test_device_under_srun_gpus_per_task(clean_env):
 
 
 def test_local_cuda_index_rules():
-    assert D.local_cuda_index(0, 1) == 0 and D.local_cuda_index(5, 1) == 0
-    assert D.local_cuda_index(5, 8) == 5
+    assert DV.local_cuda_index(0, 1) == 0 and DV.local_cuda_index(5, 1) == 0
+    assert DV.local_cuda_index(5, 8) == 5
     with pytest.raises(DeviceError, match="no CUDA GPU is visible"):
-        D.local_cuda_index(0, 0)
+        DV.local_cuda_index(0, 0)
 
 
 def test_shard_auto_from_job_array(monkeypatch):

@@ -8,10 +8,11 @@ import pytest
 import torch
 from synth_mapsets import make_mapset
 
+from gcml.device import resolve_device
 from gcml.errors import DeviceError
 from gcml.io.bundle import load_bundle
 from gcml.training import TrainConfig, train
-from gcml.training.distributed import DistEnv, _first_slurm_host, env_from_environment, resolve_device
+from gcml.training.distributed import DistEnv, _first_slurm_host, env_from_environment
 
 
 def _losses(run):

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from gcml.errors import FormatError, InputError
-from gcml.models.inference import load_model, predict_arrays
 from gcml.models.keras_import import import_keras, read_keras_architecture, read_keras_weights
 from gcml.models.pidoc import count_keras_parameters
+from gcml.models.trained import TrainedModel
 
 WEIGHTS = {"cnn": "pidoc_cnn_published_weights.h5", "ced": "pidoc_ced_random_weights.h5"}
 
@@ -47,7 +47,7 @@ def test_imported_model_reproduces_tensorflow(shared_data, tmp_path, kind):
     z = np.load(ref)
     x = np.moveaxis(z["x_nhwc"], -1, 1)  # NHWC -> NCHW
     y_ref = z["y"] if kind == "cnn" else np.moveaxis(z["y"], -1, 1)
-    pred = predict_arrays(out, x, standardized=True, batch_size=2)
+    pred = TrainedModel.load(out).predict(x, standardized=True, batch_size=2)
     assert pred["raw"].shape == y_ref.shape
     np.testing.assert_allclose(pred["raw"], y_ref, atol=1e-4, rtol=0)
 
@@ -58,10 +58,10 @@ def test_parameter_counts_equal_keras(shared_data, kind):
     expected = CNN_KERAS_PARAMS if kind == "cnn" else _ced_keras_count()
     arch = read_keras_architecture(arch_path)
     weights = read_keras_weights(weights_path)
-    lm = load_model(import_keras(arch_path, weights_path).bundle)
+    lm = TrainedModel.load(import_keras(arch_path, weights_path).bundle)
     assert arch.n_params == expected
     assert sum(a.size for arrs in weights.values() for _, a in arrs) == expected
-    assert count_keras_parameters(lm.model) == expected
+    assert count_keras_parameters(lm.network) == expected
     if kind == "cnn":
         assert expected == 517_954
 
@@ -74,7 +74,7 @@ def test_physical_units_and_output_order(shared_data):
     x_std = np.moveaxis(z["x_nhwc"], -1, 1).astype(np.float64)
     flux = 10.0 ** (x_std * consts["stdluminosityVtrain"] + consts["meanluminosityVtrain"])
     res = import_keras(arch, weights)
-    pred = predict_arrays(res.bundle, flux)  # physical flux in, physical outputs out
+    pred = TrainedModel.load(res.bundle).predict(flux)  # physical flux in, physical outputs out
     np.testing.assert_allclose(pred["raw"], z["y"], atol=1e-4)
     m, s = consts["mean_distance_age_train"], consts["std_distance_age_train"]
     np.testing.assert_allclose(pred["distance"], z["y"][:, 0] * s + m, rtol=1e-5, atol=1e-3)
@@ -88,7 +88,7 @@ def test_ced_mass_map_in_msun(shared_data):
     arch, weights, ref = _files(shared_data, "ced")
     consts = json.loads((shared_data / "pidoc" / "standardization_constants.json").read_text())
     z = np.load(ref)
-    pred = predict_arrays(import_keras(arch, weights).bundle, z["x_nhwc"][..., 0], standardized=True)
+    pred = TrainedModel.load(import_keras(arch, weights).bundle).predict(z["x_nhwc"][..., 0], standardized=True)
     log_m = z["y"][..., 0] * consts["stdmasstrain"] + consts["meanmasstrain"]
     np.testing.assert_allclose(pred["log10_mass"], log_m, atol=1e-4)
     np.testing.assert_allclose(pred["mass"], 10.0 ** log_m, rtol=1e-3)
@@ -185,7 +185,7 @@ def test_standardization_file(shared_data, tmp_path):
     std = tmp_path / "std.json"
     std.write_text(json.dumps(doc))
     b = import_keras(arch, weights, standardization=std).bundle
-    assert b["targets"]["norm"]["std"] == [2.0, 2.0]
+    assert b["task"] == "scalar-regression" and b["targets"]["norm"]["scale"] == [2.0, 2.0]
     del doc["meanmasstrain"]
     std.write_text(json.dumps(doc))
     with pytest.raises(FormatError, match="missing standardisation constant\\(s\\) meanmasstrain"):
@@ -218,7 +218,7 @@ def test_flux_definition_shifts_input_by_log10_4pi(shared_data):
     f_authors = 10.0 ** (x_std * consts["stdluminosityVtrain"] + consts["meanluminosityVtrain"])
     b = import_keras(arch, weights, flux_definition="d2").bundle
     assert "L_V / d^2" in b["inputs"]["flux_definition"]
-    pred = predict_arrays(b, f_authors / (4 * np.pi))
+    pred = TrainedModel.load(b).predict(f_authors / (4 * np.pi))
     np.testing.assert_allclose(pred["raw"], z["y"], atol=1e-4)
     with pytest.raises(InputError, match="--flux-definition"):
         import_keras(arch, weights, flux_definition="sr")
@@ -236,5 +236,5 @@ def test_full_model_hdf5_file(shared_data, tmp_path):
             src.copy(src[name], g, name=name)
         dst.attrs["model_config"] = arch.read_text()
     z = np.load(ref)
-    pred = predict_arrays(import_keras(arch, full).bundle, np.moveaxis(z["x_nhwc"], -1, 1), standardized=True)
+    pred = TrainedModel.load(import_keras(arch, full).bundle).predict(np.moveaxis(z["x_nhwc"], -1, 1), standardized=True)
     np.testing.assert_allclose(pred["raw"], z["y"], atol=1e-4)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from gcml.errors import InputError
-from gcml.evaluation.baselines import tme_constant, tracer_mass_estimator
 from gcml.observe.kinematic import MapGeometry, kinematic_map_reference, kinematic_maps, project, view_basis
+from gcml.physics.tracer_mass import tme_constant, tracer_mass_estimator
 from gcml.physics.units import G
 
 

@@ -146,8 +146,8 @@ def sim(tmp_path_factory):
 
 
 def test_simulate_maps_catalogues_match_the_maps(sim):
-    from gcml.evaluation.baselines import tracer_mass_estimator
     from gcml.io.mapset import read_mapset
+    from gcml.physics.tracer_mass import tracer_mass_estimator
     from gcml.simulate.galaxies import simulate_maps
 
     d, cfg = sim
@@ -197,8 +197,9 @@ def test_merge_keeps_catalogues(sim, tmp_path):
 
 def test_train_mass_npe_in_the_loop_and_bundle_round_trip(sim, tmp_path):
     from gcml.io.bundle import load_bundle
-    from gcml.training import TrainConfig, load_model, train
-    from gcml.training.npe_task import CatalogueData
+    from gcml.models.trained import TrainedModel
+    from gcml.training import TrainConfig, train
+    from gcml.training.npe_data import CatalogueData
 
     d, _ = sim
     cfg = TrainConfig(model="mass-npe", epochs=2, batch_size=32, threads=1, seed=1, channels=CATALOGUE_COLUMNS,
@@ -211,7 +212,8 @@ def test_train_mass_npe_in_the_loop_and_bundle_round_trip(sim, tmp_path):
     raw = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
     assert raw["architecture"] == "mass-npe" and raw["task"] == "catalogue-npe"
     b = load_bundle(tmp_path / "run" / "best.pt")
-    model, task, _ = load_model(tmp_path / "run" / "best.pt")
+    tm = TrainedModel.load(tmp_path / "run" / "best.pt")
+    model, task = tm.network, tm.task
     assert task.targets == list(NPE_TARGETS) and b["targets"]["output"] == "posterior"
     data = CatalogueData(d / "a.h5", task)
     # the targets are standardised on the training split (mean 0, standard deviation 1)

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from gcml.errors import ConfigError, InputError
-from gcml.models.inference import load_model, predict_arrays
 from gcml.models.pidoc import (
     Conv2dSame,
     PidocCED,
@@ -17,6 +16,7 @@ from gcml.models.pidoc import (
     keras_same_padding,
 )
 from gcml.models.registry import build_model, get_model_spec
+from gcml.models.trained import TrainedModel
 
 PIDOC_MODELS = ["pidoc-cnn", "pidoc-ced", "pidoc-cnn-lite", "pidoc-ced-lite", "pidoc-net"]
 
@@ -155,12 +155,12 @@ def test_predict_arrays_known_outputs(tmp_path):
         last.bias.copy_(torch.tensor([0.5, -1.0, 2.0 * np.log(0.1), 0.0]))
     targets = {"names": ["distance", "age"], "units": ["kpc", "Gyr"], "output": "scalar",
                "norm": {"transform": ["none", "none"], "mean": [30.0, 30.0], "std": [30.0, 30.0]}}
-    from gcml.io.bundle import save_bundle
+    from gcml.models.bundle import ModelBundle
 
-    path = save_bundle(tmp_path / "m.pt", _bundle(model, "pidoc-cnn-lite", kwargs, targets, "scalar"))
+    path = ModelBundle.from_dict(_bundle(model, "pidoc-cnn-lite", kwargs, targets, "scalar")).save(tmp_path / "m.pt")
     flux = np.full((3, 32, 32), 1e-5)
     flux[0, 0, 0] = 0.0  # floored, counted
-    out = predict_arrays(path, flux)
+    out = TrainedModel.load(path).predict(flux)
     np.testing.assert_allclose(out["distance"], 45.0)
     np.testing.assert_allclose(out["age"], 0.0, atol=1e-12)
     np.testing.assert_allclose(out["distance_std"], 3.0, rtol=1e-6)   # exp(log(0.1)) * 30
@@ -177,12 +177,12 @@ def test_predict_arrays_map_standardisation():
         model.decoder.head.bias.fill_(1.0)
     targets = {"names": ["mass"], "units": ["Msun"], "output": "map",
                "norm": {"transform": ["log10"], "mean": [-1.0], "std": [0.5]}}
-    lm = load_model(_bundle(model, "pidoc-ced-lite", kwargs, targets, "map"))
-    out = predict_arrays(lm, np.full((2, 32, 32), 3e-4))
+    lm = TrainedModel.load(_bundle(model, "pidoc-ced-lite", kwargs, targets, "map"))
+    out = lm.predict(np.full((2, 32, 32), 3e-4))
     np.testing.assert_allclose(out["log10_mass"], -0.5, atol=1e-6)       # 1 * 0.5 - 1
     np.testing.assert_allclose(out["mass_total"], 32 * 32 * 10**-0.5, rtol=1e-5)
-    xs, nf = lm.standardize(np.full((1, 1, 2, 2), 1e-3))
-    np.testing.assert_allclose(xs, (np.log10(1e-3) + 5.0) / 2.0, rtol=1e-6)
+    xs = lm.task.encode_x(torch.full((1, 1, 2, 2), 1e-3))
+    np.testing.assert_allclose(xs.numpy(), (np.log10(1e-3) + 5.0) / 2.0, rtol=1e-6)
 
 
 def test_predict_arrays_bad_input():
@@ -190,24 +190,23 @@ def test_predict_arrays_bad_input():
     model = build_model("pidoc-ced-lite", **kwargs)
     targets = {"names": ["mass"], "units": ["Msun"], "output": "map",
                "norm": {"transform": ["log10"], "mean": [0.0], "std": [1.0]}}
-    lm = load_model(_bundle(model, "pidoc-ced-lite", kwargs, targets, "map"))
+    lm = TrainedModel.load(_bundle(model, "pidoc-ced-lite", kwargs, targets, "map"))
     bad = np.ones((1, 32, 32))
     bad[0, 3, 3] = np.nan
     with pytest.raises(InputError, match="1 NaN or infinite values"):
-        predict_arrays(lm, bad)
+        lm.predict(bad)
     with pytest.raises(InputError, match="expected \\(H, W\\), \\(N, H, W\\) or \\(N, 1, H, W\\)"):
-        predict_arrays(lm, np.ones((1, 2, 3, 32, 32)))
+        lm.predict(np.ones((1, 2, 3, 32, 32)))
     n = torch.get_num_threads()
-    ok = predict_arrays(lm, np.ones((1, 32, 32)), num_threads=1)
+    ok = lm.predict(np.ones((1, 32, 32)), num_threads=1)
     assert ok["mass"].shape == (1, 32, 32) and torch.get_num_threads() == n
     with pytest.raises(InputError, match="num_threads must be at least 1"):
-        predict_arrays(lm, np.ones((1, 32, 32)), num_threads=0)
+        lm.predict(np.ones((1, 32, 32)), num_threads=0)
 
 
 def test_predict_arrays_with_training_task():
-    """Bundles from gcml train (with a 'task' entry) are decoded by their task, as the loop does."""
-    from gcml.training.loop import predict_maps
-    from gcml.training.tasks import ScalarRegressionTask
+    """Bundles from gcml train (with a 'task' entry) are decoded by their task: predict and predict_maps agree."""
+    from gcml.models.tasks import ScalarRegressionTask
 
     task = ScalarRegressionTask(["flux"], ["distance", "age"], "gaussian_nll", target_units=["kpc", "Gyr"])
     task.x_mean, task.x_std = np.array([2.0]), np.array([3.0])
@@ -217,8 +216,9 @@ def test_predict_arrays_with_training_task():
     b = {"architecture": "pidoc-cnn-lite", "arch_kwargs": kwargs, "state_dict": model.state_dict(),
          "geometry": {}, **task.bundle_entries()}
     x = np.random.default_rng(1).normal(2.0, 3.0, (5, 1, 32, 32))
-    out = predict_arrays(b, x)
-    mean, std = predict_maps(model, task, x)
+    tm = TrainedModel.load(b)
+    out = tm.predict(x)
+    mean, std = tm.predict_maps(x)
     np.testing.assert_allclose(out["distance"], mean[:, 0], rtol=1e-5)
     np.testing.assert_allclose(out["age_std"], std[:, 1], rtol=1e-5)
 
@@ -259,7 +259,7 @@ def test_predict_arrays_joint_network():
         last.bias.copy_(torch.tensor([-1.0, 2.0, 0.0, 2.0 * np.log(0.2)]))
     targets = {"names": ["mass", "distance", "age"], "units": ["Msun", "kpc", "Gyr"], "output": "map+scalar",
                "norm": {"transform": ["log10", "none", "none"], "mean": [-1.0, 50.0, 7.0], "std": [0.5, 20.0, 3.0]}}
-    out = predict_arrays(_bundle(model, "pidoc-net", kwargs, targets, "map+scalar"), np.full((2, 32, 32), 1e-5))
+    out = TrainedModel.load(_bundle(model, "pidoc-net", kwargs, targets, "map+scalar")).predict(np.full((2, 32, 32), 1e-5))
     np.testing.assert_allclose(out["log10_mass"], -0.5, atol=1e-6)
     np.testing.assert_allclose(out["log10_mass_std"], 0.25, rtol=1e-5)
     np.testing.assert_allclose(out["distance"], 30.0, rtol=1e-6)
@@ -286,13 +286,13 @@ def test_cli_models_list_shows_shipped_models(cli, tmp_path, monkeypatch):
     import json
 
     import gcml.cli.models as cm
-    from gcml.io.bundle import save_bundle
+    from gcml.models.bundle import ModelBundle
 
     kwargs = {"filters": [4, 8]}
     targets = {"names": ["mass"], "units": ["Msun"], "output": "map",
                "norm": {"transform": ["log10"], "mean": [0.0], "std": [1.0]}}
-    save_bundle(tmp_path / "pidoc-lite-default.pt",
-                _bundle(build_model("pidoc-ced-lite", **kwargs), "pidoc-ced-lite", kwargs, targets, "map"))
+    ModelBundle.from_dict(_bundle(build_model("pidoc-ced-lite", **kwargs), "pidoc-ced-lite", kwargs, targets,
+                                  "map")).save(tmp_path / "pidoc-lite-default.pt")
     monkeypatch.setattr(cm, "SHIPPED_DIR", tmp_path)
     r = cli("models", "list", "--json")
     assert r.exit_code == 0, r.output

@@ -52,7 +52,7 @@ def toy(tmp_path_factory):
 
 
 def test_log10_sum_exp10_known_answer():
-    from gcml.training.map_tasks import log10_sum_exp10
+    from gcml.models.tasks.maps import log10_sum_exp10
 
     a = torch.tensor([[[1.0, 2.0], [3.0, -40.0]]], dtype=torch.float64)
     assert float(log10_sum_exp10(a)[0]) == pytest.approx(math.log10(10 + 100 + 1000 + 1e-40), rel=1e-12)
@@ -119,9 +119,8 @@ def test_calibration_known_answer(toy):
 @pytest.mark.parametrize("model,loss", [pytest.param("pidoc-net", "gaussian_nll", marks=pytest.mark.slow),
                                         ("pidoc-ced-lite", "mse")])
 def test_train_map_models_through_the_loop(toy, tmp_path, model, loss):
-    from gcml.models.inference import load_model, predict_arrays
+    from gcml.models.trained import TrainedModel
     from gcml.training import TrainConfig, train
-    from gcml.training.loop import load_model as loop_load
 
     arch = {"filters": [4, 8, 16, 16]}
     cfg = TrainConfig(model=model, loss=loss, epochs=3, batch_size=8, lr=3e-3, seed=1, arch_kwargs=arch,
@@ -134,10 +133,10 @@ def test_train_map_models_through_the_loop(toy, tmp_path, model, loss):
     if model == "pidoc-net":
         assert set(test) == {"mass", "distance", "age"}
     # the bundle reloads (weights_only) with its task: same decoding in both loaders
-    net, task, b = loop_load(res.best_checkpoint)
+    tm = TrainedModel.load(res.best_checkpoint)
+    net, task, b = tm.network, tm.task, tm.bundle.to_dict()
     assert b["task"] == ("map-scalar-regression" if model == "pidoc-net" else "map-regression")
     assert b["training_range"]["log10_flux_total"][0] < b["training_range"]["log10_flux_total"][1]
-    lm = load_model(res.best_checkpoint)
     from gcml.io.mapset import read_mapset
 
     ms = read_mapset(toy, split="test")
@@ -145,8 +144,9 @@ def test_train_map_models_through_the_loop(toy, tmp_path, model, loss):
         d = task.decode_parts(net(task.encode_x(torch.from_numpy(ms.maps))))
     assert d["log10_map"].shape == (12, 1024)
     assert np.isfinite(d["log10_total_std"].numpy()).all()
-    assert lm.task is not None and lm.task.name == b["task"]
-    _ = predict_arrays  # the generic helper exists; images.py uses the task's decode_parts
+    assert task.name == b["task"]
+    out = tm.predict(ms.maps)
+    np.testing.assert_allclose(out["log10_mass"].reshape(12, -1), d["log10_map"].numpy(), rtol=1e-6)
 
 
 def test_pidoc_cnn_reads_log_flux(toy, tmp_path):

@@ -230,15 +230,15 @@ def test_missing_galaxy_values_and_options(tmp_path, cli):
 def test_fits_table_is_a_catalogue_and_fits_image_goes_to_images(tmp_path, cli):
     from astropy.io import fits
 
-    from gcml.cli.predict import _is_image
+    from gcml.api import input_kind
 
     img = tmp_path / "cutout.fits"
     fits.PrimaryHDU(np.zeros((8, 8), np.float32)).writeto(img)
-    assert _is_image(img)
+    assert input_kind(img) == "image"
     x = np.linspace(-5, 5, 20)
     t = mock_catalogue(x, x[::-1] * 0.7, 50 * np.sin(x), ra0_deg=10.0, dec0_deg=5.0, distance_mpc=10.0, vsys_kms=500.0)
     tab = tmp_path / "gcs.fits"
     t.write(tab)
-    assert not _is_image(tab)
+    assert input_kind(tab) == "catalogue"
     r = cli("predict", img, "--galaxy", "NGC 3377", "-o", tmp_path / "o")
     assert r.exit_code == 2 and "apply to GC catalogues only" in r.output

@@ -52,7 +52,7 @@ def test_distance_free_zero_point_known_answer():
 
 def test_ps1_asinh_and_zero_point_roundtrip(tmp_path):
     from gcml.prediction.images import counts_to_flux_factor, read_sky_image
-    from gcml.prediction.synthetic import write_ps1_cutout
+    from gcml.observe.synthetic import write_ps1_cutout
 
     f = gaussian_blob(160, 10.0, 3.0)
     p = write_ps1_cutout(tmp_path / "c.fits", f, ra=RA, dec=DEC, band="r", g_minus_r=0.5, exptime=300.0)
@@ -115,7 +115,7 @@ def test_bad_images(tmp_path, tiny_model):
 
     from gcml.io.fits import make_tan_wcs
     from gcml.prediction.images import predict_image, read_sky_image
-    from gcml.prediction.synthetic import write_ps1_cutout
+    from gcml.observe.synthetic import write_ps1_cutout
 
     fits.PrimaryHDU(np.ones((50, 50))).writeto(tmp_path / "nowcs.fits")
     with pytest.raises(InputError, match="no celestial WCS"):
@@ -136,7 +136,7 @@ def test_bad_images(tmp_path, tiny_model):
     assert any("missing" in w and "inpainted" in w for w in pred.warnings)
     assert pred.masked_fraction > 0 and np.isfinite(pred.flux_v).all()
     # a field mostly NaN is refused
-    d, cards = __import__("gcml.prediction.synthetic", fromlist=["x"]).ps1_cutout_from_flux(
+    d, cards = __import__("gcml.observe.synthetic", fromlist=["x"]).ps1_cutout_from_flux(
         gaussian_blob(32, 4, 1.0), ra=RA, dec=DEC, size=40, nan_border=12)
     hdr = fits.Header()
     for k, v, *_c in cards:
@@ -150,7 +150,7 @@ def test_bad_images(tmp_path, tiny_model):
 
 def test_g_plus_r_combine_into_v(tmp_path, tiny_model):
     from gcml.prediction.images import predict_image
-    from gcml.prediction.synthetic import write_ps1_cutout
+    from gcml.observe.synthetic import write_ps1_cutout
 
     f = gaussian_blob(32, 4, 0.5)
     write_ps1_cutout(tmp_path / "r.fits", f, ra=RA, dec=DEC, size=60, band="r", g_minus_r=0.7)
@@ -169,7 +169,7 @@ def test_g_plus_r_combine_into_v(tmp_path, tiny_model):
 def test_outputs_and_cli(tmp_path, tiny_model, cli):
     from astropy.io import fits
 
-    from gcml.prediction.synthetic import write_ps1_cutout
+    from gcml.observe.synthetic import write_ps1_cutout
 
     write_ps1_cutout(tmp_path / "ps1_cutout.fits", gaussian_blob(32, 4, 0.5), ra=RA, dec=DEC, size=60)
     out = tmp_path / "out"
@@ -227,7 +227,7 @@ def test_default_model_recovers_a_synthetic_ps1_cutout(tmp_path):
     if not default_model_path().is_file():
         pytest.skip("the default pi-DOC model is not installed")
     from gcml.observe.mock import MockObserveConfig, mock_observe
-    from gcml.prediction.synthetic import write_ps1_cutout
+    from gcml.observe.synthetic import write_ps1_cutout
     from gcml.simulate.clusters import SimulateClustersConfig, simulate_clusters
 
     simulate_clusters(SimulateClustersConfig(preset="mw15", ages="9", seed=101, simulation="test-s101"),
@@ -254,7 +254,7 @@ def test_python_api_takes_skycoord_and_angles(tmp_path, tiny_model):
     from astropy.coordinates import SkyCoord
 
     from gcml.prediction.images import predict_image
-    from gcml.prediction.synthetic import write_ps1_cutout
+    from gcml.observe.synthetic import write_ps1_cutout
 
     write_ps1_cutout(tmp_path / "c.fits", gaussian_blob(32, 4, 0.5), ra=RA, dec=DEC, size=60)
     a = predict_image(tmp_path / "c.fits", model=tiny_model, ra=RA, dec=DEC)

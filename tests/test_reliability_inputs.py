@@ -166,7 +166,7 @@ def test_catalogue_units_and_contents(cli, tmp_path):
         r = cli("predict", p, *CENTRE, "--vsys", "690", "-o", tmp_path / "o")
         _one_line_error(r, msg)
     r = cli("predict", base, *CENTRE, "--vsys", "400000", "-o", tmp_path / "o")
-    _one_line_error(r, "option --vsys", "speed of light")
+    _one_line_error(r, "--vsys", "speed of light")
     assert not (tmp_path / "o").exists()
 
 

@@ -10,9 +10,10 @@ import torch
 from synth_mapsets import make_mapset
 
 from gcml.io.bundle import load_bundle
-from gcml.training import TrainConfig, load_model, predict_maps, train
+from gcml.models.tasks import DataStats
+from gcml.models.trained import TrainedModel
+from gcml.training import TrainConfig, train
 from gcml.training.loop import build_network, make_task
-from gcml.training.tasks import DataStats
 
 FAST = dict(batch_size=64, device="cpu", threads=1)
 
@@ -63,11 +64,11 @@ def test_train_writes_run_folder_and_learns(syn, tmp_path):
     assert test["rmse_dex"] < 0.25
     assert res.best_epoch >= 1 and res.epochs_run == 6
     # predictions from the saved bundle reproduce the stored test metric
-    model, task, _ = load_model(tmp_path / "run" / "best.pt")
+    tm = TrainedModel.load(tmp_path / "run" / "best.pt")
     from gcml.io.mapset import read_mapset
 
     ms = read_mapset(syn, split="test", channels=["sigma", "v"])
-    mean, std = predict_maps(model, task, ms.maps)
+    mean, std = tm.predict_maps(ms.maps)
     rmse = float(np.sqrt(np.mean((mean[:, 0] - ms.targets["log10_mass_total"]) ** 2)))
     assert rmse == pytest.approx(test["rmse_dex"], rel=1e-4)
     assert (std > 0).all()

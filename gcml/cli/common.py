@@ -50,12 +50,17 @@ def is_quiet(quiet: bool = False) -> bool:
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn a GcmlError into one red line on stderr and exit code 2."""
+def user_errors(options: dict[str, str] | None = None) -> Iterator[None]:
+    """Turn a GcmlError into one red line on stderr and exit code 2.
+
+    Library messages name parameters in backquotes (```distance_mpc```); they are shown as the command's
+    option: ``options`` maps parameter -> option (``{"distance_mpc": "--distance"}``), other names become
+    ``--name-with-dashes``.
+    """
     try:
         yield
     except GcmlError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {cli_message(str(exc), options)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except OSError as exc:
         # A full disk met outside an output's own write (a plot, a library's cache) is still the user's
@@ -72,6 +77,15 @@ def user_errors() -> Iterator[None]:
         err_console.print("[bold red]error:[/] out of memory; use smaller sizes (fewer maps, pixels or stars "
                           "per run) or a machine with more memory", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def cli_message(message: str, options: dict[str, str] | None = None) -> str:
+    """``message`` with every backquoted library parameter replaced by its command-line option."""
+    import re
+
+    opts = options or {}
+    return re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)`", lambda m: opts.get(m.group(1), "--" + m.group(1).replace("_", "-")),
+                  message)
 
 
 def resolve_options(ctx: typer.Context, config_path: Path | None, command: str,

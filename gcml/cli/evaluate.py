@@ -34,26 +34,22 @@ def evaluate_cmd(
     Example: gcml evaluate runs/dl2/best.pt runs/gcml/best.pt maps.h5 --split test -o report/
     """
     with user_errors():
+        from gcml.api import evaluate
         from gcml.errors import InputError
-        from gcml.evaluation.report import evaluate
+        from gcml.evaluation.pidoc_metrics import PidocEvaluateResult
 
         o = resolve_options(ctx, config, "evaluate")
         fl = list(o["files"])
         if len(fl) < 2:
             raise InputError("evaluate: give at least one model bundle and then the MapSet, e.g. "
                              "'gcml evaluate runs/mass-cnn/best.pt maps.h5'")
-        from gcml.training.data import read_header
-
-        if read_header(fl[-1])["kind"] == "photometry":  # pi-DOC models: gcml/evaluation/pidoc_metrics.py
-            from gcml.cli.evaluate_pidoc import print_pidoc_evaluation
-            from gcml.evaluation.pidoc_metrics import evaluate_photometry
-
-            pres = evaluate_photometry(fl[:-1], fl[-1], o["split"], o["out"], overwrite=o["overwrite"],
-                                       device=o["device"], batch_size=min(o["batch_size"], 16))
-            print_pidoc_evaluation(pres, quiet)
-            return
-        res = evaluate(fl[:-1], fl[-1], o["split"], o["out"], overwrite=o["overwrite"], device=o["device"],
+        res = evaluate(fl[:-1], fl[-1], split=o["split"], out=o["out"], overwrite=o["overwrite"], device=o["device"],
                        batch_size=o["batch_size"])
+    if isinstance(res, PidocEvaluateResult):  # pi-DOC models on photometry: gcml/evaluation/pidoc_metrics.py
+        from gcml.cli.evaluate_pidoc import print_pidoc_evaluation
+
+        print_pidoc_evaluation(res, quiet)
+        return
     from rich.table import Table
 
     t = Table(title=f"{res.split} split, {res.n_maps} maps", title_justify="left")

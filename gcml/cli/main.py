@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from gcml import __version__
+from gcml._version import __version__
 from gcml.cli.common import state
 
 app = typer.Typer(

@@ -1,7 +1,8 @@
 """``gcml predict``: galaxy masses from a GC catalogue, or (FITS images) pi-DOC predictions.
 
-Catalogues go to :func:`gcml.prediction.catalogue.predict_catalogue`; FITS images (.fits, .fit, .fits.gz,
-.fz that hold an image) go to ``gcml.cli.predict_image.run_image_prediction``.
+A thin layer over :func:`gcml.api.predict`, which chooses the method from the input. :data:`OPTIONS` maps
+the options whose names differ from the library's parameters (one place, both directions: the call and
+the error messages).
 """
 
 from __future__ import annotations
@@ -24,18 +25,12 @@ from gcml.cli.common import (
     user_errors,
 )
 
-IMAGE_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fz")
-
-
-def _is_image(path: Path) -> bool:
-    name = path.name.lower()
-    if not name.endswith(IMAGE_SUFFIXES):
-        return False
-    if path.is_file():
-        from gcml.io.tables import is_fits_table
-
-        return not is_fits_table(path)
-    return True
+#: option (parameter name of predict_cmd) -> parameter of gcml.api.predict, where they differ
+OPTIONS = {"input": "path", "distance": "distance_mpc", "distance_err": "distance_err_mpc", "re": "r_e_kpc",
+           "samples": "n_samples"}
+#: library parameter -> the option users type, for error messages
+OPTION_NAMES = {lib: "--" + opt.replace("_", "-") for opt, lib in OPTIONS.items()}
+OPTION_NAMES["table_format"] = "--format"
 
 
 def predict_cmd(
@@ -96,86 +91,26 @@ def predict_cmd(
     gcml predict gcs.csv --ra 161.926 --dec 13.986 --distance 10.9 --vsys 690 ;
     gcml predict ps1_cutout.fits
     """
-    with user_errors():
-        from gcml.errors import ConfigError, InputError
+    with user_errors(OPTION_NAMES):
+        from gcml.api import predict
 
         o = resolve_options(ctx, config, "predict")
-        path = Path(o["input"])
-        if path.is_dir():
-            raise InputError(f"{path}: is a folder; expected a GC catalogue table or a FITS image")
-        if not path.exists():
-            raise InputError(f"{path}: file not found")
-        from gcml.io.tables import not_a_table
+        kwargs = {OPTIONS.get(k, k): v for k, v in o.items() if k not in ("quiet", "as_json")}
+        res = predict(**kwargs)
+    if res.kind == "image":
+        from gcml.cli.predict_image import print_image_prediction
 
-        other = not_a_table(path)
-        if other is not None:
-            raise InputError(f"{path}: is {other}; gcml predict takes a GC catalogue (VizieR TSV, CSV, ECSV, "
-                             "FITS table, VOTable) or a FITS image")
-        if _is_image(path):
-            cat_only = {k: o[k] for k in ("galaxy", "distance", "distance_err", "vsys", "re", "fill", "ra_col",
-                                          "dec_col", "v_col", "verr_col") if o[k] is not None}
-            if cat_only:
-                raise ConfigError(f"{path}: is a FITS image; option(s) {', '.join('--' + k.replace('_', '-') for k in cat_only)} "
-                                  "apply to GC catalogues only")
-            try:
-                from gcml.cli.predict_image import run_image_prediction
-            except ModuleNotFoundError as exc:
-                if exc.name != "gcml.cli.predict_image":
-                    raise
-                raise InputError(f"{path}: image prediction needs the pi-DOC models, which this gcml does not have "
-                                 "yet; give a GC catalogue (TSV, CSV, ECSV, VOTable) instead") from None
-            from gcml.io.tables import TABLE_FORMATS
-
-            if o["table_format"] not in TABLE_FORMATS:
-                raise ConfigError(f"option --format: expected {' or '.join(TABLE_FORMATS)}, got '{o['table_format']}'")
-            run_image_prediction(path, model=o["model"], g=o["g"], r=o["r"], ra=o["ra"], dec=o["dec"],
-                                 target=o["target"], out=Path(o["out"]), overwrite=o["overwrite"], device=o["device"],
-                                 seed=o["seed"], quiet=is_quiet(o["quiet"]), refine_centre=o["refine_centre"],
-                                 table_format=o["table_format"], as_json=o["as_json"])
-            return
-        img_only = [k for k in ("g", "r", "target") if o[k] is not None]
-        if img_only:
-            raise ConfigError(f"{path}: is a GC catalogue; option(s) {', '.join('--' + k for k in img_only)} apply "
-                              "to FITS images only")
-        survey = None
-        if o["galaxy"] is not None:
-            from gcml.io.survey import survey_galaxy_names
-
-            names = survey_galaxy_names(path, o["galaxy_col"])
-            if o["galaxy"].strip().lower() == "all" or (names is not None and len(names) > 1):
-                survey = names
-        if survey is not None or o["split_half"]:
-            if survey is None:
-                raise ConfigError("option --split-half: applies to multi-galaxy tables with --galaxy NAME or all")
-            per_gal = [k for k in ("ra", "dec", "distance", "distance_err", "vsys", "re", "fill") if o[k] is not None]
-            if per_gal:
-                raise ConfigError(f"{path}: holds several galaxies; option(s) "
-                                  f"{', '.join('--' + k.replace('_', '-') for k in per_gal)} cannot apply to all of them "
-                                  "(centres, distances and v_sys come from the SLUGGS table, Forbes et al. 2017)")
-            from gcml.prediction.survey import predict_survey
-
-            res = predict_survey(path, o["out"], galaxy=o["galaxy"], model=o["model"], n_samples=o["samples"],
-                                 seed=o["seed"], split_half=o["split_half"], overwrite=o["overwrite"],
-                                 galaxy_col=o["galaxy_col"], ra_col=o["ra_col"],
-                                 dec_col=o["dec_col"], v_col=o["v_col"], verr_col=o["verr_col"])
-            _report_survey(res, is_quiet(o["quiet"]))
-            return
-        from gcml.prediction.catalogue import predict_catalogue, save_prediction
-        from gcml.training.distributed import resolve_device
-
-        dev = str(resolve_device(o["device"]))
-        pred = predict_catalogue(
-            path, o["model"], galaxy=o["galaxy"], ra=o["ra"], dec=o["dec"], distance_mpc=o["distance"],
-            distance_err_mpc=o["distance_err"], vsys=o["vsys"], r_e_kpc=o["re"], fill=o["fill"],
-            n_samples=o["samples"], seed=o["seed"], ra_col=o["ra_col"], dec_col=o["dec_col"], v_col=o["v_col"],
-            verr_col=o["verr_col"], device=dev)
-        paths = save_prediction(pred, o["out"], overwrite=o["overwrite"])
-    if o["as_json"]:  # what was written, for scripts
-        for w in pred.warnings:
-            err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
-        typer.echo(Path(paths["json"]).read_text())
+        print_image_prediction(res.prediction, res.files, is_quiet(o["quiet"]), as_json=o["as_json"])
         return
-    _report(pred, paths, is_quiet(o["quiet"]))
+    if res.kind == "survey":
+        _report_survey(res.prediction, is_quiet(o["quiet"]))
+        return
+    if o["as_json"]:  # what was written, for scripts
+        for w in res.prediction.warnings:
+            err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        typer.echo(Path(res.files["json"]).read_text())
+        return
+    _report(res.prediction, res.files, is_quiet(o["quiet"]))
 
 
 def _report(pred, paths: dict[str, Path], quiet: bool) -> None:

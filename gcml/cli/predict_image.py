@@ -1,31 +1,16 @@
-"""Image branch of ``gcml predict``: a FITS image of a globular cluster in, its mass map, total mass, M/L,
-age and distance out (pi-DOC). ``gcml/cli/predict.py`` dispatches FITS inputs here."""
+"""How ``gcml predict`` shows an image prediction (pi-DOC: a globular cluster's mass map, total mass, M/L,
+age and distance); :func:`gcml.api.predict` makes it."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from gcml.cli.common import console, err_console, user_errors
+from gcml.cli.common import console, err_console
 
 
-def run_image_prediction(path: Path, *, model: Path | None = None, g: Path | None = None, r: Path | None = None,
-                         ra: float | None = None, dec: float | None = None, target: str | None = None,
-                         out: Path = Path("predict_out"), overwrite: bool = False, device: str = "auto",
-                         seed: int = 0, quiet: bool = False, refine_centre: bool = True,
-                         table_format: str = "ecsv", as_json: bool = False) -> None:
-    """Predict from a FITS image and print the results with rich.
-
-    ``seed`` is accepted for symmetry with the catalogue path; image prediction draws no random numbers.
-    """
-    with user_errors():
-        from gcml.prediction.images import predict_image, save_image_prediction
-        from gcml.training.distributed import resolve_device
-
-        dev = str(resolve_device(device))
-        pred = predict_image(path, model=model, g=g, r=r, ra=ra, dec=dec, target=target, device=dev,
-                             refine_centre=refine_centre)
-        paths = save_image_prediction(pred, out, overwrite=overwrite, table_format=table_format)
+def print_image_prediction(pred, paths: dict[str, Path], quiet: bool = False, as_json: bool = False) -> None:
+    """Print an image prediction (:class:`gcml.prediction.images.ImagePrediction`) with rich."""
     if pred.status != "ok":  # said first, before any number
         err_console.print(f"[bold red]{pred.status}[/]", highlight=False, soft_wrap=True)
     for w in pred.warnings:
@@ -51,7 +36,7 @@ def run_image_prediction(path: Path, *, model: Path | None = None, g: Path | Non
             return "—"
         return f"{v:{fmt}} ± {e:{fmt}}" if math.isfinite(e) else f"{v:{fmt}}"
 
-    t = Table(title=f"{Path(path).name}: field of the model around RA {pred.ra_deg:.5f}, Dec {pred.dec_deg:.5f}"
+    t = Table(title=f"{Path(pred.image).name}: field of the model around RA {pred.ra_deg:.5f}, Dec {pred.dec_deg:.5f}"
                     + (f" ({pred.target})" if pred.target else ""))
     t.add_column("quantity")
     t.add_column("value", justify="right")

@@ -77,6 +77,7 @@ def train_cmd(
     """
     with user_errors():
         from gcml.errors import ConfigError, TrainingInterrupted
+        from gcml.io.common import options_record
         from gcml.models.mass_cnn import resolve_channels
         from gcml.models.registry import get_model_spec
         from gcml.training import TrainConfig, train
@@ -92,7 +93,7 @@ def train_cmd(
         targets = [t.strip() for t in o["target"].split(",") if t.strip()] if o["target"] else list(spec.default_targets)
         data_path = Path(o["data"]) if o["data"] is not None else Path(spec.default_data)
         out_dir = Path(o["out"]) if o["out"] is not None else Path("runs") / spec.name
-        from gcml.training.distributed import resolve_device
+        from gcml.device import resolve_device
 
         resolve_device(o["device"], o["gpus"])  # too many GPUs: say so before anything else
         if not data_path.exists():
@@ -157,7 +158,7 @@ def train_cmd(
 
             try:
                 res = train(data_path, cfg, out_dir, resume=o["resume"], overwrite=o["overwrite"],
-                            progress=progress)
+                            progress=progress, options=options_record("train", o))
             except TrainingInterrupted as exc:
                 prog.stop()
                 err_console.print(f"[bold red]interrupted:[/] {exc}", highlight=False, soft_wrap=True)

@@ -158,55 +158,25 @@ class ModelOutputs:
 
 
 def predict_split(path: Path, x: np.ndarray, *, label: str, device: str = "cpu", batch_size: int = 16) -> ModelOutputs:
-    """Apply one bundle to flux maps ``x`` (N, 1, H, W) [Lsun/kpc^2]."""
-    import torch
+    """Apply one bundle (trained or imported) to flux maps ``x`` (N, 1, H, W) [Lsun/kpc^2]."""
+    from gcml.models.trained import TrainedModel
 
-    from gcml.io.bundle import load_bundle
-
-    b = load_bundle(path)
-    res = ModelOutputs(label=label, architecture=str(b["architecture"]))
-    if "task" in b:
-        from gcml.training.loop import load_model
-
-        net, task, _ = load_model(path, device)
-        if hasattr(task, "decode_parts"):
-            parts: dict[str, list] = {}
-            with torch.no_grad():
-                for s in range(0, len(x), batch_size):
-                    xb = task.encode_x(torch.from_numpy(np.ascontiguousarray(x[s:s + batch_size])).to(device))
-                    d = task.decode_parts(task.collect(net(xb)).float().cpu())
-                    for k, v in d.items():
-                        parts.setdefault(k, []).append(v.double().numpy())
-            cat = {k: np.concatenate(v) for k, v in parts.items()}
-            res.mass_map = (10.0 ** cat["log10_map"]).reshape(len(x), *x.shape[-2:])
-            res.log10_mass_total = cat["log10_total"]
-            res.log10_mass_total_std = cat["log10_total_std"]
-            for j, nm in enumerate(getattr(task, "scalar_names", [])):
-                res.scalars[nm] = cat["scalar"][:, j]
-                res.scalar_std[nm] = cat["scalar_std"][:, j]
-            return res
-        from gcml.training.loop import predict_maps
-
-        chans = list(task.channels)
-        mean, std = predict_maps(net, task, x, batch_size=batch_size, device=device)
-        _ = chans
-        for j, nm in enumerate(task.targets):
-            res.scalars[nm] = mean[:, j]
+    tm = TrainedModel.load(path, device=device)
+    res = ModelOutputs(label=label, architecture=tm.architecture)
+    out = tm.outputs(x, batch_size=min(batch_size, tm.task.max_eval_batch or batch_size))
+    if tm.is_map_model:
+        d = tm.decode_parts(out)
+        res.mass_map = 10.0 ** d["log10_map"]
+        res.log10_mass_total = d["log10_total"]
+        if np.isfinite(d["log10_total_std"]).any():
+            res.log10_mass_total_std = d["log10_total_std"]
+        mean, std = d.get("scalar"), d.get("scalar_std")
+    else:
+        mean, std = tm.decode(out)
+    for j, nm in enumerate(tm.scalar_names):
+        res.scalars[nm] = mean[:, j]
+        if np.isfinite(std[:, j]).any():
             res.scalar_std[nm] = std[:, j]
-        return res
-    from gcml.models.inference import load_model as load_imported
-    from gcml.models.inference import predict_arrays
-
-    lm = load_imported(b, device=device)
-    out = predict_arrays(lm, x, batch_size=batch_size)
-    if "mass" in out:
-        res.mass_map = np.asarray(out["mass"], float).reshape(len(x), *x.shape[-2:])
-        res.log10_mass_total = np.log10(res.mass_map.sum(axis=(1, 2)))
-    for nm in ("distance", "age"):
-        if nm in out:
-            res.scalars[nm] = np.asarray(out[nm], float)
-            if f"{nm}_std" in out:
-                res.scalar_std[nm] = np.asarray(out[f"{nm}_std"], float)
     return res
 
 
@@ -255,19 +225,14 @@ def evaluate_photometry(models: list[str | Path], mapset: str | Path, split: str
     out = check_output_dir(out)
     if not overwrite and (out / "metrics.json").exists():
         raise OutputExistsError(f"{out / 'metrics.json'} already exists; pass --overwrite to replace it")
-    from gcml.io.bundle import load_bundle
+    from gcml.models.bundle import ModelBundle
 
     ms = read_mapset(mapset, split=None if split == "all" else split, channels=None)
     if ms.kind != "photometry":
         raise InputError(f"{mapset}: is a '{ms.kind}' MapSet; pi-DOC evaluation needs photometry images")
     for mp in models:
         # every model must read these images: same kind of map and image size (checked before any work)
-        g = load_bundle(mp).get("geometry", {})
-        if g.get("kind") and g["kind"] != "photometry":
-            raise InputError(f"{mapset}: is a 'photometry' MapSet, but model {mp} was trained on '{g['kind']}' maps")
-        if g.get("shape") and list(g["shape"]) != list(ms.maps.shape[2:]):
-            raise InputError(f"{mapset}: images are {ms.maps.shape[2]}x{ms.maps.shape[3]} pixels, model {mp} "
-                             f"expects {g['shape'][0]}x{g['shape'][1]}")
+        ModelBundle.load(mp).geometry.check_maps("photometry", ms.maps.shape[2:], None, "", maps=mapset, model=mp)
     if ms.n == 0:
         raise InputError(f"{mapset}: the {split} split is empty")
     if "flux" not in ms.channels:

@@ -57,19 +57,6 @@ def _label(path: Path, used: set[str]) -> str:
     return lab
 
 
-def _check_geometry(bundle: dict, hdr: dict, path: Path, mpath: Path) -> None:
-    g = bundle.get("geometry", {})
-    if g.get("kind") and g["kind"] != hdr["kind"]:
-        raise InputError(f"{mpath}: is a '{hdr['kind']}' MapSet, but model {path} was trained on '{g['kind']}' maps")
-    if g.get("shape") and list(g["shape"]) != list(hdr["shape"]):
-        raise InputError(f"{mpath}: maps are {hdr['shape'][0]}x{hdr['shape'][1]} pixels, model {path} expects "
-                         f"{g['shape'][0]}x{g['shape'][1]}")
-    ps = g.get("pixel_scale")
-    if ps is not None and hdr["pixel_scale"] == hdr["pixel_scale"] and not np.isclose(ps, hdr["pixel_scale"], rtol=1e-4):
-        raise InputError(f"{mpath}: pixel_scale {hdr['pixel_scale']} {hdr['pixel_unit']} differs from the "
-                         f"{ps} {g.get('pixel_unit', '')} model {path} was trained on")
-
-
 def _catalogue_posteriors(model, task, mpath: Path, split: str, dev, n_samples: int) -> np.ndarray:
     """Posterior draws (S, N, D) of a catalogue model for the maps of ``split`` (NaN where unusable)."""
     import h5py
@@ -102,8 +89,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     -------
     EvaluateResult
     """
-    import torch
 
+    from gcml.device import resolve_device
     from gcml.evaluation.calibration import calibration_summary, scatter_against_n
     from gcml.evaluation.plots import (
         plot_coverage,
@@ -112,10 +99,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
         plot_rank_histograms,
         plot_tarp,
     )
-    from gcml.io.mapset import read_mapset
-    from gcml.training.data import read_header
-    from gcml.training.distributed import resolve_device
-    from gcml.training.loop import load_model, predict_maps
+    from gcml.io.mapset import read_header, read_mapset
+    from gcml.models.trained import TrainedModel
 
     if split not in SPLIT_CHOICES:
         raise InputError(f"option --split: expected one of {', '.join(SPLIT_CHOICES)}, got '{split}'")
@@ -135,11 +120,12 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     dev = resolve_device(device)
     loaded = []
     for m in models:
-        model, task, b = load_model(m, dev)
-        if getattr(task, "input_kind", "maps") != "catalogue":  # mass-npe reads catalogues, not pixels
-            _check_geometry(b, hdr, Path(m), mpath)
-        task.check_header(hdr, mpath)
-        loaded.append((Path(m), model, task, b))
+        tm = TrainedModel.load(m, device=dev)
+        if tm.task.input_kind != "catalogue":  # mass-npe reads catalogues, not pixels
+            tm.geometry.check_maps(hdr["kind"], hdr["shape"], hdr["pixel_scale"], hdr["pixel_unit"], maps=mpath,
+                                   model=m)
+        tm.task.check_header(hdr, mpath)
+        loaded.append((Path(m), tm))
     ms = read_mapset(mpath, split=split, with_truth=False)
     if ms.n == 0:
         raise InputError(f"{mpath}: the '{split}' split has no maps")
@@ -154,18 +140,18 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     zs: dict[str, np.ndarray] = {}
     arrays: dict[str, np.ndarray] = {}
     families = np.asarray(ms.meta["family"]).astype(str) if "family" in ms.meta else None
-    for path, model, task, b in loaded:
+    for path, tm in loaded:
         lab = _label(path, used)
+        task, b = tm.task, tm.bundle
         samples = None
-        if getattr(task, "input_kind", "maps") == "catalogue":
-            samples = _catalogue_posteriors(model, task, mpath, split, dev, n_samples)
+        if task.input_kind == "catalogue":
+            samples = _catalogue_posteriors(tm.network, task, mpath, split, dev, n_samples)
             with np.errstate(invalid="ignore"):
                 mean, std = np.nanmean(samples, 0).astype(float), np.nanstd(samples, 0, ddof=1).astype(float)
         else:
             x = ms.maps[:, [ms.channels.index(c) for c in task.channels]]
-            with torch.no_grad():
-                mean, std = predict_maps(model, task, x, batch_size=batch_size, device=dev)
-        tn = b["targets"]["norm"]
+            mean, std = tm.predict_maps(x, batch_size=batch_size)
+        tn = b.targets["norm"]
         per: dict[str, Any] = {}
         for j, t in enumerate(task.targets):
             y = ms.targets[t].astype(float)
@@ -191,10 +177,10 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
             res.calibration[lab] = calibration_summary(truth, list(task.targets), samples=samples, n_tracers=n_tr)
         else:
             res.calibration[lab] = calibration_summary(truth, list(task.targets), mean=mean, std=std, n_tracers=n_tr)
-        per["_model"] = {"file": str(path), "architecture": b["architecture"], "arch_kwargs": b["arch_kwargs"],
-                         "channels": task.channels, "loss": b["targets"].get("loss"),
-                         "parameters": int(sum(p.numel() for p in model.parameters())),
-                         "trained_on_sha256": b.get("provenance", {}).get("data_sha256")}
+        per["_model"] = {"file": str(path), "architecture": b.architecture, "arch_kwargs": b.arch_kwargs,
+                         "channels": task.channels, "loss": b.targets.get("loss"),
+                         "parameters": int(sum(p.numel() for p in tm.network.parameters())),
+                         "trained_on_sha256": b.provenance.get("data_sha256")}
         res.models[lab] = per
 
     if TME_META in ms.meta and TME_TARGET in ms.targets:

@@ -1,7 +1,8 @@
 """Model bundles (``.pt``): plain Python types and tensors only, so ``torch.load(weights_only=True)``
 opens them and no code is ever unpickled from a file.
 
-Keys (format ``gcml.model`` 1.0; see docs/formats.md):
+Keys (format ``gcml.model`` 1.1; see docs/formats.md). This module reads and writes the file; the typed
+layout, and the reader of version 1.0's Keras-import layout, is :class:`gcml.models.bundle.ModelBundle`:
 
 ``format``, ``format_version``, ``gcml_version``, ``created_utc``
 ``architecture`` (registry name), ``arch_kwargs`` (dict)
@@ -23,19 +24,20 @@ from gcml.errors import FormatError, InputError
 from gcml.io.common import atomic_output, utc_now
 
 FORMAT = "gcml.model"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 REQUIRED = ("architecture", "arch_kwargs", "state_dict", "inputs", "targets", "geometry")
 
 
 def save_bundle(path: str | Path, bundle: dict[str, Any], *, overwrite: bool = False) -> Path:
-    """Write a bundle dict atomically (adds format, version, gcml version and date)."""
+    """Write a bundle dict in the layout of :meth:`gcml.models.bundle.ModelBundle.to_dict` atomically (adds
+    format, version, gcml version and date)."""
     import torch
 
-    from gcml import __version__
+    from gcml._version import __version__
     from gcml.config import to_jsonable
 
-    missing = [k for k in REQUIRED if k not in bundle]
-    if missing:
+    missing = [k for k in (*REQUIRED, "task") if k not in bundle]
+    if missing:  # version 1.1 writes one layout: ModelBundle.to_dict()
         raise InputError(f"model bundle for {path}: missing {', '.join(missing)}")
     out = {k: (v if k == "state_dict" else to_jsonable(v)) for k, v in bundle.items()}
     out.update(format=FORMAT, format_version=FORMAT_VERSION, gcml_version=__version__,
@@ -99,12 +101,3 @@ def describe_bundle(path: Path) -> dict[str, Any]:
         "provenance": {**b.get("provenance", {}), "gcml_version": b.get("gcml_version"),
                        "created_utc": b.get("created_utc")},
     }
-
-
-def _register_info() -> None:
-    from gcml.io.info import SUFFIX_DESCRIBERS
-
-    SUFFIX_DESCRIBERS[".pt"] = describe_bundle
-
-
-_register_info()

@@ -408,12 +408,16 @@ _COMMAND_OPTIONS: dict[str, Any] | None = None
 _NOT_STORED = ("out", "overwrite", "quiet", "config", "resume")
 
 
+def options_record(command: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``{"command": command, option: value, ...}`` without the options that say where and how to write."""
+    return {"command": command, **{k: v for k, v in options.items() if k not in _NOT_STORED}}
+
+
 def set_command_options(command: str, options: dict[str, Any] | None) -> None:
     """Record the resolved options of the running CLI command; outputs store them (attribute ``options``)
     so that ``--config FILE.h5`` can run the same command again."""
     global _COMMAND_OPTIONS
-    _COMMAND_OPTIONS = None if options is None else {
-        "command": command, **{k: v for k, v in options.items() if k not in _NOT_STORED}}
+    _COMMAND_OPTIONS = None if options is None else options_record(command, options)
 
 
 def command_options() -> dict[str, Any] | None:
@@ -434,7 +438,7 @@ def provenance(
     parents: list[str | Path] | None = None,
 ) -> dict[str, Any]:
     """Root attributes common to every gcml output file."""
-    from gcml import __version__
+    from gcml._version import __version__
     from gcml.config import to_jsonable
 
     par = []

@@ -187,7 +187,7 @@ def write_fits_image(path: str | Path, data: np.ndarray, wcs: Any | None = None,
     """
     from astropy.io import fits
 
-    from gcml import __version__
+    from gcml._version import __version__
 
     arr = np.asarray(data)
     if arr.ndim != 2:

@@ -1,7 +1,7 @@
 """Summaries of every file gcml writes or reads, for ``gcml info``.
 
-HDF5 files register a function ``describe(path) -> dict`` under their ``format`` attribute (MapSets,
-snapshots); other kinds are told apart by suffix (model bundles ``.pt``, FITS images, JSON, ECSV/CSV/
+HDF5 files are told apart by their ``format`` attribute (:data:`DESCRIBERS`: MapSets, snapshots); other
+kinds by suffix (:data:`SUFFIX_DESCRIBERS`: model bundles ``.pt``; FITS images, JSON, ECSV/CSV/
 VOTable/VizieR tables, ``.npz`` arrays) or, for N-body files without a telling suffix, by content
 (binary: NBODY6/NBODY6++ ``conf.3``; text: an ASCII particle table). :func:`describe` dispatches and, unless
 ``verbose``, keeps the summary short: no hashes, no stored configurations, long arrays as a count and range.
@@ -19,23 +19,14 @@ import h5py
 import numpy as np
 
 from gcml.errors import FormatError, InputError
+from gcml.io.bundle import describe_bundle
 
-DESCRIBERS: dict[str, Callable[[Path], dict[str, Any]]] = {}
-SUFFIX_DESCRIBERS: dict[str, Callable[[Path], dict[str, Any]]] = {}
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz")
 TABLE_SUFFIXES = (".ecsv", ".csv", ".tsv", ".vot", ".votable", ".xml")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: arrays longer than this are summarised (count, min, max) unless verbose
 MAX_LIST = 8
 MAX_TEXT = 300
-
-
-def register(fmt: str) -> Callable:
-    def deco(fn: Callable[[Path], dict[str, Any]]) -> Callable[[Path], dict[str, Any]]:
-        DESCRIBERS[fmt] = fn
-        return fn
-
-    return deco
 
 
 def _suffix(p: Path) -> str:
@@ -57,7 +48,6 @@ def describe(path: str | Path, *, verbose: bool = False) -> dict[str, Any]:
         raise InputError(f"{p}: file not found")
     if p.is_dir():
         raise InputError(f"{p}: is a folder; give a file (MapSet, snapshot, model bundle, FITS, JSON, table, ...)")
-    _load_plugins()
     d = _describe(p, verbose)
     return d if verbose else compact(d)
 
@@ -111,17 +101,6 @@ def _describe(p: Path, verbose: bool) -> dict[str, Any]:
     d["columns assumed"] = ("m x y z vx vy vz in Msun, pc, km/s (the reader's defaults; N-body units need "
                             "mock-observe's column and unit options)")
     return d
-
-
-def _load_plugins() -> None:
-    # Importing a format module registers its describer.
-    import importlib
-
-    for mod in ("gcml.io.snapshots", "gcml.io.bundle"):
-        try:
-            importlib.import_module(mod)
-        except ImportError:
-            pass
 
 
 # ------------------------------------------------------------------------------------------------
@@ -343,7 +322,6 @@ def describe_table(path: Path) -> dict[str, Any]:
     return out
 
 
-@register("gcml.mapset")
 def describe_mapset(path: Path) -> dict[str, Any]:
     from gcml.io.mapset import SPLIT_NAMES, _read_meta, read_mapset_header
 
@@ -393,3 +371,20 @@ def describe_mapset(path: Path) -> dict[str, Any]:
         "splits": {SPLIT_NAMES.get(int(k), str(k)): int(v) for k, v in zip(*np.unique(split, return_counts=True), strict=False)},
         "provenance": {k: attrs.get(k) for k in ("gcml_version", "created_utc", "command", "seed", "config", "options", "parents")},
     }
+
+
+def describe_snapshot(path: Path) -> dict[str, Any]:
+    """Summary of a gcml HDF5 snapshot."""
+    from gcml.io.snapshots import FORMAT, read_gcml_snapshot
+
+    s = read_gcml_snapshot(path)
+    return summarise_snapshot(s, path, f"{FORMAT} {s.attrs.get('format_version', '')}")
+
+
+#: HDF5 ``format`` attribute -> describer (written out here: no format registers itself on import).
+DESCRIBERS: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "gcml.mapset": describe_mapset,
+    "gcml.snapshot": describe_snapshot,
+}
+#: File suffix -> describer, for files that are not HDF5.
+SUFFIX_DESCRIBERS: dict[str, Callable[[Path], dict[str, Any]]] = {".pt": describe_bundle}

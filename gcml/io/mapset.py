@@ -13,6 +13,9 @@ Layout (format ``gcml.mapset`` version 1.0; see docs/formats.md)::
 
 Arrays are (N, C, H, W) with y (rows) before x (columns); pixel (0, 0) is the lower-left corner
 (``origin = "lower"``), ``extent = (x_min, x_max, y_min, y_max)`` in ``pixel_unit``.
+
+Why one module of ~600 lines: it is the one reader and writer of the MapSet format (DEVELOPERS.md:
+"MapSets only through gcml.io.mapset"); the streaming writer, reader and merge share the layout checks.
 """
 
 from __future__ import annotations
@@ -392,6 +395,12 @@ def read_mapset_header(f: h5py.File, path: str | Path) -> dict[str, Any]:
         truth=sorted(f["truth"].keys()) if "truth" in f else [],
         meta=sorted(f["meta"].keys()) if "meta" in f else [],
     )
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The header of the MapSet file ``path`` (see :func:`read_mapset_header`) without reading its arrays."""
+    with _open(path) as f:
+        return read_mapset_header(f, path)
 
 
 def _fingerprint(path: Path, *, chunk: int = 1 << 20) -> str:

@@ -38,7 +38,7 @@ def series_tag(simulation: str, run_id: str, n_files: int) -> dict[str, Any]:
 def write_manifest(folder: str | Path, simulation: str, run_id: str, files: Sequence[str | Path],
                    *, ages: Sequence[float] | None = None) -> Path:
     """Write ``<simulation>.manifest.json`` (atomically, replacing an older one): call it last."""
-    from gcml import __version__
+    from gcml._version import __version__
     from gcml.io.common import atomic_output, sha256_file, utc_now
 
     folder = Path(folder)

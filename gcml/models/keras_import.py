@@ -14,12 +14,15 @@ their networks as Keras 2.3.1 model JSON files (``CNN.json``, ``CED.json``) and 
   Flatten, their rows reordered from Keras' H, W, C to PyTorch's C, H, W), BatchNorm gamma, beta, moving
   mean and variance become weight, bias, running_mean and running_var;
 * the authors' training standardisation (``standardization_constants.json``) is stored in the bundle
-  so that :func:`gcml.models.inference.predict_arrays` returns Msun per pixel, kpc and Gyr.
+  so that :meth:`gcml.models.trained.TrainedModel.predict` returns Msun per pixel, kpc and Gyr.
 
 Output order of the CNN: **(distance, age)**. The authors' ``functions.py`` labels column 0 of the
 de-standardised CNN output "D = ... kpc" and column 1 "A = ... Gyr", and ``pdf_distances`` reads the
 distance as ``[:, 0]``; one scalar mean and standard deviation (``mean_distance_age_train``) de-standardise
 both columns.
+
+Why one module of ~650 lines: reading the Keras JSON, mapping its weights layer by layer and the
+authors' standardisation form one conversion whose parts check each other (shapes, parameter counts).
 """
 
 from __future__ import annotations
@@ -601,7 +604,7 @@ def import_keras(arch_json: str | Path, weights_h5: str | Path, output: str | Pa
     Returns
     -------
     KerasImportResult
-        The bundle dict (loadable by :func:`gcml.models.inference.load_model`), the parsed architecture,
+        The bundle dict (loadable by :meth:`gcml.models.trained.TrainedModel.load`), the parsed architecture,
         the Keras parameter count and the written path.
     """
     from gcml.io.bundle import save_bundle
@@ -641,6 +644,10 @@ def import_keras(arch_json: str | Path, weights_h5: str | Path, output: str | Pa
                   "output_order": targets["names"],
                   "keras_layers": [lay.name for lay in arch.layers]},
     }
+    # the authors' normalisation (pidoc_norms) as the equivalent task: the one bundle layout
+    from gcml.models.bundle import ModelBundle
+
+    bundle = ModelBundle.from_dict(bundle).to_dict()
     result = KerasImportResult(bundle=bundle, architecture=arch, n_params=n_file)
     if output is not None:
         result.path = save_bundle(output, bundle, overwrite=overwrite)

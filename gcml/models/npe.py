@@ -20,7 +20,7 @@ Input convention: a catalogue batch is a float tensor ``(B, N_max, 6)`` with col
 ``x, y [kpc], v_los [km/s, relative to the systemic velocity], v_err [km/s], in_map (0/1), valid (0/1)``;
 rows with ``valid = 0`` are padding. The network's fixed input scales (``r_scale_kpc``, ``v_scale_kms``)
 are architecture arguments stored in the bundle; the target standardisation is the task's
-(:class:`gcml.training.npe_task.CatalogueNPETask`).
+(:class:`gcml.models.tasks.npe.CatalogueNPETask`).
 """
 
 from __future__ import annotations

@@ -43,6 +43,10 @@ Output conventions: map networks return ``(N, out_channels, H, W)``; with ``unce
 the mean and channel 1 the log-variance (Gaussian negative log-likelihood). Scalar networks return
 ``(N, n_outputs)``; with ``uncertainty=True`` the first ``n_targets`` columns are means and the last
 ``n_targets`` log-variances. Every network has the attributes ``n_targets`` and ``uncertainty``.
+
+Why one module of ~700 lines: the published networks and gcml's variants share the Keras 'same'
+padding, the blocks and the BatchNorm folding; keeping them together keeps the layer-for-layer
+correspondence with the authors' JSON in one place.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ class ModelSpec:
     default_data : default ``--data`` file for ``gcml train``
     paper : True for the published architectures, False for gcml variants
     defaults : default keyword arguments
-    task : training task (see ``gcml.training.tasks.TASKS``): what the network reads and predicts,
+    task : training task (see ``gcml.models.tasks.TASKS``): what the network reads and predicts,
         the normalisation and the loss ("scalar-regression": targets from /targets)
     default_channels : MapSet channels read when the user gives none
     default_targets : target names predicted when the user gives none
@@ -59,11 +59,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 def _load_all() -> None:
     for mod in MODEL_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # a model module not written yet
-            if exc.name != mod:
-                raise
+        importlib.import_module(mod)
 
 
 def list_models() -> list[ModelSpec]:

@@ -214,7 +214,7 @@ def expand_inputs(inputs: Sequence[str | Path], *, pattern: str | None = None, p
 #: single images (as pi-DOC did: views of one snapshot in both training and test sets).
 SPLIT_BY = ("auto", "simulation", "snapshot", "image")
 #: ``--fits DIR`` files: gcml's (flux + MASS extension, TAN WCS) or Pan-STARRS1-style r-band cutouts
-#: (:mod:`gcml.prediction.synthetic`: counts with the PS1 zero point, asinh scaling, NaN border, PS1 header)
+#: (:mod:`gcml.observe.synthetic`: counts with the PS1 zero point, asinh scaling, NaN border, PS1 header)
 FITS_FLAVOURS = ("gcml", "ps1")
 
 
@@ -706,7 +706,7 @@ def _write_fits(fits_dir: str | Path, row0: int, res: dict[str, Any], config: Mo
             ("GCMLFLUX", config.flux_convention, "flux convention (docs/conventions.md)"),
         ]
         if config.fits_flavour == "ps1":
-            from gcml.prediction.synthetic import write_ps1_cutout
+            from gcml.observe.synthetic import write_ps1_cutout
 
             truth = [c for c in cards if c[0] in ("GCMLSNAP", "GCMLSIM", "GCMLROW", "GCMLDIST", "GCMLAGE",
                                                   "GCMLPSF", "GCMLLUM", "GCMLMASS")]
@@ -745,7 +745,7 @@ def _check_sizes(config: MockObserveConfig, n_images: int, per: int, workers: in
 def _write_fits_manifest(folder: Path, files: list[Path], mapset: str | Path) -> None:
     import json
 
-    from gcml import __version__
+    from gcml._version import __version__
     from gcml.io.common import utc_now
 
     doc = {"format": "gcml.fits-folder", "format_version": "1.0", "complete": True, "mapset": str(Path(mapset).name),

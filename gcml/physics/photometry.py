@@ -131,3 +131,16 @@ def v_from_sdss(g: np.ndarray | float, r: np.ndarray | float, *, relation: str =
     if relation == "lupton2005":
         return g - 0.5784 * (g - r) - 0.0038
     raise InputError(f"relation must be 'jester2005' or 'lupton2005', got {relation!r}")
+
+
+#: the magnitude zero point of the flux unit Lsun/kpc^2 per pixel at 10 pc: F = 10^(-0.4 (m - FLUX_ZP)) / (4 pi)
+FLUX_ZP = M_V_SUN + 10.0
+
+
+def v_over_r_flux_factor(survey: str, gr: float) -> float:
+    """``F_V / F_r`` for a colour ``g - r``: Kostov & Bonev (2018) for PS1, Jester et al. (2005) otherwise."""
+    if survey == "ps1":
+        v_minus_r = -0.020 + 0.502 * gr - 0.008 * gr**2
+    else:
+        v_minus_r = 0.41 * gr - 0.01  # V - r = (g - 0.59 (g - r) - 0.01) - r
+    return 10.0 ** (-0.4 * v_minus_r)

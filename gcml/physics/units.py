@@ -7,6 +7,8 @@ Internal units (see docs/conventions.md): length kpc, velocity km/s, mass Msun, 
 
 from __future__ import annotations
 
+#: Speed of light in km/s (exact).
+C_KMS = 299792.458
 #: Newton's constant in kpc (km/s)^2 / Msun.
 G = 4.300917270e-6
 #: One kpc/(km/s) in Gyr.

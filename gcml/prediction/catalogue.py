@@ -18,7 +18,7 @@ uncertainties:
 3. **Maps** are made by :func:`gcml.observe.kinematic.kinematic_maps`, the code that made the training
    maps, with the :class:`~gcml.observe.kinematic.MapGeometry` recorded in the model bundle (grid, extent,
    smoothing, empty-pixel threshold, error subtraction); every GC contributes, as in training.
-4. **Network** (:func:`gcml.training.loop.predict_maps`): the calibrated mean and standard deviation of
+4. **Network** (:meth:`gcml.models.trained.TrainedModel.predict_maps`): the calibrated mean and standard deviation of
    every target the model predicts (log10 total mass, M200, enclosed masses within the apertures of the
    training labels, in particular within R_out, the projected radius of the outermost GC in the map).
 5. **Uncertainty.** ``n_samples`` Monte Carlo draws, each with (a) a distance from a log-normal of width
@@ -36,7 +36,7 @@ uncertainties:
    are in exact kpc), is propagated by the draws of mu_D.
 
 For comparison the Watkins, Evans & An (2010, MNRAS 406, 264) tracer mass estimator within R_out is
-computed from the same GCs and Monte Carlo draws (:func:`gcml.evaluation.baselines.tracer_mass_estimator`).
+computed from the same GCs and Monte Carlo draws (:func:`gcml.physics.tracer_mass.tracer_mass_estimator`).
 
 ``fill`` reproduces Kaur et al.'s (2021) Table 4 treatments of empty pixels: sigma of empty pixels set to 0,
 50 or 100 km/s (V stays 0, the systemic velocity), or both V and sigma interpolated from the non-empty
@@ -47,18 +47,25 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gcml.errors import ConfigError, FormatError, InputError
+from gcml.physics.units import C_KMS
+from gcml.prediction.catalogue_result import (  # noqa: F401  (the result and its writers, re-exported)
+    CataloguePrediction,
+    MassEstimate,
+    plot_prediction_maps,
+    save_prediction,
+)
+from gcml.prediction.kinematic_inputs import FILLS, fill_empty, map_dispersion, training_ranges  # noqa: F401
+from gcml.prediction.sky import inverse_tangent_plane, mock_catalogue, tangent_plane  # noqa: F401
 
 #: The shipped default model (``scripts/train_default_mass_model.py``; model card docs/model-cards/).
 DEFAULT_MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "models" / "mass-cnn-default.pt"
-C_KMS = 299792.458
-FILLS = ("0", "50", "100", "interp")
 #: Fractional distance error assumed when none is given.
 DEFAULT_DISTANCE_FRACTION = 0.1
 #: A centre is "far from the GCs" when the GCs' median position lies further from it than this many
@@ -91,298 +98,30 @@ def default_model_path() -> Path:
     return DEFAULT_MODEL_FILE
 
 
-@dataclass
-class MassEstimate:
-    """One predicted quantity (log10 Msun) with its percentiles.
-
-    Attributes
-    ----------
-    name : target name in the bundle (e.g. ``log10_mass_total``)
-    label : human-readable label
-    unit : "dex(Msun)"
-    median, p16, p84, p2_5, p97_5 : percentiles of the combined distribution [log10 Msun]
-    network_mean, network_std : network output on the observed map at the nominal distance
-    bootstrap_std : spread of the network mean over GC resamples (velocity errors included) [dex]
-    distance_std : spread of the network mean over distance draws [dex]
-    radius_kpc : the radius the mass refers to, when it is an enclosed mass
-    """
-
-    name: str
-    label: str
-    unit: str
-    median: float
-    p16: float
-    p84: float
-    p2_5: float
-    p97_5: float
-    network_mean: float
-    network_std: float
-    bootstrap_std: float
-    distance_std: float
-    radius_kpc: float | None = None
-
-    @property
-    def minus(self) -> float:
-        return self.median - self.p16
-
-    @property
-    def plus(self) -> float:
-        return self.p84 - self.median
-
-
-@dataclass
-class CataloguePrediction:
-    """Result of :func:`predict_catalogue`.
-
-    Attributes
-    ----------
-    table, model : input catalogue and model bundle paths
-    galaxy : name given with ``galaxy`` (or None)
-    ra_deg, dec_deg, distance_mpc, distance_err_mpc, vsys_kms : the galaxy values used
-    vsys_estimated : True when vsys came from the GCs
-    r_e_kpc : effective radius (None if unknown)
-    n_gc : GCs in the catalogue; n_gc_in_map : GCs inside the map's field
-    r_out_kpc : projected radius of the outermost GC in the map; r_max_kpc : of all GCs
-    velocity_dispersion_kms : rms GC velocity about v_sys (errors subtracted in quadrature)
-    map_dispersion_kms : count-weighted mean of the sigma map (compared with the training maps)
-    masses : target name -> MassEstimate
-    tme : Watkins et al. (2010) tracer mass estimate within r_out (percentiles, log10 Msun)
-    maps : (3, H, W) v, sigma, count maps of the observed GCs (before any fill)
-    network_input : (C, H, W) what went into the network (the model's channels, fill applied)
-    channels : names of the network_input channels
-    geometry : the map geometry used (bundle's)
-    warnings : inputs outside the training range, estimated quantities
-    notes : assumptions made (e.g. the distance error)
-    """
-
-    table: Path
-    model: Path | None
-    galaxy: str | None
-    ra_deg: float
-    dec_deg: float
-    distance_mpc: float
-    distance_err_mpc: float
-    vsys_kms: float
-    vsys_estimated: bool
-    r_e_kpc: float | None
-    n_gc: int
-    n_gc_in_map: int
-    r_out_kpc: float
-    r_max_kpc: float
-    velocity_dispersion_kms: float
-    map_dispersion_kms: float
-    masses: dict[str, MassEstimate]
-    tme: dict[str, float]
-    maps: np.ndarray
-    network_input: np.ndarray
-    channels: list[str]
-    geometry: dict[str, Any]
-    fill: str | None
-    n_samples: int
-    seed: int
-    columns: dict[str, str | None] = field(default_factory=dict)
-    training_ranges: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types for JSON (maps as nested lists)."""
-        from gcml import __version__
-
-        d = {k: v for k, v in asdict(self).items() if k not in ("masses", "maps", "network_input")}
-        d["table"] = str(self.table)
-        d["model"] = str(self.model) if self.model is not None else None
-        d["masses"] = {k: {**asdict(m), "minus": m.minus, "plus": m.plus} for k, m in self.masses.items()}
-        d["maps"] = {"channels": ["v", "sigma", "count"], "units": ["km/s", "km/s", ""],
-                     "data": np.round(self.maps.astype(float), 4).tolist(), "origin": "lower",
-                     "x_axis": "east (xi)", "y_axis": "north (eta)"}
-        d["network_input"] = {"channels": self.channels, "data": np.round(self.network_input.astype(float), 4).tolist()}
-        d["format"] = "gcml.catalogue-prediction"
-        d["format_version"] = "1.0"
-        d["gcml_version"] = __version__
-        return _finite(d)
-
-
-def _finite(obj: Any) -> Any:
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python numbers."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
-# ------------------------------------------------------------------------------------------- helpers
-
-
-def tangent_plane(ra_deg: np.ndarray, dec_deg: np.ndarray, ra0_deg: float, dec0_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gnomonic (TAN) projection about (ra0, dec0): xi (east), eta (north) in radians, and cos c.
-
-    Calabretta & Greisen (2002, A&A 395, 1077); points with cos c <= 0 are on the far hemisphere.
-    """
-    a = np.radians(np.asarray(ra_deg, float))
-    d = np.radians(np.asarray(dec_deg, float))
-    a0, d0 = math.radians(ra0_deg), math.radians(dec0_deg)
-    da = a - a0
-    cosc = math.sin(d0) * np.sin(d) + math.cos(d0) * np.cos(d) * np.cos(da)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xi = np.cos(d) * np.sin(da) / cosc
-        eta = (math.cos(d0) * np.sin(d) - math.sin(d0) * np.cos(d) * np.cos(da)) / cosc
-    return xi, eta, cosc
-
-
-def inverse_tangent_plane(xi: np.ndarray, eta: np.ndarray, ra0_deg: float, dec0_deg: float) -> tuple[np.ndarray, np.ndarray]:
-    """RA, Dec [deg] of tangent-plane coordinates xi (east), eta (north) [rad] about (ra0, dec0).
-
-    The inverse of :func:`tangent_plane` (Calabretta & Greisen 2002); used to place simulated GC systems on
-    the sky (:func:`mock_catalogue`).
-    """
-    xi = np.asarray(xi, float)
-    eta = np.asarray(eta, float)
-    a0, d0 = math.radians(ra0_deg), math.radians(dec0_deg)
-    rho = np.hypot(xi, eta)
-    c = np.arctan(rho)
-    sc, cc = np.sin(c), np.cos(c)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dec = np.arcsin(cc * math.sin(d0) + np.where(rho > 0, eta * sc * math.cos(d0) / np.where(rho > 0, rho, 1), 0))
-    ra = a0 + np.arctan2(xi * sc, rho * math.cos(d0) * cc - eta * math.sin(d0) * sc)
-    return np.mod(np.degrees(ra), 360.0), np.degrees(dec)
-
-
-def mock_catalogue(x_kpc: np.ndarray, y_kpc: np.ndarray, v_los_kms: np.ndarray, *, ra0_deg: float, dec0_deg: float,
-                   distance_mpc: float, vsys_kms: float, v_err_kms: np.ndarray | None = None) -> Any:
-    """An ``astropy.table.Table`` (RAJ2000, DEJ2000, HRV, e_HRV) of GCs with projected positions x (east),
-    y (north) [kpc] and line-of-sight velocities relative to the galaxy [km/s], placed at ``distance_mpc``
-    with systemic velocity ``vsys_kms`` (heliocentric HRV = v (1 + v_sys / c) + v_sys, the inverse of the
-    correction in :func:`predict_catalogue`). Velocities are written as given: add noise before calling.
-    """
-    from astropy import units as u
-    from astropy.table import Table
-
-    d_kpc = float(distance_mpc) * 1e3
-    ra, dec = inverse_tangent_plane(np.asarray(x_kpc) / d_kpc, np.asarray(y_kpc) / d_kpc, ra0_deg, dec0_deg)
-    t = Table()
-    t["RAJ2000"] = ra * u.deg
-    t["DEJ2000"] = dec * u.deg
-    t["HRV"] = (np.asarray(v_los_kms, float) * (1.0 + vsys_kms / C_KMS) + vsys_kms) * u.km / u.s
-    t["e_HRV"] = (np.zeros(len(ra)) if v_err_kms is None else np.asarray(v_err_kms, float)) * u.km / u.s
-    return t
-
-
-def map_dispersion(maps: np.ndarray, min_count: float = 0.0, channels: list[str] | None = None) -> np.ndarray:
-    """Count-weighted mean of the sigma map of kinematic maps (B, C, H, W) [km/s]."""
-    ch = channels or ["v", "sigma", "count"]
-    s = maps[:, ch.index("sigma")].astype(np.float64)
-    c = maps[:, ch.index("count")].astype(np.float64)
-    c = np.where(c >= max(min_count, 1e-30), c, 0.0)
-    return (s * c).sum((1, 2)) / np.maximum(c.sum((1, 2)), 1e-30)
-
-
-def training_ranges(mapset: str | Path, *, split: str = "train") -> dict[str, Any]:
-    """What the maps of a MapSet span, for the out-of-range warnings of :func:`predict_catalogue`.
-
-    Returns 1st/99th percentiles and extremes of the GC number in the field (``n_gc``), the radius of the
-    outermost GC (``r_out_kpc``) and the count-weighted map dispersion (``map_dispersion_kms``), and the
-    velocity-error range, of the ``split`` maps. ``scripts/train_default_mass_model.py`` stores this in the
-    bundle as ``extra.training_ranges``.
-    """
-    from gcml.io.mapset import read_mapset
-
-    ms = read_mapset(mapset, split=split, with_truth=False)
-    if ms.n == 0:
-        raise InputError(f"{mapset}: no maps in split '{split}'")
-    out: dict[str, Any] = {"source": str(mapset), "split": split, "n_maps": ms.n}
-
-    def rng(a: np.ndarray) -> dict[str, float]:
-        a = np.asarray(a, float)
-        a = a[np.isfinite(a)]
-        return {"min": float(a.min()), "p01": float(np.percentile(a, 1)), "median": float(np.median(a)),
-                "p99": float(np.percentile(a, 99)), "max": float(a.max())}
-
-    if "n_gc" in ms.meta:
-        out["n_gc"] = rng(ms.meta["n_gc"])
-    if "r_out_kpc" in ms.meta:
-        out["r_out_kpc"] = rng(ms.meta["r_out_kpc"])
-    if "sigma" in ms.channels and "count" in ms.channels:
-        out["map_dispersion_kms"] = rng(map_dispersion(ms.maps, float(ms.map_attrs.get("min_count", 0.0)), ms.channels))
-    for k in ("v_error_min_kms", "v_error_max_kms"):
-        if k in ms.map_attrs:
-            out[k] = float(ms.map_attrs[k])
-    for t in ("log10_mass_total", "log10_m200"):
-        if t in ms.targets:
-            out[t] = rng(ms.targets[t])
-    return out
-
-
-def fill_empty(maps: np.ndarray, count: np.ndarray, min_count: float, fill: str) -> np.ndarray:
-    """Kaur et al. (2021) Table 4 fillings of empty pixels of (B, 3, H, W) v, sigma, count maps.
-
-    ``fill`` "0", "50", "100": sigma of empty pixels (count < min_count) set to that many km/s, V to 0;
-    "interp": V and sigma of empty pixels from the non-empty ones by inverse-distance weighting (power 2).
-    """
-    if fill not in FILLS:
-        raise ConfigError(f"option --fill: expected one of {', '.join(FILLS)}, got '{fill}'")
-    out = maps.copy()
-    empty = count < max(min_count, 1e-30)                        # (B, H, W)
-    if fill != "interp":
-        out[:, 1] = np.where(empty, np.float32(float(fill)), out[:, 1])
-        out[:, 0] = np.where(empty, 0.0, out[:, 0])
-        return out
-    h, w = count.shape[-2:]
-    yy, xx = np.mgrid[0:h, 0:w]
-    pts = np.stack([yy.ravel(), xx.ravel()], 1).astype(float)
-    d2 = ((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1)     # (P, P)
-    wgt = np.where(d2 > 0, 1.0 / np.where(d2 > 0, d2, 1.0), 0.0)
-    full = (~empty).reshape(len(maps), -1).astype(float)          # (B, P)
-    for c in (0, 1):
-        val = out[:, c].reshape(len(maps), -1).astype(float)
-        num = (val * full) @ wgt.T
-        den = full @ wgt.T
-        interp = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-        out[:, c] = np.where(empty, interp.reshape(out[:, c].shape), out[:, c])
-    return out
-
-
-def _load(bundle_or_path: str | Path | dict | None, device: str) -> tuple[Any, Any, dict, Path | None]:
-    from gcml.training.loop import load_model
+def _load(bundle_or_path: str | Path | dict | None, device: str) -> tuple[Any, Path | None]:
+    from gcml.models.trained import TrainedModel
 
     if isinstance(bundle_or_path, dict):
-        from gcml.models.registry import build_model
-        from gcml.training.tasks import task_from_bundle
-
-        b = bundle_or_path
-        task = task_from_bundle(b)
-        model = build_model(b["architecture"], **b["arch_kwargs"])
-        model.load_state_dict(b["state_dict"])
-        model.eval()
-        return model, task, b, None
+        return TrainedModel.load(bundle_or_path, device=device), None
     path = Path(bundle_or_path) if bundle_or_path is not None else default_model_path()
-    model, task, b = load_model(path, device=device)
-    return model, task, b, path
+    return TrainedModel.load(path, device=device), path
 
 
-def _geometry(b: dict, path: Path | None) -> Any:
+def _geometry(b: Any, path: Path | None) -> Any:
     from gcml.observe.kinematic import MapGeometry
 
-    g = b.get("geometry") or {}
-    if g.get("kind") not in (None, "kinematics"):
-        raise InputError(f"{path or 'model'}: is a '{g.get('kind')}' model; catalogue prediction needs a model "
+    g = b.geometry
+    if g.kind not in ("", "kinematics"):
+        raise InputError(f"{path or 'model'}: is a '{g.kind}' model; catalogue prediction needs a model "
                          "trained on kinematic maps (mass-cnn, mass-cnn-gcml)")
-    attrs = g.get("map_attrs") or {}
     try:
-        return MapGeometry.from_attrs(attrs)
+        return MapGeometry.from_attrs(g.map_attrs)
     except InputError as exc:
         raise FormatError(f"{path or 'model'}: the bundle does not record its map geometry ({exc})") from None
 
 
-def _tme_settings(b: dict) -> dict[str, float]:
-    raw = (b.get("geometry") or {}).get("map_attrs", {}).get("tme")
+def _tme_settings(b: Any) -> dict[str, float]:
+    raw = b.geometry.map_attrs.get("tme")
     try:
         d = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
     except (TypeError, ValueError):
@@ -396,6 +135,268 @@ def _pct(a: np.ndarray) -> tuple[float, float, float, float, float]:
 
 
 # ------------------------------------------------------------------------------------------- predict
+
+
+@dataclass
+class GalaxyValues:
+    """Where the galaxy is: centre [deg], distance and its error [Mpc], systemic velocity [km/s] (None:
+    estimated from the GCs), effective radius [kpc], name; with the notes on where the values came from."""
+
+    ra: float
+    dec: float
+    distance_mpc: float
+    distance_err_mpc: float
+    vsys: float | None
+    r_e_kpc: float | None
+    name: str | None
+    notes: list[str] = field(default_factory=list)
+
+
+def galaxy_values(*, galaxy: str | None = None, ra: float | None = None, dec: float | None = None,
+                  distance_mpc: float | None = None, distance_err_mpc: float | None = None,
+                  vsys: float | None = None, r_e_kpc: float | None = None) -> GalaxyValues:
+    """Step 1: the galaxy's values from a SLUGGS name (:func:`gcml.io.tables.lookup_galaxy`) and explicit
+    values (which override it); ConfigError naming the missing or bad value."""
+    from gcml.io.tables import lookup_galaxy
+
+    info = lookup_galaxy(galaxy) if galaxy else None
+    notes: list[str] = []
+    if info is not None:
+        ra = info.ra_deg if ra is None else ra
+        dec = info.dec_deg if dec is None else dec
+        distance_mpc = info.distance_mpc if distance_mpc is None else distance_mpc
+        vsys = info.vsys_kms if vsys is None else vsys
+        if r_e_kpc is None:
+            r_e_kpc = info.r_e_arcsec * math.pi / (180 * 3600) * float(distance_mpc) * 1e3
+        notes.append(f"{info.name}: centre, distance, v_sys and R_e from {info.reference}")
+    if ra is None or dec is None:
+        raise ConfigError("`ra`/`dec`: the galaxy centre is needed; give `ra` and `dec` in degrees or "
+                          "`galaxy` NAME")
+    if distance_mpc is None:
+        raise ConfigError("`distance_mpc`: the galaxy distance [Mpc] is needed to turn positions into kpc; "
+                          "give `distance_mpc` or `galaxy` NAME")
+    if not (math.isfinite(distance_mpc) and distance_mpc > 0):
+        raise ConfigError(f"`distance_mpc`: expected a positive distance in Mpc, got {distance_mpc}")
+    if not (-90 <= dec <= 90) or not math.isfinite(ra):
+        raise ConfigError(f"`ra`/`dec`: expected degrees with -90 <= dec <= 90, got {ra}, {dec}")
+    if vsys is not None and not (math.isfinite(vsys) and abs(vsys) < C_KMS):
+        raise ConfigError(f"`vsys`: expected a systemic velocity in km/s below the speed of light, got {vsys}")
+    if r_e_kpc is not None and not (math.isfinite(r_e_kpc) and r_e_kpc > 0):
+        raise ConfigError(f"`r_e_kpc`: expected a positive effective radius in kpc, got {r_e_kpc}")
+    if distance_err_mpc is None:
+        distance_err_mpc = DEFAULT_DISTANCE_FRACTION * distance_mpc
+        notes.append(f"distance error not given: {DEFAULT_DISTANCE_FRACTION:.0%} assumed "
+                     f"({distance_err_mpc:.2f} Mpc)")
+    if not (distance_err_mpc >= 0):
+        raise ConfigError(f"`distance_err_mpc`: expected an error >= 0 Mpc, got {distance_err_mpc}")
+    return GalaxyValues(ra=float(ra), dec=float(dec), distance_mpc=float(distance_mpc),
+                        distance_err_mpc=float(distance_err_mpc), vsys=vsys, r_e_kpc=r_e_kpc,
+                        name=info.name if info is not None else galaxy, notes=notes)
+
+
+@dataclass
+class GCSample:
+    """The catalogue's GCs in the galaxy frame: ``x``, ``y`` [kpc] on the tangent plane, ``R`` [kpc],
+    ``v_rel`` [km/s] relative to the galaxy, heliocentric ``v_obs`` and errors ``e_obs``, ``infield`` (inside
+    the model's map), ``vsys`` used and whether it was estimated."""
+
+    table: Any
+    x: np.ndarray
+    y: np.ndarray
+    R: np.ndarray
+    v_obs: np.ndarray
+    e_obs: np.ndarray
+    v_rel: np.ndarray
+    infield: np.ndarray
+    vsys: float
+    vsys_estimated: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return int(len(self.x))
+
+    @property
+    def n_in(self) -> int:
+        return int(self.infield.sum())
+
+
+def gc_sample(tab: Any, gal: GalaxyValues, extent_kpc: float) -> GCSample:
+    """Step 2: select and convert: GC positions onto the tangent plane at the centre in kpc, velocities
+    relative to the galaxy (``vsys`` from the GCs when not given), the GCs inside the model's map."""
+    from gcml.io.tables import MIN_GCS
+
+    warns = list(tab.warnings)
+    xi, eta, cosc = tangent_plane(tab.ra_deg, tab.dec_deg, gal.ra, gal.dec)
+    far = cosc <= 0.5  # more than 60 deg away
+    d_kpc = gal.distance_mpc * 1e3
+    x, y = xi * d_kpc, eta * d_kpc
+    if np.any(far):
+        raise InputError(f"{tab.path}: {int(far.sum())} GC(s) lie more than 60 deg from the centre "
+                         f"({gal.ra:.5f}, {gal.dec:.5f}); expected a centre among the GCs (check --ra/--dec or "
+                         "--galaxy)")
+    R = np.sqrt(x * x + y * y)
+    r_med = float(np.median(R))
+    off = float(np.hypot(np.median(x), np.median(y)))
+    if off > CENTRE_OFFSET_LIMIT * r_med:
+        raise InputError(f"{tab.path}: the centre ({gal.ra:.5f}, {gal.dec:.5f}) is far from the GCs (their median "
+                         f"position is {off:.1f} kpc from it, their median radius about it {r_med:.1f} kpc); "
+                         "expected a centre among the GCs (check --ra/--dec or --galaxy)")
+    half = float(extent_kpc) / 2.0
+    infield = (np.abs(x) <= half) & (np.abs(y) <= half)
+    n_in = int(infield.sum())
+    if n_in < MIN_GCS:
+        raise InputError(f"{tab.path}: only {n_in} GCs fall inside the model's {extent_kpc:g} kpc map at "
+                         f"{gal.distance_mpc:g} Mpc; expected at least {MIN_GCS} (check --distance and the centre)")
+    v_obs, e_obs = tab.v_kms, tab.v_err_kms
+    vsys_est = gal.vsys is None
+    vsys = float(np.mean(v_obs)) if vsys_est else float(gal.vsys)
+    if vsys_est:
+        warns.append(f"systemic velocity not given: estimated from the GCs as {vsys:.1f} ± "
+                     f"{np.std(v_obs) / math.sqrt(len(v_obs)):.1f} km/s (re-estimated in every Monte Carlo draw)")
+    v_rel = (v_obs - vsys) / (1.0 + vsys / C_KMS)
+    return GCSample(table=tab, x=x, y=y, R=R, v_obs=v_obs, e_obs=e_obs, v_rel=v_rel, infield=infield, vsys=vsys,
+                    vsys_estimated=vsys_est, warnings=warns)
+
+
+@dataclass
+class MonteCarloMaps:
+    """Step 3's maps: row 0 the observed GCs, rows 1..S at the drawn distances (all GCs), rows S+1..2S the
+    bootstrap resamples with perturbed velocities at those distances; ``xb``, ``yb``, ``vb`` the resampled
+    GCs (for the tracer mass estimator)."""
+
+    maps: np.ndarray
+    xb: np.ndarray
+    yb: np.ndarray
+    vb: np.ndarray
+    n_samples: int
+
+
+def monte_carlo_maps(gcs: GCSample, gal: GalaxyValues, geom: Any, n_samples: int, rng: np.random.Generator
+                     ) -> MonteCarloMaps:
+    """Step 3: the observed map and the Monte Carlo maps (distance, bootstrap + velocity errors), drawn in a
+    fixed order from ``rng``, made by :func:`gcml.observe.kinematic.kinematic_maps` as in training."""
+    from gcml.observe.kinematic import kinematic_maps
+
+    s, n = int(n_samples), gcs.n
+    x, y, v_obs, e_obs = gcs.x, gcs.y, gcs.v_obs, gcs.e_obs
+    frac = gal.distance_err_mpc / gal.distance_mpc
+    dscale = np.exp(frac * rng.standard_normal(s)) if frac > 0 else np.ones(s)    # (S,)
+    boot = rng.integers(0, n, size=(s, n))                                           # (S, N)
+    noise = rng.standard_normal((s, n))
+    vb_hel = v_obs[boot] + e_obs[boot] * noise
+    vsys_b = vb_hel.mean(1, keepdims=True) if gcs.vsys_estimated else np.full((s, 1), gcs.vsys)
+    vb = (vb_hel - vsys_b) / (1.0 + vsys_b / C_KMS)
+    xb, yb = x[boot] * dscale[:, None], y[boot] * dscale[:, None]
+    xd, yd = x[None, :] * dscale[:, None], y[None, :] * dscale[:, None]
+    vd = np.broadcast_to(gcs.v_rel, (s, n))
+    xs = np.concatenate([x[None], xd, xb])                                           # (1 + 2S, N)
+    ys = np.concatenate([y[None], yd, yb])
+    vs = np.concatenate([gcs.v_rel[None], vd, vb])
+    es = np.concatenate([e_obs[None], np.broadcast_to(e_obs, (s, n)), e_obs[boot]])
+    maps = kinematic_maps(xs, ys, vs, geom, v_err=es)                                # (1 + 2S, 3, H, W)
+    return MonteCarloMaps(maps=maps, xb=xb, yb=yb, vb=vb, n_samples=s)
+
+
+def _target_radius(name: str, r_out: float, r_e_kpc: float | None) -> float | None:
+    """The radius [kpc] an enclosed-mass target refers to (None for total masses)."""
+    if name.startswith("log10_mass_within_") and name.endswith("kpc"):
+        try:
+            return float(name[len("log10_mass_within_"):-3])
+        except ValueError:
+            return None
+    if name == "log10_mass_within_rout":
+        return r_out
+    if name == "log10_mass_within_5re" and r_e_kpc:
+        return 5.0 * float(r_e_kpc)
+    return None
+
+
+def network_masses(tm: Any, x_net: np.ndarray, n_samples: int, rng: np.random.Generator, r_out: float,
+                   r_e_kpc: float | None) -> dict[str, MassEstimate]:
+    """Step 4: the network on the Monte Carlo maps (channels already the model's), combined into the
+    percentiles of each target (module docstring, item 5)."""
+    s = int(n_samples)
+    mean, std = tm.predict_maps(x_net)                                               # (1 + 2S, T)
+    mu0, sd0 = mean[0], std[0]
+    mu_d, mu_b = mean[1:s + 1], mean[s + 1:]
+    zz = rng.standard_normal((s, mean.shape[1]))
+    units = tm.target_units
+    masses: dict[str, MassEstimate] = {}
+    for j, name in enumerate(tm.targets):
+        boot_sd = float(np.std(mu_b[:, j] - mu_d[:, j]))
+        width = max(float(sd0[j]), boot_sd)
+        med, p16, p84, p2, p97 = _pct(mu_d[:, j] + width * zz[:, j])
+        label = TARGET_LABELS.get(name, name)
+        if name == "log10_mass_within_rout":
+            label = f"M(<R_out={r_out:.1f} kpc)"
+        masses[name] = MassEstimate(
+            name=name, label=label, unit=(units[j] if j < len(units) else "") or "dex(Msun)",
+            median=med, p16=p16, p84=p84, p2_5=p2, p97_5=p97, network_mean=float(mu0[j]),
+            network_std=float(sd0[j]), bootstrap_std=boot_sd, distance_std=float(np.std(mu_d[:, j])),
+            radius_kpc=_target_radius(name, r_out, r_e_kpc))
+    return masses
+
+
+def tme_baseline(gcs: GCSample, mc: MonteCarloMaps, extent_kpc: float, settings: dict[str, float],
+                 r_out: float) -> dict[str, Any]:
+    """Step 5: the Watkins et al. (2010) tracer mass estimator within R_out on the same GCs and draws."""
+    from gcml.physics.tracer_mass import tracer_mass_estimator
+
+    half = float(extent_kpc) / 2.0
+    mb_in = (np.abs(mc.xb) <= half) & (np.abs(mc.yb) <= half)
+    tm0, _ = tracer_mass_estimator(gcs.R[None], gcs.v_rel[None], mask=gcs.infield[None], **settings)
+    tmb, _ = tracer_mass_estimator(np.sqrt(mc.xb * mc.xb + mc.yb * mc.yb), mc.vb, mask=mb_in, **settings)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ltm = np.log10(tmb[np.isfinite(tmb) & (tmb > 0)])
+    tme = {"log10_mass_observed": float(np.log10(tm0[0])) if np.isfinite(tm0[0]) and tm0[0] > 0 else float("nan"),
+           "r_out_kpc": r_out, **settings, "reference": "Watkins, Evans & An 2010, MNRAS 406, 264"}
+    if len(ltm):
+        tme.update(zip(("median", "p16", "p84", "p2_5", "p97_5"), _pct(ltm), strict=True))
+    return tme
+
+
+def range_checks(tm: Any, gcs: GCSample, masses: dict[str, MassEstimate], map_disp: float, r_out: float,
+                 extent_kpc: float) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Step 6: the catalogue compared with the training data; returns (training ranges, warnings, notes)."""
+    b = tm.bundle
+    warns: list[str] = []
+    notes: list[str] = []
+    n_in = gcs.n_in
+    ranges = b.training_ranges
+    attrs = b.geometry.map_attrs
+    if not ranges:
+        notes.append("the model bundle records no training ranges (extra.training_ranges); out-of-range checks "
+                     "are limited to the velocity errors")
+    if "n_gc" in ranges and n_in < ranges["n_gc"]["p01"]:
+        warns.append(f"only {n_in} GCs lie in the map; the model was trained on maps with "
+                     f"{ranges['n_gc']['p01']:.0f}-{ranges['n_gc']['p99']:.0f} GCs (1st-99th percentile): "
+                     "expect a less certain, possibly biased mass")
+    if "r_out_kpc" in ranges and r_out < ranges["r_out_kpc"]["p01"]:
+        warns.append(f"the GCs reach only R_out = {r_out:.1f} kpc; the training maps reach "
+                     f"{ranges['r_out_kpc']['p01']:.1f}-{ranges['r_out_kpc']['p99']:.1f} kpc: total masses are "
+                     "extrapolated beyond the data")
+    if "map_dispersion_kms" in ranges:
+        lo, hi = ranges["map_dispersion_kms"]["p01"], ranges["map_dispersion_kms"]["p99"]
+        if not (lo <= map_disp <= hi):
+            warns.append(f"the map's mean velocity dispersion {map_disp:.0f} km/s is outside the training maps' "
+                         f"{lo:.0f}-{hi:.0f} km/s (1st-99th percentile): the mass is an extrapolation")
+    vmax = attrs.get("v_error_max_kms", ranges.get("v_error_max_kms"))
+    e_obs = gcs.e_obs
+    if vmax is not None and len(e_obs) and float(np.median(e_obs)) > float(vmax):
+        warns.append(f"the median velocity error {np.median(e_obs):.0f} km/s exceeds the training maps' "
+                     f"{float(vmax):.0f} km/s; the dispersion is inflated by noise the model has not seen")
+    n_out = gcs.n - n_in
+    if n_out:
+        notes.append(f"{n_out} GC(s) lie outside the {extent_kpc:g} kpc map; they weigh on the edge pixels "
+                     "through the smoothing kernel, as in training")
+    task = tm.task
+    for j, name in enumerate(tm.targets):
+        lo_t, hi_t = (float(task.y_min[j]), float(task.y_max[j])) if hasattr(task, "y_min") else (-np.inf, np.inf)
+        m = masses[name]
+        if m.median < lo_t or m.median > hi_t:
+            warns.append(f"{name} = {m.median:.2f} is outside the training labels' range {lo_t:.2f}-{hi_t:.2f}")
+    return ranges, warns, notes
 
 
 def predict_catalogue(
@@ -419,6 +420,11 @@ def predict_catalogue(
     device: str = "cpu",
 ) -> CataloguePrediction:
     """Predict a galaxy's masses from its GC catalogue (see the module docstring for the method).
+
+    The steps, each a function of this module: :func:`galaxy_values` -> read the table
+    (:func:`gcml.io.tables.read_gc_table`) -> :func:`gc_sample` (select and convert) -> :func:`monte_carlo_maps`
+    (build maps) -> :func:`network_masses` (predict) -> :func:`tme_baseline` (baseline) -> :func:`range_checks`
+    -> the :class:`CataloguePrediction`.
 
     Parameters
     ----------
@@ -445,14 +451,12 @@ def predict_catalogue(
     InputError, ConfigError, FormatError : bad catalogue, missing galaxy values, unusable model, a centre far
         from the GCs, fewer than 10 GCs in the map.
     """
-    from gcml.evaluation.baselines import tracer_mass_estimator
-    from gcml.io.tables import MIN_GCS, lookup_galaxy, read_gc_table
-    from gcml.observe.kinematic import CHANNELS, kinematic_maps
+    from gcml.io.tables import read_gc_table
+    from gcml.observe.kinematic import CHANNELS
     from gcml.random import make_rng
-    from gcml.training.loop import predict_maps
 
     if n_samples < 10:
-        raise ConfigError(f"option --samples: expected at least 10 Monte Carlo samples, got {n_samples}")
+        raise ConfigError(f"`n_samples`: expected at least 10 Monte Carlo samples, got {n_samples}")
     from gcml.io.common import check_resources
 
     check_resources("predict", memory=float(n_samples) * 8 * 3 * 10 * 10 * 4)
@@ -460,257 +464,44 @@ def predict_catalogue(
         fill = str(fill).strip().lower()
         fill = {"interpolation": "interp", "0.0": "0", "50.0": "50", "100.0": "100"}.get(fill, fill)
         if fill not in FILLS:
-            raise ConfigError(f"option --fill: expected one of {', '.join(FILLS)}, got '{fill}'")
-    info = lookup_galaxy(galaxy) if galaxy else None
-    notes: list[str] = []
-    warns: list[str] = []
-    if info is not None:
-        ra = info.ra_deg if ra is None else ra
-        dec = info.dec_deg if dec is None else dec
-        distance_mpc = info.distance_mpc if distance_mpc is None else distance_mpc
-        vsys = info.vsys_kms if vsys is None else vsys
-        if r_e_kpc is None:
-            r_e_kpc = info.r_e_arcsec * math.pi / (180 * 3600) * float(distance_mpc) * 1e3
-        notes.append(f"{info.name}: centre, distance, v_sys and R_e from {info.reference}")
-    if ra is None or dec is None:
-        raise ConfigError("options --ra/--dec: the galaxy centre is needed; give --ra and --dec in degrees or "
-                          "--galaxy NAME")
-    if distance_mpc is None:
-        raise ConfigError("option --distance: the galaxy distance [Mpc] is needed to turn positions into kpc; "
-                          "give --distance or --galaxy NAME")
-    if not (math.isfinite(distance_mpc) and distance_mpc > 0):
-        raise ConfigError(f"option --distance: expected a positive distance in Mpc, got {distance_mpc}")
-    if not (-90 <= dec <= 90) or not math.isfinite(ra):
-        raise ConfigError(f"options --ra/--dec: expected degrees with -90 <= dec <= 90, got {ra}, {dec}")
-    if vsys is not None and not (math.isfinite(vsys) and abs(vsys) < C_KMS):
-        raise ConfigError(f"option --vsys: expected a systemic velocity in km/s below the speed of light, got {vsys}")
-    if r_e_kpc is not None and not (math.isfinite(r_e_kpc) and r_e_kpc > 0):
-        raise ConfigError(f"option --re: expected a positive effective radius in kpc, got {r_e_kpc}")
-    if distance_err_mpc is None:
-        distance_err_mpc = DEFAULT_DISTANCE_FRACTION * distance_mpc
-        notes.append(f"distance error not given: {DEFAULT_DISTANCE_FRACTION:.0%} assumed "
-                     f"({distance_err_mpc:.2f} Mpc)")
-    if not (distance_err_mpc >= 0):
-        raise ConfigError(f"option --distance-err: expected an error >= 0 Mpc, got {distance_err_mpc}")
-
+            raise ConfigError(f"`fill`: expected one of {', '.join(FILLS)}, got '{fill}'")
+    gal = galaxy_values(galaxy=galaxy, ra=ra, dec=dec, distance_mpc=distance_mpc, distance_err_mpc=distance_err_mpc,
+                        vsys=vsys, r_e_kpc=r_e_kpc)
     tab = read_gc_table(table_path, ra_col=ra_col, dec_col=dec_col, v_col=v_col, verr_col=verr_col)
-    warns.extend(tab.warnings)
-    # --- positions and velocities
-    xi, eta, cosc = tangent_plane(tab.ra_deg, tab.dec_deg, float(ra), float(dec))
-    far = cosc <= 0.5  # more than 60 deg away
-    d_kpc = float(distance_mpc) * 1e3
-    x, y = xi * d_kpc, eta * d_kpc
-    if np.any(far):
-        raise InputError(f"{tab.path}: {int(far.sum())} GC(s) lie more than 60 deg from the centre "
-                         f"({ra:.5f}, {dec:.5f}); expected a centre among the GCs (check --ra/--dec or --galaxy)")
-    R = np.sqrt(x * x + y * y)
-    r_med = float(np.median(R))
-    off = float(np.hypot(np.median(x), np.median(y)))
-    if off > CENTRE_OFFSET_LIMIT * r_med:
-        raise InputError(f"{tab.path}: the centre ({ra:.5f}, {dec:.5f}) is far from the GCs (their median position "
-                         f"is {off:.1f} kpc from it, their median radius about it {r_med:.1f} kpc); expected a "
-                         "centre among the GCs (check --ra/--dec or --galaxy)")
-    model, task, b, mpath = _load(bundle_or_path, device)
-    if getattr(task, "source", "targets") != "targets":
+    tm, mpath = _load(bundle_or_path, device)
+    if getattr(tm.task, "source", "targets") != "targets":
         raise InputError(f"{mpath or 'model'}: predicts maps, not scalar masses; expected a mass-cnn model")
-    geom = _geometry(b, mpath)
-    missing = [c for c in task.channels if c not in CHANNELS]
+    geom = _geometry(tm.bundle, mpath)
+    missing = [c for c in tm.channels if c not in CHANNELS]
     if missing:
         raise FormatError(f"{mpath or 'model'}: reads channel(s) {', '.join(missing)} that kinematic maps do not "
                           f"have (v, sigma, count)")
-    ch_idx = [CHANNELS.index(c) for c in task.channels]
+    gcs = gc_sample(tab, gal, float(geom.extent_kpc))
+    warns = list(gcs.warnings)
+    disp = float(np.sqrt(max(np.mean(gcs.v_rel[gcs.infield] ** 2) - np.mean(gcs.e_obs[gcs.infield] ** 2), 0.0)))
 
-    half = float(geom.extent_kpc) / 2.0
-    infield = (np.abs(x) <= half) & (np.abs(y) <= half)
-    n_in = int(infield.sum())
-    if n_in < MIN_GCS:
-        raise InputError(f"{tab.path}: only {n_in} GCs fall inside the model's {geom.extent_kpc:g} kpc map at "
-                         f"{distance_mpc:g} Mpc; expected at least {MIN_GCS} (check --distance and the centre)")
-    v_obs, e_obs = tab.v_kms, tab.v_err_kms
-    vsys_est = vsys is None
-    if vsys_est:
-        vsys = float(np.mean(v_obs))
-        warns.append(f"systemic velocity not given: estimated from the GCs as {vsys:.1f} ± "
-                     f"{np.std(v_obs) / math.sqrt(len(v_obs)):.1f} km/s (re-estimated in every Monte Carlo draw)")
-    zfac = 1.0 + float(vsys) / C_KMS
-    v_rel = (v_obs - float(vsys)) / zfac
-    disp = float(np.sqrt(max(np.mean(v_rel[infield] ** 2) - np.mean(e_obs[infield] ** 2), 0.0)))
-
-    # --- Monte Carlo draws: distance, bootstrap + velocity errors (fixed order from one seeded stream)
     rng = make_rng(seed)
-    s = int(n_samples)
-    n = tab.n
-    frac = float(distance_err_mpc) / float(distance_mpc)
-    dscale = np.exp(frac * rng.standard_normal(s)) if frac > 0 else np.ones(s)    # (S,)
-    boot = rng.integers(0, n, size=(s, n))                                           # (S, N)
-    noise = rng.standard_normal((s, n))
-    vb_hel = v_obs[boot] + e_obs[boot] * noise
-    vsys_b = vb_hel.mean(1, keepdims=True) if vsys_est else np.full((s, 1), float(vsys))
-    vb = (vb_hel - vsys_b) / (1.0 + vsys_b / C_KMS)
-    xb, yb = x[boot] * dscale[:, None], y[boot] * dscale[:, None]
-    xd, yd = x[None, :] * dscale[:, None], y[None, :] * dscale[:, None]
-    vd = np.broadcast_to(v_rel, (s, n))
-    xs = np.concatenate([x[None], xd, xb])                                           # (1 + 2S, N)
-    ys = np.concatenate([y[None], yd, yb])
-    vs = np.concatenate([v_rel[None], vd, vb])
-    es = np.concatenate([e_obs[None], np.broadcast_to(e_obs, (s, n)), e_obs[boot]])
-    maps = kinematic_maps(xs, ys, vs, geom, v_err=es)                                # (1 + 2S, 3, H, W)
-    net_in = maps
+    mc = monte_carlo_maps(gcs, gal, geom, n_samples, rng)
+    net_in = mc.maps
     if fill is not None:
-        net_in = fill_empty(maps, maps[:, 2], float(geom.min_count), fill)
-        if "count" in task.channels:
+        net_in = fill_empty(mc.maps, mc.maps[:, 2], float(geom.min_count), fill)
+        if "count" in tm.channels:
             warns.append(f"--fill {fill}: this model reads the count channel and was trained with empty pixels "
                          "at V = sigma = 0; filled maps lie outside its training data (Kaur et al. Table 4 "
                          "fillings are meant for models without a count channel)")
-    x_net = net_in[:, ch_idx]
-    mean, std = predict_maps(model, task, x_net, device=device)                       # (1 + 2S, T)
-    mu0, sd0 = mean[0], std[0]
-    mu_d, mu_b = mean[1:s + 1], mean[s + 1:]
-    zz = rng.standard_normal((s, mean.shape[1]))
-
-    # --- radii the enclosed masses refer to
-    r_out = float(R[infield].max())
-    r_max = float(R.max())
-    masses: dict[str, MassEstimate] = {}
-    for j, name in enumerate(task.targets):
-        boot_sd = float(np.std(mu_b[:, j] - mu_d[:, j]))
-        width = max(float(sd0[j]), boot_sd)
-        samples = mu_d[:, j] + width * zz[:, j]
-        med, p16, p84, p2, p97 = _pct(samples)
-        radius = None
-        if name.startswith("log10_mass_within_") and name.endswith("kpc"):
-            try:
-                radius = float(name[len("log10_mass_within_"):-3])
-            except ValueError:
-                radius = None
-        elif name == "log10_mass_within_rout":
-            radius = r_out
-        elif name == "log10_mass_within_5re" and r_e_kpc:
-            radius = 5.0 * float(r_e_kpc)
-        label = TARGET_LABELS.get(name, name)
-        if name == "log10_mass_within_rout":
-            label = f"M(<R_out={r_out:.1f} kpc)"
-        masses[name] = MassEstimate(
-            name=name, label=label, unit=(task.target_units[j] if j < len(task.target_units) else "") or "dex(Msun)",
-            median=med, p16=p16, p84=p84, p2_5=p2, p97_5=p97, network_mean=float(mu0[j]),
-            network_std=float(sd0[j]), bootstrap_std=boot_sd, distance_std=float(np.std(mu_d[:, j])),
-            radius_kpc=radius)
-
-    # --- classical baseline on the same GCs: Watkins et al. (2010) TME within R_out
-    tme_set = _tme_settings(b)
-    mb_in = (np.abs(xb) <= half) & (np.abs(yb) <= half)
-    tm0, _ = tracer_mass_estimator(R[None], v_rel[None], mask=infield[None], **tme_set)
-    tmb, _ = tracer_mass_estimator(np.sqrt(xb * xb + yb * yb), vb, mask=mb_in, **tme_set)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ltm = np.log10(tmb[np.isfinite(tmb) & (tmb > 0)])
-    tme = {"log10_mass_observed": float(np.log10(tm0[0])) if np.isfinite(tm0[0]) and tm0[0] > 0 else float("nan"),
-           "r_out_kpc": r_out, **tme_set, "reference": "Watkins, Evans & An 2010, MNRAS 406, 264"}
-    if len(ltm):
-        tme.update(zip(("median", "p16", "p84", "p2_5", "p97_5"), _pct(ltm), strict=True))
-
-    # --- compared with the training data
-    mdisp = float(map_dispersion(maps[:1], float(geom.min_count))[0])
-    ranges = dict(((b.get("extra") or {}).get("training_ranges")) or {})
-    attrs = (b.get("geometry") or {}).get("map_attrs") or {}
-    if not ranges:
-        notes.append("the model bundle records no training ranges (extra.training_ranges); out-of-range checks "
-                      "are limited to the velocity errors")
-    if "n_gc" in ranges and n_in < ranges["n_gc"]["p01"]:
-        warns.append(f"only {n_in} GCs lie in the map; the model was trained on maps with "
-                     f"{ranges['n_gc']['p01']:.0f}-{ranges['n_gc']['p99']:.0f} GCs (1st-99th percentile): "
-                     "expect a less certain, possibly biased mass")
-    if "r_out_kpc" in ranges and r_out < ranges["r_out_kpc"]["p01"]:
-        warns.append(f"the GCs reach only R_out = {r_out:.1f} kpc; the training maps reach "
-                     f"{ranges['r_out_kpc']['p01']:.1f}-{ranges['r_out_kpc']['p99']:.1f} kpc: total masses are "
-                     "extrapolated beyond the data")
-    if "map_dispersion_kms" in ranges:
-        lo, hi = ranges["map_dispersion_kms"]["p01"], ranges["map_dispersion_kms"]["p99"]
-        if not (lo <= mdisp <= hi):
-            warns.append(f"the map's mean velocity dispersion {mdisp:.0f} km/s is outside the training maps' "
-                         f"{lo:.0f}-{hi:.0f} km/s (1st-99th percentile): the mass is an extrapolation")
-    vmax = attrs.get("v_error_max_kms", ranges.get("v_error_max_kms"))
-    if vmax is not None and len(e_obs) and float(np.median(e_obs)) > float(vmax):
-        warns.append(f"the median velocity error {np.median(e_obs):.0f} km/s exceeds the training maps' "
-                     f"{float(vmax):.0f} km/s; the dispersion is inflated by noise the model has not seen")
-    n_out = n - n_in
-    if n_out:
-        notes.append(f"{n_out} GC(s) lie outside the {geom.extent_kpc:g} kpc map; they weigh on the edge pixels "
-                     "through the smoothing kernel, as in training")
-    for j, name in enumerate(task.targets):
-        lo_t, hi_t = (float(task.y_min[j]), float(task.y_max[j])) if hasattr(task, "y_min") else (-np.inf, np.inf)
-        m = masses[name]
-        if m.median < lo_t or m.median > hi_t:
-            warns.append(f"{name} = {m.median:.2f} is outside the training labels' range {lo_t:.2f}-{hi_t:.2f}")
+    x_net = net_in[:, [CHANNELS.index(c) for c in tm.channels]]
+    r_out = float(gcs.R[gcs.infield].max())
+    masses = network_masses(tm, x_net, mc.n_samples, rng, r_out, gal.r_e_kpc)
+    tme = tme_baseline(gcs, mc, float(geom.extent_kpc), _tme_settings(tm.bundle), r_out)
+    mdisp = float(map_dispersion(mc.maps[:1], float(geom.min_count))[0])
+    ranges, range_warns, range_notes = range_checks(tm, gcs, masses, mdisp, r_out, float(geom.extent_kpc))
 
     return CataloguePrediction(
-        table=tab.path, model=mpath, galaxy=info.name if info is not None else galaxy, ra_deg=float(ra),
-        dec_deg=float(dec), distance_mpc=float(distance_mpc), distance_err_mpc=float(distance_err_mpc),
-        vsys_kms=float(vsys), vsys_estimated=vsys_est, r_e_kpc=float(r_e_kpc) if r_e_kpc else None, n_gc=n,
-        n_gc_in_map=n_in, r_out_kpc=r_out, r_max_kpc=r_max, velocity_dispersion_kms=disp, map_dispersion_kms=mdisp,
-        masses=masses, tme=tme, maps=maps[0], network_input=x_net[0], channels=list(task.channels),
-        geometry=geom.to_attrs(), fill=fill, n_samples=s, seed=int(seed), columns=tab.columns,
-        training_ranges=ranges, warnings=warns, notes=notes)
-
-
-# ------------------------------------------------------------------------------------------- outputs
-
-
-def plot_prediction_maps(pred: CataloguePrediction, path: str | Path, *, overwrite: bool = False) -> Path:
-    """PNG of the V, sigma and count maps that went into the network (and the GC positions)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from gcml.io.common import atomic_output
-
-    e = float(pred.geometry["extent_kpc"]) / 2.0
-    ext = (-e, e, -e, e)
-    panels = [("V [km/s]", pred.maps[0], "RdBu_r"), ("sigma [km/s]", pred.maps[1], "viridis"),
-              ("count (kernel-weighted GCs)", pred.maps[2], "Greys")]
-    for c, name in enumerate(pred.channels):  # show the network's input where a fill changed it
-        if pred.fill is not None and name in ("v", "sigma"):
-            k = 0 if name == "v" else 1
-            panels[k] = (panels[k][0] + f" (fill {pred.fill})", pred.network_input[c], panels[k][2])
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
-    for ax, (title, img, cmap) in zip(axes, panels, strict=True):
-        kw = {}
-        if cmap == "RdBu_r":
-            lim = float(np.max(np.abs(img))) or 1.0
-            kw = {"vmin": -lim, "vmax": lim}
-        im = ax.imshow(img, origin="lower", extent=ext, cmap=cmap, **kw)
-        ax.set_title(title)
-        ax.set_xlabel("x = east [kpc]")
-        fig.colorbar(im, ax=ax, shrink=0.85)
-    axes[0].set_ylabel("y = north [kpc]")
-    m = pred.masses.get("log10_mass_total") or next(iter(pred.masses.values()))
-    fig.suptitle(f"{pred.galaxy or pred.table.name}: {pred.n_gc_in_map} GCs in the map, D = {pred.distance_mpc:g} Mpc; "
-                 f"{m.label} = {m.median:.2f} (+{m.plus:.2f} / -{m.minus:.2f}) dex")
-    p = Path(path)
-    with atomic_output(p, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return p
-
-
-def save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite: bool = False,
-                    command: str | None = None) -> dict[str, Path]:
-    """Write ``prediction.json`` and ``maps.png`` into ``out_dir``; returns their paths.
-
-    Raises
-    ------
-    OutputExistsError : a file exists and ``overwrite`` is False (checked before anything is written).
-    """
-    from gcml.io.common import atomic_output, check_output_path, command_line, utc_now
-
-    out = Path(out_dir)
-    paths = {"json": out / "prediction.json", "png": out / "maps.png"}
-    for p in paths.values():
-        check_output_path(p, overwrite=overwrite)
-    d = pred.to_dict()
-    d["created_utc"] = utc_now()
-    d["command"] = command if command is not None else command_line()
-    with atomic_output(paths["json"], overwrite=overwrite) as tmp:
-        tmp.write_text(json.dumps(d, indent=1))
-    plot_prediction_maps(pred, paths["png"], overwrite=overwrite)
-    return paths
+        table=tab.path, model=mpath, galaxy=gal.name, ra_deg=gal.ra, dec_deg=gal.dec,
+        distance_mpc=gal.distance_mpc, distance_err_mpc=gal.distance_err_mpc, vsys_kms=gcs.vsys,
+        vsys_estimated=gcs.vsys_estimated, r_e_kpc=float(gal.r_e_kpc) if gal.r_e_kpc else None, n_gc=gcs.n,
+        n_gc_in_map=gcs.n_in, r_out_kpc=r_out, r_max_kpc=float(gcs.R.max()), velocity_dispersion_kms=disp,
+        map_dispersion_kms=mdisp, masses=masses, tme=tme, maps=mc.maps[0], network_input=x_net[0],
+        channels=list(tm.channels), geometry=geom.to_attrs(), fill=fill, n_samples=mc.n_samples, seed=int(seed),
+        columns=tab.columns, training_ranges=ranges, warnings=warns + range_warns,
+        notes=gal.notes + range_notes)

@@ -75,10 +75,9 @@ from typing import Any
 import numpy as np
 
 from gcml.errors import FormatError, InputError
+from gcml.physics.photometry import FLUX_ZP  # the zero point of the pi-DOC flux unit (Lsun/kpc^2)
+from gcml.physics.photometry import v_over_r_flux_factor as _colour_factor
 
-#: zero point of the pi-DOC flux unit: F [Lsun/kpc^2] = 10^(-0.4 (m - FLUX_ZP)) / (4 pi) for magnitude m
-M_V_SUN = 4.83
-FLUX_ZP = M_V_SUN + 10.0
 #: asinh softening of Pan-STARRS1 stacks, a = 2.5 log10(e)
 PS1_ALPHA = 2.5 * math.log10(math.e)
 ZP_KEYS = ("MAGZP", "ZP", "PHOTZP", "MAGZERO", "ZEROPT", "ZPT")
@@ -387,27 +386,18 @@ class ImagePrediction:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
-def _colour_factor(survey: str, gr: float) -> float:
-    """``F_V / F_r`` for a colour ``g - r``: Kostov & Bonev (2018) for PS1, Jester et al. (2005) otherwise."""
-    if survey == "ps1":
-        v_minus_r = -0.020 + 0.502 * gr - 0.008 * gr**2
-    else:
-        v_minus_r = 0.41 * gr - 0.01  # V - r = (g - 0.59 (g - r) - 0.01) - r
-    return 10.0 ** (-0.4 * v_minus_r)
-
-
 def _load(model: str | Path | None, device: str):
-    from gcml.training.loop import load_model
+    from gcml.models.trained import TrainedModel
 
     path = Path(model) if model is not None else default_model_path()
     if model is None and not path.is_file():
         raise InputError(f"{path}: the default pi-DOC model is not installed; give one with --model "
                          "(train it with scripts/train_default_pidoc.py)")
-    net, task, bundle = load_model(path, device=device)
-    if not hasattr(task, "decode_parts"):
-        raise InputError(f"{path}: model '{bundle['architecture']}' predicts no mass map; give a pi-DOC map model "
-                         "(pidoc-net, pidoc-ced, pidoc-ced-lite) trained by gcml")
-    return path, net, task, bundle
+    tm = TrainedModel.load(path, device=device)
+    if not tm.is_map_model:
+        raise InputError(f"{path}: model '{tm.architecture}' predicts no mass map; give a pi-DOC map model "
+                         "(pidoc-net, pidoc-ced, pidoc-ced-lite)")
+    return path, tm
 
 
 def predict_image(path: str | Path, *, model: str | Path | None = None, g: str | Path | None = None,
@@ -440,10 +430,12 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
 
     ra, dec = radec_deg(ra, dec, position)
     if (ra is None) != (dec is None):
-        raise InputError("--ra and --dec: give both or neither")
+        raise InputError("`ra` and `dec`: give both or neither")
     if ra is not None and not (math.isfinite(ra) and math.isfinite(dec) and -90 <= dec <= 90):
         raise InputError(f"--ra {ra} --dec {dec}: expected finite degrees with -90 <= Dec <= 90")
-    mpath, net, task, bundle = _load(model, device)
+    mpath, tm = _load(model, device)
+    task = tm.task
+    bundle = tm.bundle.to_dict()
     prep = ImagePreparation.from_bundle(bundle)
     geo = bundle["geometry"]
     shape = tuple(int(v) for v in geo["shape"][-2:])
@@ -551,9 +543,11 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     notes.append(f"prepared as the training images: smoothing sigma = {prepared.smoothing_applied_px:.2f} px, "
                  f"input {prepared.transform_used}")
     # ---------------------------------------------------------------- network
-    d = _network(net, task, prepared.x, shape, rotations, device)
-    lmap = d["log10_map"][0].double().numpy().reshape(shape)
-    lstd = d["log10_map_std"][0].double().numpy().reshape(shape)
+    # the prepared input holds transformed values already: the model only standardises them
+    d = tm.decode_parts(tm.outputs(np.asarray(prepared.x, np.float32)[None, None], log10_input=True,
+                                   rotations=max(1, min(4, rotations))))
+    lmap = d["log10_map"][0]
+    lstd = d["log10_map_std"][0]
     ltot = float(d["log10_total"][0])
     ltot_err = float(d["log10_total_std"][0])
     res = ImagePrediction(image=str(path), model=str(mpath), ra_deg=float(ra), dec_deg=float(dec), target=target,
@@ -592,25 +586,6 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     _check_inputs(res, prep, warn)
     _check_range(res, task, warn)
     return res
-
-
-def _network(net: Any, task: Any, x: np.ndarray, shape: tuple[int, int], rotations: int, device: str) -> dict[str, Any]:
-    """Standardise the prepared input ``x`` (already transformed) and run the network, averaging
-    ``rotations`` rotations by 90 degrees (map outputs rotated back); the task's decoded outputs."""
-    import torch
-
-    xm, xs = float(task.x_mean[0]), float(task.x_std[0])
-    xe = ((torch.from_numpy(np.asarray(x, np.float32)) - xm) / xs)[None, None].to(device)
-    outs = []
-    with torch.no_grad():
-        for k in range(max(1, min(4, rotations))):
-            o = net(torch.rot90(xe, k, dims=(-2, -1)))
-            if isinstance(o, dict):
-                o = {"map": torch.rot90(o["map"], -k, dims=(-2, -1)), "scalar": o["scalar"]}
-            else:
-                o = torch.rot90(o, -k, dims=(-2, -1))
-            outs.append(task.collect(o).float().cpu())
-    return task.decode_parts(torch.stack(outs).mean(0))
 
 
 def _check_inputs(res: ImagePrediction, prep: Any, warn: list[str]) -> None:

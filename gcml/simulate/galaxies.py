@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 
 from gcml.errors import ConfigError
-from gcml.evaluation.baselines import tracer_mass_estimator
 from gcml.io.catalogues import Catalogues
 from gcml.io.mapset import MapSetWriter, assign_splits
 from gcml.observe.kinematic import (
@@ -58,6 +57,7 @@ from gcml.physics.gcs import (
     stack_randoms,
 )
 from gcml.physics.merger import PROFILE_KEYS, integrate_mergers
+from gcml.physics.tracer_mass import tracer_mass_estimator
 from gcml.random import item_rng
 
 FAMILIES = ("disk", "merger", "unknown", "early", "early-ood")

@@ -26,21 +26,11 @@ import numpy as np
 import torch
 
 from gcml.errors import InputError
-from gcml.io.mapset import SPLITS, _open, read_mapset, read_mapset_header
-from gcml.training.tasks import DataStats, Task
+from gcml.io.mapset import SPLITS, read_header, read_mapset
+from gcml.models.tasks import DataStats, Task
+from gcml.training.batching import epoch_generator, rank_slice
 
 BUFFER_BLOCKS = 32
-
-
-def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
-    """The torch generator of one epoch's shuffling (a function of seed and epoch only)."""
-    ss = np.random.SeedSequence([int(seed), int(epoch), int(stream), 0x6763])
-    return torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1)))
-
-
-def read_header(path: str | Path) -> dict[str, Any]:
-    with _open(path) as f:
-        return read_mapset_header(f, path)
 
 
 def estimate_bytes(hdr: dict[str, Any], n_channels: int) -> int:
@@ -63,12 +53,6 @@ class _Base:
         per = batch_size
         full, rest = divmod(n, per)
         return full + (1 if rest >= world else 0)
-
-
-def _rank_slice(n: int, rank: int, world: int) -> slice:
-    """Equal slices of a global batch of ``n`` rows (the last ``n % world`` rows are dropped)."""
-    k = n // world
-    return slice(rank * k, (rank + 1) * k)
 
 
 class InMemoryData(_Base):
@@ -125,7 +109,7 @@ class InMemoryData(_Base):
             b = idx[start:start + batch_size]
             if len(b) < world:
                 break
-            b = b[_rank_slice(len(b), rank, world)]
+            b = b[rank_slice(len(b), rank, world)]
             yield self.x[b], self.y[b]
 
 
@@ -333,7 +317,7 @@ def open_training_data(path: str | Path, task: Task, *, in_memory: str = "auto",
     hdr = read_header(path)
     task.check_header(hdr, path)
     if task.input_kind == "catalogue":  # mass-npe: GC catalogues, always in memory
-        from gcml.training.npe_task import CatalogueData
+        from gcml.training.npe_data import CatalogueData
 
         return CatalogueData(path, task)  # type: ignore[arg-type]
     need = estimate_bytes(hdr, len(task.channels) + (1 if task.needs_truth else 0))

@@ -14,10 +14,14 @@ run folder::
     out/summary.json     the TrainResult of the run
 
 What the network reads and predicts, the normalisation and the loss come from the model's task
-(:mod:`gcml.training.tasks`). Determinism: the initial weights are drawn from ``seed``; the batch
+(:mod:`gcml.models.tasks`). Determinism: the initial weights are drawn from ``seed``; the batch
 order and dropout of epoch ``e`` from ``(seed, e)`` only, so a run resumed after epoch ``e`` continues
 exactly as the uninterrupted run would have, and a DistributedDataParallel run on W processes sees the
 same global batches as one process (each rank takes an equal slice).
+
+Why one module of ~650 lines: the loop, its checkpoints and resume, and the run folder share one state
+(epoch, best loss, optimizer) that splitting would have to pass around; tasks, data, DDP, config and
+metrics are already modules of their own.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 import torch
 
 from gcml.config import to_jsonable
+from gcml.device import resolve_device
 from gcml.errors import (
     ConfigError,
     FormatError,
@@ -42,7 +47,10 @@ from gcml.errors import (
     OutputExistsError,
     TrainingInterrupted,
 )
-from gcml.io.common import atomic_output, check_output_dir, command_options, make_output_dir, sha256_file
+from gcml.io.common import atomic_output, check_output_dir, make_output_dir, sha256_file
+from gcml.io.mapset import read_header
+from gcml.models.bundle import Geometry, ModelBundle
+from gcml.models.tasks import Task, get_task_class
 from gcml.training.config import RESUMABLE_CHANGES, TrainConfig, to_toml
 from gcml.training.distributed import (
     DistEnv,
@@ -51,10 +59,9 @@ from gcml.training.distributed import (
     destroy_process_group,
     env_from_environment,
     init_process_group,
-    resolve_device,
     spawn,
 )
-from gcml.training.tasks import TASKS, Task, task_from_bundle
+from gcml.training.metrics import quick_metrics, split_metrics
 
 RESUME_MODES = ("no", "yes", "auto")
 CHECKPOINT_FORMAT = "gcml.checkpoint"
@@ -99,9 +106,7 @@ def make_task(config: TrainConfig, channel_units: list[str] | None = None) -> Ta
     targets = list(config.targets) or list(spec.default_targets)
     if not channels or not targets:
         raise InputError(f"model '{config.model}': give the input channels and targets to train on")
-    if spec.task not in TASKS:
-        raise InputError(f"model '{config.model}': unknown training task '{spec.task}'")
-    task = TASKS[spec.task](channels, targets, config.loss, channel_units=channel_units)
+    task = get_task_class(spec.task)(channels, targets, config.loss, channel_units=channel_units)
     if config.vgg16_weights:
         if not hasattr(task, "set_perceptual"):
             raise ConfigError(f"--vgg16-weights: the perceptual loss applies to map models (pidoc-ced, "
@@ -232,9 +237,9 @@ def _make_scheduler(opt, config: TrainConfig):
     return None
 
 
-def _geometry(path: Path, hdr: dict[str, Any]) -> dict[str, Any]:
-    return {"shape": list(hdr["shape"]), "pixel_scale": hdr["pixel_scale"], "pixel_unit": hdr["pixel_unit"],
-            "kind": hdr["kind"], "map_attrs": hdr["map_attrs"], "channels_available": hdr["channels"]}
+def _geometry(hdr: dict[str, Any]) -> Geometry:
+    return Geometry(shape=list(hdr["shape"]), pixel_scale=hdr["pixel_scale"], pixel_unit=hdr["pixel_unit"],
+                    kind=hdr["kind"], map_attrs=dict(hdr["map_attrs"]), channels_available=list(hdr["channels"]))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -267,20 +272,6 @@ def forward_split(model: torch.nn.Module, task: Task, data, split: str, device: 
     if not outs:
         return torch.zeros(0, task.n_outputs), torch.zeros(0, len(task.targets))
     return torch.cat(outs), torch.cat(ys)
-
-
-def quick_metrics(task: Task, out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Loss and, for the first target, MAE, RMSE and bias in its own unit (e.g. dex)."""
-    if len(y) == 0:
-        return {}
-    custom = task.quick_metrics(out, y)
-    if custom is not None:
-        return custom
-    loss = float(task.loss(out, task.encode_y(y)))
-    mean, _ = task.decode(out)
-    r = (mean[:, 0] - y[:, 0]).double()
-    return {"loss": loss, "mae": float(r.abs().mean()), "rmse": float(torch.sqrt((r**2).mean())),
-            "bias": float(r.mean())}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -326,7 +317,8 @@ def _check_resume_config(path: Path, saved: dict[str, Any], config: TrainConfig)
 # ------------------------------------------------------------------------------------------------
 
 def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: bool | str = False,
-          overwrite: bool = False, progress: ProgressFn | bool | None = None, command: str | None = None) -> TrainResult:
+          overwrite: bool = False, progress: ProgressFn | bool | None = None, command: str | None = None,
+          options: dict[str, Any] | None = None) -> TrainResult:
     """Train ``config.model`` on the MapSet ``data`` and write the run folder ``out``.
 
     Parameters
@@ -339,6 +331,10 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
         else start (a folder without outputs, or one whose run was stopped before its first epoch ended)
     overwrite : replace the outputs of an earlier run in ``out``
     progress : callback, see :data:`ProgressFn` (called by rank 0 only); ``True``: tqdm.auto bars (notebooks)
+    command : the command line recorded in the bundles
+    options : the command-line options of ``gcml train`` (``{"command": "train", option: value, ...}``,
+        :func:`gcml.io.common.options_record`): rank 0 writes them to ``options.toml`` so that
+        ``--config`` repeats the run. Passed explicitly, also to the processes of a DDP run.
 
     Returns
     -------
@@ -383,14 +379,14 @@ def train(data: str | Path, config: TrainConfig, out: str | Path, *, resume: boo
         _preflight(data, config, out, resume=resume, overwrite=overwrite, check_outputs=main_process,
                    auto=mode == "auto")
         if env is not None:  # launched by torchrun or SLURM: this process is one rank
-            return _run(env, data, config, out, resume, progress, command)
+            return _run(env, data, config, out, resume, progress, command, options)
         if config.world_size == 1:
-            return _run(DistEnv(), data, config, out, resume, progress, command)
-        return _train_spawned(data, config, out, resume, progress, command)
+            return _run(DistEnv(), data, config, out, resume, progress, command, options)
+        return _train_spawned(data, config, out, resume, progress, command, options)
 
 
 def _train_spawned(data: Path, config: TrainConfig, out: Path, resume: bool, progress: ProgressFn | None,
-                   command: str | None) -> TrainResult:
+                   command: str | None, options: dict[str, Any] | None) -> TrainResult:
     import torch.multiprocessing as mp
 
     queue = mp.get_context("spawn").SimpleQueue() if progress is not None else None
@@ -402,7 +398,7 @@ def _train_spawned(data: Path, config: TrainConfig, out: Path, resume: bool, pro
 
     try:
         spawn(_spawned, config.world_size, (str(data), config.to_dict(), str(out), resume, queue, command,
-                                            command_options()), poll=poll)
+                                            options), poll=poll)
     except KeyboardInterrupt:
         raise _interrupted(out, _saved_epoch(out / "checkpoint.pt")) from None
     except Exception as exc:  # a rank failed; show its last line
@@ -414,15 +410,10 @@ def _train_spawned(data: Path, config: TrainConfig, out: Path, resume: bool, pro
 
 def _spawned(rank: int, world: int, data: str, config: dict, out: str, resume: bool, queue, command,
              options: dict[str, Any] | None = None) -> None:
-    from gcml.io.common import set_command_options
-
-    if options is not None:  # the CLI's options, recorded in the parent, for rank 0's options.toml
-        options = dict(options)
-        set_command_options(options.pop("command"), options)
     cfg = TrainConfig.from_dict(config)
     prog = (lambda e, i: queue.put((e, i))) if queue is not None else None
     _run(DistEnv(rank=rank, world_size=world, local_rank=rank, launched_by="spawn"), Path(data), cfg,
-         Path(out), resume, prog, command)
+         Path(out), resume, prog, command, options)
 
 
 def _tqdm_progress() -> ProgressFn:
@@ -470,8 +461,6 @@ def _interrupted(out: Path, epoch: int) -> TrainingInterrupted:
 def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, overwrite: bool,
                check_outputs: bool = True, auto: bool = False) -> None:
     """Checks done once, before any process starts: data, model, devices, output folder."""
-    from gcml.training.data import read_header
-
     hdr = read_header(data)
     _check_kind(data, hdr, config)
     task = make_task(config)
@@ -499,9 +488,8 @@ def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, over
 
 
 def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
-         progress: ProgressFn | None, command: str | None) -> TrainResult:
-    from gcml.io.bundle import save_bundle
-    from gcml.training.data import open_training_data, read_header
+         progress: ProgressFn | None, command: str | None, options: dict[str, Any] | None = None) -> TrainResult:
+    from gcml.training.data import open_training_data
 
     device = resolve_device(config.device, config.gpus, env.local_rank)
     threads = config.threads or auto_threads(read_header(data)["shape"], _local_processes(env))
@@ -556,7 +544,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
             with atomic_output(out / "config.toml", overwrite=True) as tmp:
                 tmp.write_text(f"# gcml train: resolved configuration\n# data = {data}\n# data_sha256 = {data_sha}\n"
                                + to_toml(config.to_dict()))
-            opts = command_options()
+            opts = dict(options) if options else None
             if opts is not None and opts.pop("command") == "train":  # run by the CLI: its options, re-runnable
                 with atomic_output(out / "options.toml", overwrite=True) as tmp:
                     tmp.write_text(f"# gcml train: the command-line options of this run; repeat it with\n"
@@ -567,14 +555,14 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                 tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
         logger = _Logger(config.logger, out, history, start_epoch) if env.is_main else None
 
-        def bundle(state_dict, metrics: dict[str, Any], epoch: int) -> dict[str, Any]:
-            b = {"architecture": config.model, "arch_kwargs": arch_kwargs, "state_dict": state_dict,
-                 **task.bundle_entries(), "geometry": _geometry(data, hdr), "training": config.to_dict(),
-                 "provenance": {"data": str(data), "data_sha256": data_sha, "command": command or "",
-                                "data_gcml_version": hdr["attrs"].get("gcml_version", ""),
-                                "epoch": epoch, "world_size": env.world_size},
-                 "metrics": metrics}
-            return b
+        def bundle(state_dict, metrics: dict[str, Any], epoch: int) -> ModelBundle:
+            return ModelBundle(
+                architecture=config.model, arch_kwargs=arch_kwargs, state_dict=state_dict, task="", inputs={},
+                targets={}, geometry=_geometry(hdr), training=config.to_dict(),
+                provenance={"data": str(data), "data_sha256": data_sha, "command": command or "",
+                            "data_gcml_version": hdr["attrs"].get("gcml_version", ""),
+                            "epoch": epoch, "world_size": env.world_size},
+                metrics=metrics).set_task(task)
 
         n_batches = ds.n_batches("train", config.batch_size, env.world_size)
         if env.is_main and progress is not None:
@@ -642,8 +630,8 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                     sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
                     val_metrics = {"val": {k: v for k, v in line.items() if k.startswith("val_")}}
                     if improved:
-                        save_bundle(out / "best.pt", bundle(sd, val_metrics, epoch + 1), overwrite=True)
-                    save_bundle(out / "last.pt", bundle(sd, val_metrics, epoch + 1), overwrite=True)
+                        bundle(sd, val_metrics, epoch + 1).save(out / "best.pt", overwrite=True)
+                    bundle(sd, val_metrics, epoch + 1).save(out / "last.pt", overwrite=True)
                     with open(out / "metrics.jsonl", "a") as fh:
                         fh.write(json.dumps(line) + "\n")
                     _save_checkpoint(ck_path, {
@@ -685,33 +673,21 @@ def _finish(out: Path, data: Path, ds, task: Task, config: TrainConfig, device: 
             history: list[dict], best_epoch: int, best_val: float, stopped_early: bool, env: DistEnv,
             start_epoch: int, threads: int = 0) -> TrainResult:
     """Reload best.pt, calibrate on val, compute test metrics, rewrite best.pt, plot, write summary."""
-    from gcml.evaluation.metrics import regression_metrics
     from gcml.evaluation.plots import plot_training_curves
-    from gcml.io.bundle import load_bundle, save_bundle
-
-    b = load_bundle(out / "best.pt")
-    model, _ = build_network(config, task, b["geometry"]["shape"])
-    model.load_state_dict(b["state_dict"])
+    b = ModelBundle.load(out / "best.pt")
+    model, _ = build_network(config, task, b.geometry.shape)
+    model.load_state_dict(b.state_dict)
     model.to(device)
     vout, vy = forward_split(model, task, ds, "val", device, config.eval_batch_size, amp)
     task.calibrate(vout, vy)
-    metrics: dict[str, Any] = {"val": b.get("metrics", {}).get("val", {})}
+    metrics: dict[str, Any] = {"val": b.metrics.get("val", {})}
     for split in ("test", "ood"):
         if ds.n_split(split):
             o, y = forward_split(model, task, ds, split, device, config.eval_batch_size, amp)
-            custom = task.split_metrics(o, y)
-            if custom is not None:
-                metrics[split] = custom
-                continue
-            mean, std = task.decode(o)
-            metrics[split] = {}
-            for j, name in enumerate(task.targets):
-                metrics[split][name] = regression_metrics(
-                    y[:, j].numpy().astype(float), mean[:, j].numpy().astype(float), std[:, j].numpy().astype(float),
-                    data_min=float(task.y_min[j]), data_max=float(task.y_max[j]))
-    b.update(task.bundle_entries())
-    b["metrics"] = metrics
-    save_bundle(out / "best.pt", b, overwrite=True)
+            metrics[split] = split_metrics(task, o, y)
+    b.set_task(task)
+    b.metrics = metrics
+    b.save(out / "best.pt", overwrite=True)
     plot_training_curves(history, out / "training.png", overwrite=True)
     speeds = [h["maps_per_s"] for h in history[1:] or history]
     res = TrainResult(
@@ -775,45 +751,3 @@ def result_from_summary(out: Path) -> TrainResult:
     d["best_checkpoint"] = Path(d["best_checkpoint"])
     d["last_checkpoint"] = Path(d["last_checkpoint"])
     return TrainResult(**d)
-
-
-# ------------------------------------------------------------------------------------------------
-# loading a trained model (evaluate, predict)
-# ------------------------------------------------------------------------------------------------
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Task, dict[str, Any]]:
-    """Load a model bundle: the network (eval mode), its task (normalisation, decoding) and the bundle."""
-    from gcml.io.bundle import load_bundle
-    from gcml.models.registry import build_model
-
-    b = load_bundle(path)
-    task = task_from_bundle(b)
-    try:
-        model = build_model(b["architecture"], **b["arch_kwargs"])
-        model.load_state_dict(b["state_dict"])
-    except GcmlError:
-        raise
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise FormatError(f"{path}: weights do not fit architecture '{b['architecture']}' ({str(exc)[:160]})") from None
-    model.to(torch.device(device) if isinstance(device, str) else device)
-    model.eval()
-    return model, task, b
-
-
-@torch.no_grad()
-def predict_maps(model: torch.nn.Module, task: Task, maps: np.ndarray, *, batch_size: int = 4096,
-                 device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (physical units, shape (N, n_targets)) for maps (N, C, H, W) whose
-    channels are already ``task.channels`` in order."""
-    dev = torch.device(device) if isinstance(device, str) else device
-    means, stds = [], []
-    x_all = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))
-    for s in range(0, len(x_all), batch_size):
-        out = model(task.encode_x(x_all[s:s + batch_size].to(dev)))
-        m, sd = task.decode(out)
-        means.append(m.cpu().numpy())
-        stds.append(sd.cpu().numpy())
-    if not means:
-        t = len(task.targets)
-        return np.zeros((0, t)), np.zeros((0, t))
-    return np.concatenate(means).astype(float), np.concatenate(stds).astype(float)

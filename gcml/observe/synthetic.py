@@ -39,7 +39,8 @@ def ps1_cutout_from_flux(flux_v: np.ndarray, *, ra: float, dec: float, band: str
     asinh : store asinh-compressed values with BSOFTEN/BOFFSET (as full PS1 skycells)
     extinction_v : foreground A_V [mag] applied (the image is made fainter)
     """
-    from gcml.prediction.images import FLUX_ZP, _colour_factor
+    from gcml.physics.photometry import FLUX_ZP
+    from gcml.physics.photometry import v_over_r_flux_factor as _colour_factor
 
     f = np.asarray(flux_v, float)
     h, w = f.shape

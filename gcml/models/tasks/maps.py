@@ -2,7 +2,8 @@
 
 Chardin & Bianchini (2021, MNRAS 504, 5656; "pi-DOC") train an encoder-decoder to turn a V-band image of a
 globular cluster into its projected mass map (targets ``/truth/mass``: Msun per pixel) and a CNN to predict
-age and distance. These tasks plug both into gcml's one training loop (:mod:`gcml.training.loop`):
+age and distance. These tasks plug both into gcml's one training loop (:mod:`gcml.training.loop`)
+and its one loader of trained models (:class:`gcml.models.trained.TrainedModel`):
 
 ``map-regression`` (``pidoc-ced``, ``pidoc-ced-lite``)
     targets ``["mass"]`` from ``/truth/mass``.
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 from gcml.errors import FormatError, InputError
-from gcml.training.tasks import LOGVAR_MAX, LOGVAR_MIN, TASKS, Task
+from gcml.models.tasks.base import CHANNEL_ALIASES, LOG_FLUX_UNITS, LOGVAR_MAX, LOGVAR_MIN, Task
 
 #: Weight of the total-mass term of the map loss (see the module docstring and docs/pidoc.md).
 TOTAL_WEIGHT = 1.0
@@ -121,8 +122,6 @@ class MapScalarRegressionTask(Task):
         return int(self.shape[0] * self.shape[1])
 
     def check_header(self, hdr: dict[str, Any], path: Any) -> None:
-        from gcml.training.tasks import CHANNEL_ALIASES, LOG_FLUX_UNITS
-
         self.channels = [c if c in hdr["channels"] else CHANNEL_ALIASES.get(c, c) for c in self.channels]
         missing = [c for c in self.channels if c not in hdr["channels"]]
         if missing:
@@ -311,7 +310,8 @@ class MapScalarRegressionTask(Task):
             return torch.cat([d["log10_map"], d["scalar"]], 1), torch.cat([d["log10_map_std"], d["scalar_std"]], 1)
         return d["log10_map"], d["log10_map_std"]
 
-    def _truth(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def truth(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Target rows -> (log10 pixel masses, log10 total mass, scalars or None), float64."""
         p = self.n_pix
         m = y[:, :p].double()
         lm = torch.log10(m.clamp_min(self.mass_floor))
@@ -324,7 +324,7 @@ class MapScalarRegressionTask(Task):
         self.variance_scale = np.ones(len(self.scalar_names))
         self.sigma_const = np.ones(len(self.scalar_names))
         d = self.decode_parts(out)
-        lm, lt, ys = self._truth(y)
+        lm, lt, ys = self.truth(y)
         if self.k == 2:
             z = (lm - d["log10_map"].double()) / d["log10_map_std"].double()
             self.pix_variance_scale = float((z**2).mean())
@@ -350,31 +350,10 @@ class MapScalarRegressionTask(Task):
         """Validation loss and per-pixel log10 mass MAE/RMSE/bias (dex), total-mass MAE (dex)."""
         loss = float(self.loss(out, self.encode_y(y)))
         d = self.decode_parts(out)
-        lm, lt, _ = self._truth(y)
+        lm, lt, _ = self.truth(y)
         r = d["log10_map"].double() - lm
         return {"loss": loss, "mae": float(r.abs().mean()), "rmse": float(torch.sqrt((r**2).mean())),
                 "bias": float(r.mean()), "total_mae_dex": float((d["log10_total"].double() - lt).abs().mean())}
-
-    def split_metrics(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
-        """Per target: regression metrics (total log10 mass for the map) plus pi-DOC's pixel error."""
-        from gcml.evaluation.metrics import regression_metrics
-
-        d = self.decode_parts(out)
-        lm, lt, ys = self._truth(y)
-        m_true = 10.0 ** lm
-        m_pred = 10.0 ** d["log10_map"].double()
-        mass = regression_metrics(lt.numpy(), d["log10_total"].double().numpy(),
-                                  d["log10_total_std"].double().numpy())
-        mass["what"] = "log10 total mass in the field [dex]; pixel_* per pixel"
-        mass["pixel_percentage_error"] = float((100.0 * (m_pred - m_true).abs() / m_true).mean())
-        mass["pixel_mae_dex"] = float((d["log10_map"].double() - lm).abs().mean())
-        mass["total_percentage_error"] = float((100.0 * (10.0 ** (d["log10_total"].double() - lt) - 1).abs()).mean())
-        res = {self.map_name: mass}
-        for j, name in enumerate(self.scalar_names):
-            res[name] = regression_metrics(ys[:, j].numpy(), d["scalar"][:, j].double().numpy(),
-                                           d["scalar_std"][:, j].double().numpy(),
-                                           data_min=float(self.y_min[j]), data_max=float(self.y_max[j]))
-        return res
 
     # ---------------------------------------------------------------------------------- bundle
     def bundle_entries(self) -> dict[str, Any]:
@@ -425,7 +404,3 @@ def _minmax(v: np.ndarray) -> list[float]:
     v = v[np.isfinite(v)]
     return [float(v.min()), float(v.max())] if len(v) else [float("nan"), float("nan")]
 
-
-MAP_TASKS: dict[str, type[Task]] = {MapScalarRegressionTask.name: MapScalarRegressionTask,
-                                    MapRegressionTask.name: MapRegressionTask}
-TASKS.update(MAP_TASKS)

@@ -1,0 +1,174 @@
+"""Library entry points for what ``gcml predict`` and ``gcml evaluate`` do: :func:`predict`, :func:`evaluate`.
+
+They choose the method from the input, as the command line does, so a script gets the same result as
+the command: :func:`predict` sends GC catalogues (any table astropy reads) to
+:func:`gcml.prediction.catalogue.predict_catalogue` and FITS images to
+:func:`gcml.prediction.images.predict_image`; :func:`evaluate` sends kinematic MapSets to
+:func:`gcml.evaluation.report.evaluate` (Kaur et al. 2021 metrics) and photometric ones to
+:func:`gcml.evaluation.pidoc_metrics.evaluate_photometry` (pi-DOC metrics).
+
+Errors name the library's parameters in backquotes (```distance_mpc```); the command line shows its
+option names there instead (:func:`gcml.cli.common.user_errors`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gcml.errors import ConfigError, InputError
+
+#: Suffixes of FITS files (an image unless the file holds a table).
+IMAGE_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fz")
+#: Parameters of :func:`predict` that apply to one kind of input only.
+CATALOGUE_ONLY = ("galaxy", "distance_mpc", "distance_err_mpc", "vsys", "r_e_kpc", "fill", "ra_col", "dec_col",
+                  "v_col", "verr_col", "galaxy_col")
+IMAGE_ONLY = ("g", "r", "target")
+
+
+def input_kind(path: str | Path) -> str:
+    """``"image"`` for a FITS image, ``"catalogue"`` for anything else (a GC table)."""
+    p = Path(path)
+    if not p.name.lower().endswith(IMAGE_SUFFIXES):
+        return "catalogue"
+    if p.is_file():
+        from gcml.io.tables import is_fits_table
+
+        return "catalogue" if is_fits_table(p) else "image"
+    return "image"
+
+
+@dataclass
+class PredictResult:
+    """What :func:`predict` made: ``kind`` ("catalogue" or "image"), the ``prediction``
+    (:class:`~gcml.prediction.catalogue.CataloguePrediction` or :class:`~gcml.prediction.images.ImagePrediction`)
+    and the ``files`` written (empty without ``out``)."""
+
+    kind: str
+    prediction: Any
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def predict(path: str | Path, *, model: str | Path | None = None, out: str | Path | None = None,
+            overwrite: bool = False, device: str = "auto", seed: int = 0, n_samples: int = 1000,
+            ra: float | None = None, dec: float | None = None, galaxy: str | None = None,
+            distance_mpc: float | None = None, distance_err_mpc: float | None = None, vsys: float | None = None,
+            r_e_kpc: float | None = None, fill: str | None = None, ra_col: str | None = None,
+            dec_col: str | None = None, v_col: str | None = None, verr_col: str | None = None,
+            g: str | Path | None = None, r: str | Path | None = None, target: str | None = None,
+            refine_centre: bool = True, table_format: str = "ecsv", galaxy_col: str | None = None,
+            split_half: bool = False, command: str | None = None) -> PredictResult:
+    """Predict from real data: galaxy masses from a GC catalogue, or a cluster's mass map, mass, M/L, age
+    and distance from a FITS image.
+
+    Parameters
+    ----------
+    path : GC catalogue (VizieR TSV, CSV, ECSV, FITS table, VOTable) or FITS image
+    model : model bundle; None: the shipped default for the input
+    out : folder to write the results into (None: write nothing)
+    overwrite : replace earlier results in ``out``
+    device : torch device ("auto", "cpu", "cuda", "cuda:K")
+    seed : random seed of the catalogue's Monte Carlo draws (images draw none)
+    n_samples, galaxy, distance_mpc, distance_err_mpc, vsys, r_e_kpc, fill, ra_col, dec_col, v_col, verr_col :
+        catalogues only, see :func:`gcml.prediction.catalogue.predict_catalogue`
+    ra, dec : centre [deg]
+    g, r, target, refine_centre : images only, see :func:`gcml.prediction.images.predict_image`
+    table_format : images only: "ecsv" or "votable", the results table beside the JSON
+    galaxy_col, split_half : multi-galaxy catalogues (``galaxy`` a name or "all"), see
+        :func:`gcml.prediction.survey.predict_survey`; the result's ``kind`` is then "survey"
+    command : the command line recorded in the outputs
+
+    Raises
+    ------
+    InputError, ConfigError, FormatError, DeviceError, OutputExistsError
+    """
+    from gcml.device import resolve_device
+
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder; expected a GC catalogue table or a FITS image")
+    if not p.exists():
+        raise InputError(f"{p}: file not found")
+    from gcml.io.tables import not_a_table
+
+    other = not_a_table(p)
+    if other is not None:
+        raise InputError(f"{p}: is {other}; gcml predict takes a GC catalogue (VizieR TSV, CSV, ECSV, FITS table, "
+                         "VOTable) or a FITS image")
+    given = {k: v for k, v in locals().items() if k in CATALOGUE_ONLY + IMAGE_ONLY and v is not None}
+    kind = input_kind(p)
+    wrong = [k for k in (CATALOGUE_ONLY if kind == "image" else IMAGE_ONLY) if k in given]
+    if wrong:
+        names = ", ".join(f"`{k}`" for k in wrong)
+        raise ConfigError(f"{p}: is a {'FITS image' if kind == 'image' else 'GC catalogue'}; {names} apply to "
+                          f"{'GC catalogues' if kind == 'image' else 'FITS images'} only")
+    from gcml.io.tables import TABLE_FORMATS
+
+    if table_format not in TABLE_FORMATS:
+        raise ConfigError(f"`table_format`: expected {' or '.join(TABLE_FORMATS)}, got '{table_format}'")
+    dev = str(resolve_device(device))
+    if kind == "image":
+        from gcml.prediction.images import predict_image, save_image_prediction
+
+        pred = predict_image(p, model=model, g=g, r=r, ra=ra, dec=dec, target=target, device=dev,
+                             refine_centre=refine_centre)
+        files = (save_image_prediction(pred, out, overwrite=overwrite, table_format=table_format)
+                 if out is not None else {})
+        return PredictResult("image", pred, files)
+    survey = None
+    if galaxy is not None:
+        from gcml.io.survey import survey_galaxy_names
+
+        names = survey_galaxy_names(p, galaxy_col)
+        if galaxy.strip().lower() == "all" or (names is not None and len(names) > 1):
+            survey = names
+    if survey is not None or split_half:
+        if survey is None:
+            raise ConfigError("`split_half`: applies to multi-galaxy tables with `galaxy` a name or all")
+        per_gal_values = {"ra": ra, "dec": dec, "distance_mpc": distance_mpc, "distance_err_mpc": distance_err_mpc,
+                          "vsys": vsys, "r_e_kpc": r_e_kpc, "fill": fill}
+        per_gal = [k for k, v in per_gal_values.items() if v is not None]
+        if per_gal:
+            raise ConfigError(f"{p}: holds several galaxies; {', '.join(f'`{k}`' for k in per_gal)} cannot apply "
+                              "to all of them (centres, distances and v_sys come from the SLUGGS table, Forbes et "
+                              "al. 2017)")
+        from gcml.prediction.survey import predict_survey
+
+        if out is None:
+            raise ConfigError("`out`: a multi-galaxy table needs an output folder for its per-galaxy results")
+        res = predict_survey(p, out, galaxy=galaxy, model=model, n_samples=n_samples, seed=seed,
+                             split_half=split_half, overwrite=overwrite, galaxy_col=galaxy_col, ra_col=ra_col,
+                             dec_col=dec_col, v_col=v_col, verr_col=verr_col)
+        return PredictResult("survey", res, {})
+    from gcml.prediction.catalogue import predict_catalogue, save_prediction
+
+    pred = predict_catalogue(p, model, galaxy=galaxy, ra=ra, dec=dec, distance_mpc=distance_mpc,
+                             distance_err_mpc=distance_err_mpc, vsys=vsys, r_e_kpc=r_e_kpc, fill=fill,
+                             n_samples=n_samples, seed=seed, ra_col=ra_col, dec_col=dec_col, v_col=v_col,
+                             verr_col=verr_col, device=dev)
+    files = save_prediction(pred, out, overwrite=overwrite, command=command) if out is not None else {}
+    return PredictResult("catalogue", pred, files)
+
+
+def evaluate(models: list[str | Path], mapset: str | Path, *, split: str = "test", out: str | Path = "report",
+             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096) -> Any:
+    """Score model bundles on a MapSet split and write the report folder ``out``.
+
+    Kinematic MapSets: :func:`gcml.evaluation.report.evaluate` (returns an ``EvaluateResult``); photometric
+    ones: :func:`gcml.evaluation.pidoc_metrics.evaluate_photometry` (``PidocEvaluateResult``; at most 16
+    images per forward pass).
+    """
+    from gcml.io.mapset import read_header
+
+    if not models:
+        raise InputError("evaluate: give at least one model bundle and then the MapSet")
+    if read_header(mapset)["kind"] == "photometry":
+        from gcml.evaluation.pidoc_metrics import evaluate_photometry
+
+        return evaluate_photometry(list(models), mapset, split, out, overwrite=overwrite, device=device,
+                                   batch_size=min(batch_size, 16))
+    from gcml.evaluation.report import evaluate as evaluate_kinematics
+
+    return evaluate_kinematics(list(models), mapset, split, out, overwrite=overwrite, device=device,
+                               batch_size=batch_size)
