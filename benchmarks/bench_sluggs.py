@@ -31,10 +31,10 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from gcml.prediction.survey import predict_survey
-
     import astropy.table  # noqa: F401  (imports outside the timed region)
     import matplotlib.pyplot  # noqa: F401
+
+    from gcml.prediction.survey import predict_survey
 
     with tempfile.TemporaryDirectory() as tmp:
         c0, w0 = cpu_seconds(), time.perf_counter()

@@ -66,7 +66,7 @@ _VOLATILE = {"created_utc", "seconds", "time_s", "maps_per_s", "cpu_s", "command
              "sha256"}  # a file's sha256 covers its creation time
 
 
-def _digest_h5(path: Path, h: "hashlib._Hash") -> None:
+def _digest_h5(path: Path, h: hashlib._Hash) -> None:
     import h5py
     import numpy as np
 
@@ -244,7 +244,7 @@ def bad_input_cases(f: dict, fx: Path) -> list[dict]:
         ("mock-observe", "--axis", ["w"]), ("mock-observe", "--centre", ["middle"]),
         ("mock-observe", "--flux-convention", ["jy"]), ("mock-observe", "--split", ["0.5,0.1"]),
         ("mock-observe", "--split-by", ["galaxy"]), ("mock-observe", "--compression", ["zip"]),
-        ("mock-observe", "--n-random", ["-1"]), 
+        ("mock-observe", "--n-random", ["-1"]),
         ("mock-observe", "--shard", ["5/2"]), ("mock-observe", "--age", ["0", "-1", "100"]),
         ("mock-observe", "--metallicity", ["0", "0.5"]),
         ("train", "--epochs", ["0", "-1"]), ("train", "--batch-size", ["0", "-1"]), ("train", "--lr", ["0", "-1"]),

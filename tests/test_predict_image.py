@@ -51,8 +51,8 @@ def test_distance_free_zero_point_known_answer():
 
 
 def test_ps1_asinh_and_zero_point_roundtrip(tmp_path):
-    from gcml.prediction.images import counts_to_flux_factor, read_sky_image
     from gcml.observe.synthetic import write_ps1_cutout
+    from gcml.prediction.images import counts_to_flux_factor, read_sky_image
 
     f = gaussian_blob(160, 10.0, 3.0)
     p = write_ps1_cutout(tmp_path / "c.fits", f, ra=RA, dec=DEC, band="r", g_minus_r=0.5, exptime=300.0)
@@ -114,8 +114,8 @@ def test_bad_images(tmp_path, tiny_model):
     from astropy.io import fits
 
     from gcml.io.fits import make_tan_wcs
-    from gcml.prediction.images import predict_image, read_sky_image
     from gcml.observe.synthetic import write_ps1_cutout
+    from gcml.prediction.images import predict_image, read_sky_image
 
     fits.PrimaryHDU(np.ones((50, 50))).writeto(tmp_path / "nowcs.fits")
     with pytest.raises(InputError, match="no celestial WCS"):
@@ -149,8 +149,8 @@ def test_bad_images(tmp_path, tiny_model):
 
 
 def test_g_plus_r_combine_into_v(tmp_path, tiny_model):
-    from gcml.prediction.images import predict_image
     from gcml.observe.synthetic import write_ps1_cutout
+    from gcml.prediction.images import predict_image
 
     f = gaussian_blob(32, 4, 0.5)
     write_ps1_cutout(tmp_path / "r.fits", f, ra=RA, dec=DEC, size=60, band="r", g_minus_r=0.7)
@@ -253,8 +253,8 @@ def test_python_api_takes_skycoord_and_angles(tmp_path, tiny_model):
     import astropy.units as u
     from astropy.coordinates import SkyCoord
 
-    from gcml.prediction.images import predict_image
     from gcml.observe.synthetic import write_ps1_cutout
+    from gcml.prediction.images import predict_image
 
     write_ps1_cutout(tmp_path / "c.fits", gaussian_blob(32, 4, 0.5), ra=RA, dec=DEC, size=60)
     a = predict_image(tmp_path / "c.fits", model=tiny_model, ra=RA, dec=DEC)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from synth_mapsets import make_mapset
 
-from gcml.errors import InputError, OutputBusyError, OutputError, OutputExistsError
+from gcml.errors import OutputBusyError, OutputError, OutputExistsError
 from gcml.io.common import TMP_PREFIX, atomic_output, lock_path_for, output_lock
 
 ROOT = Path(__file__).resolve().parents[1]
