@@ -614,6 +614,16 @@ def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]
         "bulge_to_disk_2": np.array([g["p2"]["bulge_to_disk"] for g in gals]) if merger else nan,
         "t_merge_gyr": extra.get("t_merge_gyr", nan), "merged": extra.get("merged", nan),
     }
+    return _block_result(gals, v, maps, targets, params, tme, r_out, n_in, theta, phi, r_e, cats)
+
+
+
+def _block_result(gals: list[dict], v: int, maps: np.ndarray, targets: dict[str, Any], params: dict[str, Any],
+                  tme: np.ndarray, r_out: np.ndarray, n_in: np.ndarray, theta: np.ndarray, phi: np.ndarray,
+                  r_e: np.ndarray, cats: Any) -> dict[str, Any]:
+    """A block's maps, targets and per-map meta (every family's galaxy parameters repeated over its views;
+    parameters a family lacks are NaN)."""
+    rep = lambda a: np.repeat(np.asarray(a, float), v)  # noqa: E731
     meta = {
         "group_id": rep([g["index"] for g in gals]).astype(np.int64),
         "family": np.repeat(np.array([g["family"] for g in gals]), v),
@@ -624,10 +634,9 @@ def _simulate_block(gals: list[dict], cfg: SimulateMapsConfig) -> dict[str, Any]
     }
     meta.update({k: rep(val) for k, val in params.items()})
     for k in PARAM_META:
-        meta.setdefault(k, np.full(b * v, np.nan))
+        meta.setdefault(k, np.full(len(gals) * v, np.nan))
     return {"maps": maps, "targets": {k: np.asarray(t, np.float32) for k, t in targets.items()}, "meta": meta,
             "catalogues": cats}
-
 
 def _early_block_labels(gals: list[dict], cfg: SimulateMapsConfig, maps: np.ndarray, tme: np.ndarray,
                         r_out: np.ndarray, n_in: np.ndarray, theta: np.ndarray, phi: np.ndarray,
@@ -655,7 +664,6 @@ def _early_block_labels(gals: list[dict], cfg: SimulateMapsConfig, maps: np.ndar
         targets["log10_mass_within_rout"] = np.where(
             r_out > 0, np.log10(np.maximum(_early_enclosed(p, np.maximum(ro, 1e-6)), 1e-300)).reshape(-1), np.nan)
     pop = lambda k: np.array([g["pops"][0][k] for g in gals], float)  # noqa: E731
-    nan = np.full(b, np.nan)
     params = {
         "m200": p["m200"], "concentration": p["c"], "mstar": mstar, "r_disk_kpc": p["r_disk"],
         "m_bulge": p["m_bulge"], "a_bulge_kpc": p["a_bulge"], "f_rot": pop("f_rot"), "beta": pop("beta"),
@@ -666,19 +674,7 @@ def _early_block_labels(gals: list[dict], cfg: SimulateMapsConfig, maps: np.ndar
         "m_halo_bound": m_halo, "red_fraction": np.array([g["red_fraction"] for g in gals], float),
         "bulge_to_disk": np.where(p["m_disk"] > 0, p["m_bulge"] / np.maximum(p["m_disk"], 1e-300), np.inf),
     }
-    meta = {
-        "group_id": rep([g["index"] for g in gals]).astype(np.int64),
-        "family": np.repeat(np.array([g["family"] for g in gals]), v),
-        "view_theta": theta.reshape(-1), "view_phi": phi.reshape(-1),
-        "n_gc": n_in,
-        "r_out_kpc": r_out, "tme_log10_mass": np.where(np.isfinite(tme) & (tme > 0), np.log10(np.where(tme > 0, tme, 1.0)), np.nan),
-        "r_e_kpc": rep(r_e),
-    }
-    meta.update({k: rep(val) for k, val in params.items()})
-    for k in PARAM_META:
-        meta.setdefault(k, rep(nan))
-    return {"maps": maps, "targets": {k: np.asarray(t, np.float32) for k, t in targets.items()}, "meta": meta,
-            "catalogues": cats}
+    return _block_result(gals, v, maps, targets, params, tme, r_out, n_in, theta, phi, r_e, cats)
 
 
 def simulate_galaxies(indices: list[int] | range, cfg: SimulateMapsConfig) -> dict[str, Any]:
