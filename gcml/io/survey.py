@@ -28,16 +28,12 @@ import numpy as np
 
 from gcml.errors import InputError
 from gcml.io.tables import (
-    DEC_NAMES,
     MIN_GCS,
-    RA_NAMES,
-    V_NAMES,
-    VERR_NAMES,
     GCTable,
     _angles,
-    _find,
     _norm_name,
     _numeric,
+    gc_columns,
     read_table,
 )
 
@@ -165,13 +161,7 @@ def read_survey_table(path: str | Path, *, galaxy: str | None = None, galaxy_col
     if len(t) == 0:
         raise InputError(f"{p}: the catalogue has no rows; expected one row per GC")
     keys, gcol = galaxy_of_rows(t, p, galaxy_col)
-    names = list(t.colnames)
-    c_ra = _find(names, ra_col, RA_NAMES, "RA", p, "--ra-col")
-    c_dec = _find(names, dec_col, DEC_NAMES, "Dec", p, "--dec-col")
-    c_v = _find(names, v_col, V_NAMES, "velocity", p, "--v-col")
-    c_e = _find(names, verr_col, VERR_NAMES, "velocity-error", p, "--verr-col", required=False)
-    if c_e == c_v:
-        c_e = None
+    c_ra, c_dec, c_v, c_e = gc_columns(t, p, ra_col=ra_col, dec_col=dec_col, v_col=v_col, verr_col=verr_col)
     want = None
     if galaxy is not None and str(galaxy).strip().lower() != "all":
         want = _norm_name(galaxy)

@@ -321,6 +321,20 @@ def _all_float(a: np.ndarray) -> bool:
         return False
 
 
+def gc_columns(t: Any, p: Path, *, ra_col: str | None = None, dec_col: str | None = None, v_col: str | None = None,
+               verr_col: str | None = None) -> tuple[str, str, str, str | None]:
+    """The RA, Dec, velocity and (optional) velocity-error columns of a GC table: the names given, else the
+    usual VizieR/CSV names; raises InputError naming the missing column."""
+    names = list(t.colnames)
+    c_ra = _find(names, ra_col, RA_NAMES, "RA", p, "--ra-col")
+    c_dec = _find(names, dec_col, DEC_NAMES, "Dec", p, "--dec-col")
+    c_v = _find(names, v_col, V_NAMES, "velocity", p, "--v-col")
+    c_e = _find(names, verr_col, VERR_NAMES, "velocity-error", p, "--verr-col", required=False)
+    if c_e == c_v:
+        c_e = None
+    return c_ra, c_dec, c_v, c_e
+
+
 def read_gc_table(
     path: str | Path, *, ra_col: str | None = None, dec_col: str | None = None, v_col: str | None = None,
     verr_col: str | None = None, min_gcs: int = MIN_GCS,
@@ -347,13 +361,7 @@ def read_gc_table(
     t = read_table(p)
     if len(t) == 0:
         raise InputError(f"{p}: the catalogue has no rows; expected one row per GC")
-    names = list(t.colnames)
-    c_ra = _find(names, ra_col, RA_NAMES, "RA", p, "--ra-col")
-    c_dec = _find(names, dec_col, DEC_NAMES, "Dec", p, "--dec-col")
-    c_v = _find(names, v_col, V_NAMES, "velocity", p, "--v-col")
-    c_e = _find(names, verr_col, VERR_NAMES, "velocity-error", p, "--verr-col", required=False)
-    if c_e == c_v:
-        c_e = None
+    c_ra, c_dec, c_v, c_e = gc_columns(t, p, ra_col=ra_col, dec_col=dec_col, v_col=v_col, verr_col=verr_col)
     warn: list[str] = []
     ra = _angles(t, c_ra, p, "the right ascension", True)
     dec = _angles(t, c_dec, p, "the declination", False)
