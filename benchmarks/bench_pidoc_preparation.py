@@ -44,7 +44,7 @@ def make_sets(snapshots: Path, work: Path, n: int) -> dict[str, Path]:
     sub = work / "test-snapshots"
     sub.mkdir(parents=True, exist_ok=True)
     for sim in TEST:
-        for p in sorted(snapshots.glob(f"{sim}_age*.h5")):
+        for p in [*sorted(snapshots.glob(f"{sim}_age*.h5")), *snapshots.glob(f"{sim}.manifest.json")]:
             q = sub / p.name
             if not q.exists():
                 q.symlink_to(p.resolve())
@@ -91,7 +91,10 @@ def score(d: dict[str, np.ndarray], ms, task) -> dict[str, float]:
     for j, nm in enumerate(names):
         t = np.asarray(ms.targets[nm], float)
         res[f"{nm}_mae"] = float(np.abs(d["scalar"][:, j] - t).mean())
-        res[f"{nm}_cov68"] = float((np.abs(d["scalar"][:, j] - t) <= d["scalar_std"][:, j]).mean())
+        if "scalar_lo" in d:  # the model's 68 % interval (asymmetric for parametrised outputs)
+            res[f"{nm}_cov68"] = float(((d["scalar_lo"][:, j] <= t) & (t <= d["scalar_hi"][:, j])).mean())
+        else:
+            res[f"{nm}_cov68"] = float((np.abs(d["scalar"][:, j] - t) <= d["scalar_std"][:, j]).mean())
     ia, idist = names.index("age"), names.index("distance")
     bad = (d["scalar"][:, ia] <= 0) | (d["scalar"][:, ia] > 14.5) | (d["scalar"][:, idist] <= 0)
     res["impossible_frac"] = float(bad.mean())

@@ -20,13 +20,19 @@ Sized for about 40 minutes of training on one thread of the shared 2-core develo
    The exposure times follow from the depth: for a sky-limited point source of effective area
    ``A = 4 pi (FWHM / 2.355)^2`` (FWHM 1.2" PS1, 1.4" SDSS), ``m_5 = zp + 2.5 log10(t / (5 sqrt(A S)))``
    with ``S`` the sky counts per arcsec^2, i.e. ``t = 25 A 10^(0.4 (2 m_5 - mu_sky - zp))``.
-3. ``pidoc-net`` (filters 8-64) with the softlog10 input transform (softening b = the smoothed per-pixel
-   noise of the PS1-depth images, ``gcml.models.preparation``) and parametrised distance (log) and age
-   (logit on (0, 14.5] Gyr) (``gcml.models.physical_outputs``), Adam 2e-3 cosine, batch 16, one thread.
+3. ``pidoc-net`` (filters 8-64) with the softlog10 input transform (``TrainConfig.input_transform``;
+   softening b = the smoothed per-pixel noise of the PS1-depth images, ``gcml.models.preparation``) and
+   parametrised distance (log) and age (logit on (0, 14.5] Gyr) (``TrainConfig.physical_outputs``,
+   ``gcml.models.physical_outputs``), Adam 2e-3 cosine, batch 16; the noise model is recorded in the
+   bundle's preparation (``TrainConfig.preparation``).
+
+``--device cuda --jobs 16`` runs the same recipe on a GPU machine (the simulations and mock observations
+in parallel processes; the files do not depend on the number of jobs).
 
 Usage::
 
     python scripts/train_noise_aware_pidoc.py WORKDIR [--snapshots DIR] [--epochs 20] [--threads 1]
+        [--device cpu|cuda] [--jobs N] [--seeds 12]
 """
 
 from __future__ import annotations
@@ -79,144 +85,39 @@ def smoothed_sigma(survey: str, smoothing_px: float = 4.0) -> float:
     return smoothed_noise_sigma(math.sqrt(sky + READ_NOISE**2) / flux_to_counts_factor(ZEROPOINT, t), smoothing_px)
 
 
-# ---------------------------------------------------------------------------------------------------
-# the task (see NoiseAwareTask's docstring)
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from gcml.models import physical_outputs as po  # noqa: E402
-from gcml.models.tasks.maps import MapScalarRegressionTask, _minmax, log10_sum_exp10  # noqa: E402
-
-
-class NoiseAwareTask(MapScalarRegressionTask):
-    """pidoc-net's task with the recorded preparation's input transform and parametrised scalars.
-
-    Kept in this script until the map task itself carries both (after issue 14 moves the tasks to
-    gcml/models/tasks): its bundles name the task ``map-scalar-regression-physical``, which this gcml
-    refuses to load rather than decode the parametrised outputs as linear ones.
-    """
-
-    name = "map-scalar-regression-physical"
-    PREPARATION = None
-
-    def __init__(self, *a, **k):
-        super().__init__(*a, **k)
-        self.scalar_transform = [po.DEFAULT_SCALAR_TRANSFORMS.get(n, "none") for n in self.scalar_names]
-        self.preparation = self.PREPARATION
-
-    def check_header(self, hdr, path):
-        super().check_header(hdr, path)
-        p = self.preparation
-        self.input_transform = [p.transform]
-        self.input_floor = p.floor
-
-    def transform_x(self, x):
-        return self.preparation.transform_tensor(x)
-
-    def _norm_entries(self):
-        return {"transform": list(self.input_transform), "floor": float(self.input_floor),
-                "softening": float(self.preparation.softening)}
-
-    def set_training_range(self, flux_total_train, meta, targets, split):
-        super().set_training_range(flux_total_train, meta, targets, split)
-        if split is not None and (split == 0).any() and "log10_flux_total" not in self.training_range:
-            self.training_range["log10_flux_total"] = _minmax(np.log10(np.maximum(flux_total_train, 1e-300)))
-
-    def fit(self, stats):
-        super().fit(stats)
-        sp = stats.split
-        train = sp == 0 if sp is not None else slice(None)
-        for j, name in enumerate(self.scalar_names):
-            kind = self.scalar_transform[j]
-            y = np.asarray(stats.targets[name], float)
-            known = y[(sp <= 2) if sp is not None else slice(None)]
-            po.check_in_range(kind, known, name)
-            z = po.forward(kind, y[train])
-            sd = float(z.std())
-            self.y_offset[j] = float(z.mean())
-            self.y_scale[j] = sd if sd > 0 else 1.0
-
-    def _zt(self, y, device):
-        return torch.stack([po.forward(k, y[:, j]) for j, k in enumerate(self.scalar_transform)], 1)
-
-    def encode_y(self, y):
-        p = self.n_pix
-        pix = (torch.log10(y[:, :p].clamp_min(self.mass_floor)) - self.pix_mean) / self.pix_std
-        z = self._zt(y[:, p:], y.device)
-        sc = (z - self._t(self.y_offset, y.device)) / self._t(self.y_scale, y.device)
-        return torch.cat([pix, sc], 1)
-
-    def decode_parts(self, out):
-        mu, lv, smu, slv = self._parts(out)
-        s, m0 = self.pix_std, self.pix_mean
-        lm = mu * s + m0
-        res = {"log10_map": lm, "log10_total": log10_sum_exp10(lm)}
-        res["log10_map_std"] = (torch.exp(0.5 * lv) * s * math.sqrt(self.pix_variance_scale) if lv is not None
-                                else torch.full_like(lm, float("nan")))
-        res["log10_total_std"] = torch.full_like(res["log10_total"], self.total_sigma_dex)
-        yo, ys = self._t(self.y_offset, mu.device), self._t(self.y_scale, mu.device)
-        z = smu * ys + yo
-        if slv is not None:
-            sz = torch.exp(0.5 * slv) * ys * torch.sqrt(self._t(self.variance_scale, mu.device))
-        else:
-            sz = self._t(self.sigma_const, mu.device).expand_as(z)
-        res["scalar_z"], res["scalar_z_std"] = z, sz
-        res["scalar"] = torch.stack([po.inverse(k, z[:, j]) for j, k in enumerate(self.scalar_transform)], 1)
-        res["scalar_std"] = torch.stack([po.derivative(k, z[:, j]).abs() * sz[:, j]
-                                         for j, k in enumerate(self.scalar_transform)], 1)
-        res["scalar_lo"] = torch.stack([po.inverse(k, z[:, j] - sz[:, j]) for j, k in enumerate(self.scalar_transform)], 1)
-        res["scalar_hi"] = torch.stack([po.inverse(k, z[:, j] + sz[:, j]) for j, k in enumerate(self.scalar_transform)], 1)
-        return res
-
-    def calibrate(self, out, y):
-        self.pix_variance_scale = 1.0
-        self.total_sigma_dex = float("nan")
-        self.variance_scale = np.ones(len(self.scalar_names))
-        self.sigma_const = np.ones(len(self.scalar_names))
-        d = self.decode_parts(out)
-        lm, lt, ys = self._truth(y)
-        if self.k == 2:
-            zz = (lm - d["log10_map"].double()) / d["log10_map_std"].double()
-            self.pix_variance_scale = float((zz**2).mean())
-        self.total_sigma_dex = float(torch.sqrt(((d["log10_total"].double() - lt) ** 2).mean()))
-        zt = self._zt(ys, ys.device)
-        r = zt - d["scalar_z"].double()
-        if self.k == 2:
-            self.variance_scale = ((r / d["scalar_z_std"].double()) ** 2).mean(0).numpy()
-        else:
-            self.sigma_const = torch.sqrt((r**2).mean(0)).numpy()
-        return self.calibration()
-
-    def bundle_entries(self):
-        b = super().bundle_entries()
-        b["targets"]["norm"]["scalar_transform"] = list(self.scalar_transform)
-        b["preparation"] = self.preparation.to_dict()
-        return b
-
-
 def run(*args: str) -> None:
     print("+ gcml", " ".join(args), flush=True)
     subprocess.run([sys.executable, "-m", "gcml", *args], check=True)
 
 
+def run_all(commands: list[list[str]], jobs: int) -> None:
+    """Run gcml commands, ``jobs`` at a time (each writes its own files, so the order does not matter)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        for f in [pool.submit(run, *c) for c in commands]:
+            f.result()
+
+
 def mock(snaps: Path, out: Path, survey: str, n: int, seed: int, psf: str = "0.5:1.8:0.1",
-         smoothing: float = 4.0, extra: tuple[str, ...] = ()) -> None:
+         smoothing: float = 4.0, extra: tuple[str, ...] = (), dry: bool = False) -> list[str] | None:
     args = ["mock-observe", str(snaps), "-o", str(out), "--distance", "10:100:10", "--psf", psf,
             "--n-random", str(n), "--seed", str(seed), "--smoothing", str(smoothing), "--overwrite", "-q", *extra]
     if survey != "clean":
         args += noise_args(survey)
+    if dry:
+        return args
     run(*args)
+    return None
 
 
-def preparation():
-    from gcml.models.preparation import ImagePreparation
-
-    return ImagePreparation(
-        transform="softlog10", softening=float(f"{smoothed_sigma('ps1'):.3g}"), floor=1e-9,
-        psf_fwhm_range=(0.5, 1.8),
-        noise=("mixture: 30% noiseless; 40% PS1 3pi stack depth (r 23.2, 5 sigma); 30% SDSS depth (r 22.2); "
-               f"sky {SKY} mag/arcsec^2, Poisson, read noise {READ_NOISE} counts, field stars 3 and 10 per arcmin^2"),
-        noise_sigma=(0.0, smoothed_sigma("sdss")))
+def preparation() -> dict:
+    """What the training images went through beyond the MapSet's own record (TrainConfig.preparation)."""
+    return {"psf_fwhm_range": [0.5, 1.8],
+            "noise": ("mixture: 30% noiseless; 40% PS1 3pi stack depth (r 23.2, 5 sigma); 30% SDSS depth (r 22.2); "
+                      f"sky {SKY} mag/arcsec^2, Poisson, read noise {READ_NOISE} counts, field stars 3 and 10 "
+                      "per arcmin^2"),
+            "noise_sigma": [0.0, smoothed_sigma("sdss")]}
 
 
 def main() -> None:
@@ -224,7 +125,14 @@ def main() -> None:
     ap.add_argument("workdir", type=Path)
     ap.add_argument("--snapshots", type=Path, default=None)
     ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--jobs", type=int, default=1, help="gcml processes at a time for the data (and mock-observe "
+                    "--workers)")
+    ap.add_argument("--seeds", type=int, default=N_SEEDS, help="clusters per preset (>= 10: the held-out ones)")
+    ap.add_argument("--n-stars", type=int, default=50000)
+    ap.add_argument("--ages", default="1:12.5:0.5", help="simulate-clusters --ages (a smaller grid for trials)")
     ap.add_argument("--skip-data", action="store_true", help="reuse WORKDIR/images.h5")
     a = ap.parse_args()
     work = a.workdir
@@ -232,30 +140,27 @@ def main() -> None:
     t0 = time.perf_counter()
     snaps = a.snapshots or work / "snapshots"
     if a.snapshots is None and not a.skip_data:
-        for seed in range(1, N_SEEDS + 1):
-            for preset in PRESETS:
-                run("simulate-clusters", "-o", str(snaps), "--preset", preset, "--n-stars", "50000",
-                    "--ages", "1:12.5:0.5", "--seed", str(seed), "--simulation", f"{preset}-s{seed}", "-q")
+        run_all([["simulate-clusters", "-o", str(snaps), "--preset", preset, "--n-stars", str(a.n_stars),
+                  "--ages", a.ages, "--seed", str(seed), "--simulation", f"{preset}-s{seed}", "-q"]
+                 for seed in range(1, a.seeds + 1) for preset in PRESETS], a.jobs)
     images = work / "images.h5"
     if not a.skip_data:
-        parts = []
+        parts, cmds = [], []
         for survey, n, seed in (("clean", 3, 1), ("ps1", 4, 2), ("sdss", 3, 3)):
             p = work / f"images-{survey}.h5"
-            mock(snaps, p, survey, n, seed)
+            cmds.append(mock(snaps, p, survey, n, seed, dry=True) + ["--workers", str(max(1, a.jobs // 3))])
             parts.append(str(p))
+        run_all(cmds, 3)
         run("merge", *parts, "-o", str(images), "--overwrite")
         resplit_by_simulation(images, VAL, TEST)
     t1 = time.perf_counter()
-    from gcml.models.tasks import TASKS
     from gcml.training import TrainConfig, train
 
-    prep = preparation()
-    print(f"preparation: {prep.to_dict()}", flush=True)
-    NoiseAwareTask.PREPARATION = prep
-    TASKS["map-scalar-regression"] = NoiseAwareTask
+    softening = float(f"{smoothed_sigma('ps1'):.3g}")
     cfg = TrainConfig(model="pidoc-net", arch_kwargs={"filters": [8, 16, 32, 64]}, epochs=a.epochs,
-                      batch_size=16, lr=2e-3, lr_schedule="cosine", early_stopping=0, seed=0,
-                      threads=a.threads, device="cpu", max_memory_gb=8.0)
+                      batch_size=a.batch_size, lr=2e-3, lr_schedule="cosine", early_stopping=0, seed=0,
+                      threads=a.threads, device=a.device, max_memory_gb=8.0, input_transform="softlog10",
+                      softening=softening, physical_outputs=True, preparation=preparation())
     print(f"+ train {cfg}", flush=True)
     res = train(images, cfg, work / "run", overwrite=True,
                 progress=lambda e, i: print(f"epoch {i['epoch']}: train {i['train_loss']:.4f} "

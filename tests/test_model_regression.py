@@ -33,7 +33,8 @@ def test_predictions_unchanged():
         now = _script().reference_values()
     finally:
         torch.set_num_threads(n)
-    assert sorted(now) == sorted(ref.files)
+    # every recorded output is still produced (outputs added since, e.g. intervals, may join them)
+    assert set(ref.files) <= set(now), sorted(set(ref.files) - set(now))
     for k in ref.files:
         np.testing.assert_allclose(now[k], ref[k], rtol=1e-6, atol=1e-12, err_msg=k)
 

@@ -276,3 +276,52 @@ def test_evaluate_cli_photometry(toy, tmp_path, cli):
     assert "Chardin & Bianchini 2021" in report and "27.4" in report
     for png in ("pixel_error.png", "radial.png", "mass_maps.png", "age.png", "distance_pdf.png"):
         assert (tmp_path / "rep" / png).is_file()
+
+
+def test_noise_aware_training_records_preparation_and_physical_outputs(toy, tmp_path):
+    """softlog10 inputs and parametrised scalars, trained in the one loop: the bundle records the
+    preparation the images went through and decodes age/distance inside their physical ranges."""
+    from gcml.io.mapset import read_mapset
+    from gcml.models.preparation import ImagePreparation
+    from gcml.models.trained import TrainedModel
+    from gcml.training import TrainConfig, train
+
+    b_soft = 1e-3
+    cfg = TrainConfig(model="pidoc-net", epochs=2, batch_size=8, lr=3e-3, seed=1, lr_schedule="none",
+                      early_stopping=0, arch_kwargs={"filters": [4, 8, 16, 16]}, input_transform="softlog10",
+                      softening=b_soft, preparation={"noise": "toy: none", "noise_sigma": [0.0, 2e-3]})
+    res = train(toy, cfg, tmp_path / "run")
+    tm = TrainedModel.load(res.best_checkpoint)
+    b = tm.bundle.to_dict()
+    prep = ImagePreparation.from_bundle(b)
+    assert (prep.transform, prep.softening, prep.noise, prep.noise_sigma) == ("softlog10", b_soft, "toy: none",
+                                                                              (0.0, 2e-3))
+    assert prep.shape == (32, 32) and prep.pixel_scale_arcsec == 0.25
+    assert b["inputs"]["norm"]["transform"] == ["softlog10"] and b["inputs"]["norm"]["softening"] == b_soft
+    assert b["targets"]["norm"]["scalar_transform"] == ["log", "logit:0:14.5"]
+    # the stored input mean is that of the softened log of the training maps
+    ms = read_mapset(toy, split="train")
+    x = np.log10(b_soft) + np.arcsinh(ms.maps.astype(np.float64) / (2 * b_soft)) / np.log(10)
+    assert b["inputs"]["norm"]["mean"][0] == pytest.approx(x.mean(), abs=1e-4)
+    # whatever the network says, distance > 0 and age in (0, 14.5], intervals inside
+    test = read_mapset(toy, split="test")
+    d = tm.decode_parts(torch.cat([torch.zeros(3, 2 * 1024), torch.tensor([[-40.0, -40.0, 0, 0], [40.0, 40.0, 0, 0],
+                                                                           [0.0, 0.0, 5.0, 5.0]])], 1))
+    assert np.all(d["scalar"][:, 0] > 0) and np.all((d["scalar"][:, 1] > 0) & (d["scalar"][:, 1] <= 14.5))
+    assert np.all(d["scalar_lo"] <= d["scalar"]) and np.all(d["scalar"] <= d["scalar_hi"])
+    assert np.all(d["scalar_lo"][:, 1] >= 0) and np.all(d["scalar_hi"][:, 1] <= 14.5)
+    out = tm.predict(test.maps)
+    assert np.all(out["distance"] > 0) and np.all((out["age"] > 0) & (out["age"] <= 14.5))
+
+
+def test_training_options_of_the_noise_aware_path_are_checked(toy, tmp_path):
+    from gcml.errors import ConfigError
+    from gcml.training import TrainConfig, train
+
+    with pytest.raises(ConfigError, match="softening"):
+        TrainConfig(model="pidoc-net", input_transform="softlog10")
+    with pytest.raises(ConfigError, match="input_transform"):
+        TrainConfig(model="pidoc-net", input_transform="sqrt")
+    with pytest.raises(ConfigError, match="image map models"):
+        train(toy, TrainConfig(model="pidoc-cnn-lite", input_transform="softlog10", softening=1.0, epochs=1),
+              tmp_path / "run")

@@ -62,7 +62,8 @@ def simulate_clusters_cmd(
     from gcml.io.snapshots import list_snapshot_files
     from gcml.observe.mock import simulation_of
 
-    n_sims = len({simulation_of(f) for f in list_snapshot_files(res.out_dir)})
+    # a note only: other runs may be writing into the folder now (their series not complete yet)
+    n_sims = len({simulation_of(f) for f in list_snapshot_files(res.out_dir, partial=True)})
     if n_sims < 20:  # mock-observe's default split (0.8, 0.1, 0.1) draws whole simulations
         err_console.print(
             f"note: {res.out_dir} holds {n_sims} simulation{'s' if n_sims != 1 else ''}; mock-observe splits over "

@@ -53,6 +53,14 @@ class TrainConfig:
     perceptual_weight : weight of the perceptual term relative to the per-pixel loss
     logger : per-epoch metrics for experiment trackers besides ``metrics.jsonl``: ``csv``
         (``metrics.csv``), ``tensorboard`` (``tensorboard/``; the optional ``tensorboard`` package) or ``none``
+    input_transform : image models: how the flux is read, ``log10`` (noiseless mocks, pi-DOC) or
+        ``softlog10`` (noisy images; see :mod:`gcml.models.preparation`)
+    softening : ``b`` of ``softlog10`` [Lsun/kpc^2]: the smoothed per-pixel noise of the training images
+    physical_outputs : map models with scalar targets: learn distance as log and age as logit on
+        (0, 14.5] Gyr so predictions and intervals are physical by construction
+        (:mod:`gcml.models.physical_outputs`); False: linear, as models trained before it
+    preparation : image models: fields of :class:`gcml.models.preparation.ImagePreparation` to record in
+        the model beyond what the MapSet says (``noise``, ``noise_sigma``, ``psf_fwhm_range``, ...)
     """
 
     model: str = "mass-cnn"
@@ -81,6 +89,10 @@ class TrainConfig:
     vgg16_weights: str = ""
     perceptual_weight: float = 1.0
     logger: str = "csv"
+    input_transform: str = "log10"
+    softening: float = 0.0
+    physical_outputs: bool = True
+    preparation: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from gcml.config import check_finite_fields
@@ -89,6 +101,7 @@ class TrainConfig:
         object.__setattr__(self, "channels", tuple(str(c) for c in self.channels))
         object.__setattr__(self, "targets", tuple(str(t) for t in self.targets))
         object.__setattr__(self, "arch_kwargs", dict(self.arch_kwargs))
+        object.__setattr__(self, "preparation", dict(self.preparation))
         checks = [
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got '{self.loss}'"),
             (self.lr_schedule in SCHEDULES, f"lr_schedule must be one of {', '.join(SCHEDULES)}, got '{self.lr_schedule}'"),
@@ -106,6 +119,11 @@ class TrainConfig:
             (self.workers >= 0 and self.threads >= 0, "workers and threads must be >= 0"),
             (self.perceptual_weight >= 0, f"perceptual_weight must be >= 0, got {self.perceptual_weight}"),
             (self.max_memory_gb > 0, f"max_memory_gb must be positive, got {self.max_memory_gb}"),
+            (self.input_transform in ("log10", "softlog10"),
+             f"input_transform must be log10 or softlog10, got '{self.input_transform}'"),
+            (self.softening >= 0, f"softening must be >= 0, got {self.softening}"),
+            (self.input_transform != "softlog10" or self.softening > 0,
+             "input_transform softlog10 needs a softening > 0 (the smoothed per-pixel noise [Lsun/kpc2])"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -107,6 +107,12 @@ def make_task(config: TrainConfig, channel_units: list[str] | None = None) -> Ta
     if not channels or not targets:
         raise InputError(f"model '{config.model}': give the input channels and targets to train on")
     task = get_task_class(spec.task)(channels, targets, config.loss, channel_units=channel_units)
+    if hasattr(task, "configure"):  # image map tasks: flux transform and physical scalar outputs
+        task.configure(input_transform=config.input_transform, softening=config.softening,
+                       physical_outputs=config.physical_outputs)
+    elif config.input_transform != "log10":
+        raise ConfigError(f"input_transform '{config.input_transform}' applies to image map models (pidoc-ced, "
+                          f"pidoc-net, ...), not to '{config.model}'")
     if config.vgg16_weights:
         if not hasattr(task, "set_perceptual"):
             raise ConfigError(f"--vgg16-weights: the perceptual loss applies to map models (pidoc-ced, "
@@ -235,6 +241,24 @@ def _make_scheduler(opt, config: TrainConfig):
     if config.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
     return None
+
+
+def _preparation(task: Task, hdr: dict[str, Any], config: TrainConfig) -> dict[str, Any]:
+    """What the training images went through (:class:`gcml.models.preparation.ImagePreparation`), recorded
+    in image map models: the MapSet's grid and smoothing, the task's flux transform, the training PSF
+    range, and ``config.preparation`` (noise model, ...); ``{}`` for other models."""
+    if not hasattr(task, "configure") or hdr.get("kind") != "photometry":
+        return {}
+    from gcml.models.preparation import ImagePreparation
+
+    base = ImagePreparation.from_bundle({"geometry": _geometry(hdr).to_dict(),
+                                         "inputs": {"norm": {"transform": ["log10"], "floor": task.input_floor}},
+                                         "training_range": task.training_range}).to_dict()
+    base.pop("extra", None)
+    base.update(transform=task.input_transform[0] if task.input_transform else "log10",
+                softening=float(task.input_softening))
+    base.update(config.preparation)
+    return ImagePreparation.from_dict(base).to_dict()
 
 
 def _geometry(hdr: dict[str, Any]) -> Geometry:
@@ -555,6 +579,8 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                 tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
         logger = _Logger(config.logger, out, history, start_epoch) if env.is_main else None
 
+        preparation = _preparation(task, hdr, config)
+
         def bundle(state_dict, metrics: dict[str, Any], epoch: int) -> ModelBundle:
             return ModelBundle(
                 architecture=config.model, arch_kwargs=arch_kwargs, state_dict=state_dict, task="", inputs={},
@@ -562,7 +588,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                 provenance={"data": str(data), "data_sha256": data_sha, "command": command or "",
                             "data_gcml_version": hdr["attrs"].get("gcml_version", ""),
                             "epoch": epoch, "world_size": env.world_size},
-                metrics=metrics).set_task(task)
+                metrics=metrics, preparation=preparation).set_task(task)
 
         n_batches = ds.n_batches("train", config.batch_size, env.world_size)
         if env.is_main and progress is not None:

@@ -21,13 +21,14 @@ A task
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from gcml.errors import InputError
+from gcml.errors import FormatError, InputError
 
 #: Gaussian log-variance is clamped to this range (in units of the standardised target) for stability.
 LOGVAR_MIN, LOGVAR_MAX = -14.0, 6.0
@@ -74,9 +75,12 @@ class Task(abc.ABC):
         self.channel_units = list(channel_units or [""] * len(self.channels))
         self.x_mean = np.zeros(len(self.channels))
         self.x_std = np.ones(len(self.channels))
-        #: per channel "log10" (linear fluxes, see LOG_FLUX_UNITS) or "none"; set from the MapSet's units
+        #: per channel "log10" (linear fluxes, see LOG_FLUX_UNITS), "softlog10" (map tasks configured so,
+        #: see :mod:`gcml.models.preparation`) or "none"; set from the MapSet's units
         self.input_transform = ["none"] * len(self.channels)
         self.input_floor = FLUX_FLOOR
+        #: softening b of "softlog10" channels [the channel's unit]
+        self.input_softening = 0.0
         self._xm: torch.Tensor | None = None
         self._xs: torch.Tensor | None = None
 
@@ -112,12 +116,20 @@ class Task(abc.ABC):
         self.input_transform = ["log10" if u in LOG_FLUX_UNITS else "none" for u in units]
 
     def transform_x(self, x: torch.Tensor) -> torch.Tensor:
-        """Channels with a log10 transform become ``log10(max(x, input_floor))``; others pass unchanged."""
+        """Channels with a log10 transform become ``log10(max(x, input_floor))``, softlog10 channels
+        ``log10(b) + asinh(x / 2b) / ln 10`` (b = ``input_softening``); others pass unchanged."""
         if all(t == "none" for t in self.input_transform):
             return x
-        chans = [torch.log10(x[:, i:i + 1].clamp_min(self.input_floor)) if t == "log10" else x[:, i:i + 1]
-                 for i, t in enumerate(self.input_transform)]
-        return torch.cat(chans, 1)
+
+        def one(c: torch.Tensor, t: str) -> torch.Tensor:
+            if t == "log10":
+                return torch.log10(c.clamp_min(self.input_floor))
+            if t == "softlog10":
+                b = self.input_softening
+                return math.log10(b) + torch.asinh(c / (2.0 * b)) / math.log(10.0)
+            return c
+
+        return torch.cat([one(x[:, i:i + 1], t) for i, t in enumerate(self.input_transform)], 1)
 
     def target_array(self, ms: Any, path: Any) -> np.ndarray:
         """The (N, K) float32 target rows the data layer batches, checked for NaN (train/val/test rows)."""
@@ -142,11 +154,17 @@ class Task(abc.ABC):
         return None
 
     def _norm_entries(self) -> dict[str, Any]:
-        return {"transform": list(self.input_transform), "floor": float(self.input_floor)}
+        e = {"transform": list(self.input_transform), "floor": float(self.input_floor)}
+        if "softlog10" in self.input_transform:
+            e["softening"] = float(self.input_softening)
+        return e
 
     def _read_norm_entries(self, norm: dict[str, Any]) -> None:
         self.input_transform = list(norm.get("transform", ["none"] * len(self.channels)))
         self.input_floor = float(norm.get("floor", FLUX_FLOOR))
+        self.input_softening = float(norm.get("softening", 0.0))
+        if "softlog10" in self.input_transform and not self.input_softening > 0:
+            raise FormatError("model bundle: a softlog10 input needs a softening > 0 (inputs.norm.softening)")
 
     def encode_x(self, x: torch.Tensor, *, transformed: bool = False) -> torch.Tensor:
         """Standardise each input channel (after :meth:`transform_x`, unless ``transformed``: the channels

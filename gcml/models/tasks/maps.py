@@ -11,8 +11,15 @@ and its one loader of trained models (:class:`gcml.models.trained.TrainedModel`)
     targets ``["mass", "distance", "age"]``: the map from ``/truth`` and the scalars from ``/targets``;
     the network returns ``{"map": (B, k, H, W), "scalar": (B, k T)}``.
 
-Inputs: the V-band flux per pixel [Lsun/kpc^2] is read as ``log10(max(F, 1e-9))`` and standardised with
-the training split's mean and standard deviation (pi-DOC Section 2.3 uses log10 F too).
+Inputs: the V-band flux per pixel [Lsun/kpc^2] is read as ``log10(max(F, 1e-9))`` (pi-DOC Section 2.3
+uses log10 F too) or, configured with ``input_transform="softlog10"`` (noisy training images), as
+``log10(b) + asinh(F / 2b) / ln 10`` with the softening ``b`` at the images' noise level
+(:mod:`gcml.models.preparation`), and standardised with the training split's mean and standard deviation.
+
+Scalars by construction physical (:mod:`gcml.models.physical_outputs`): with ``physical_outputs`` (the
+default for new models) distance is learnt as ``ln d`` and age as ``logit`` on (0, 14.5] Gyr, so every
+point estimate and interval lies inside the physical range; bundles without ``targets.norm.scalar_transform``
+(written before it existed) decode their scalars linearly, as they were trained.
 
 Targets and loss (``docs/pidoc.md`` gives the measurement behind the default)
     Each pixel's mass is encoded as ``y = (log10(max(M, floor)) - mu) / s`` with ``mu, s`` the mean and
@@ -39,6 +46,7 @@ import numpy as np
 import torch
 
 from gcml.errors import FormatError, InputError
+from gcml.models import physical_outputs as po
 from gcml.models.tasks.base import CHANNEL_ALIASES, LOG_FLUX_UNITS, LOGVAR_MAX, LOGVAR_MIN, Task
 
 #: Weight of the total-mass term of the map loss (see the module docstring and docs/pidoc.md).
@@ -100,6 +108,22 @@ class MapScalarRegressionTask(Task):
         self.training_range: dict[str, list[float]] = {}
         self.perceptual: torch.nn.Module | None = None
         self.perceptual_weight = 0.0
+        #: per scalar: "none", "log" or "logit:LO:HI" (gcml.models.physical_outputs); "none" decodes linearly
+        self.scalar_transform = ["none"] * t
+        self._requested_input = ("log10", 0.0)
+
+    def configure(self, *, input_transform: str = "log10", softening: float = 0.0,
+                  physical_outputs: bool = True) -> None:
+        """Training choices of a new model: the flux transform (``log10`` or ``softlog10`` with ``softening``
+        [Lsun/kpc^2]) and whether scalars are learnt in their parametrised, physical space."""
+        from gcml.models.preparation import check_transform
+
+        check_transform(input_transform)
+        if input_transform == "softlog10" and not (math.isfinite(softening) and softening > 0):
+            raise InputError(f"the softlog10 input transform needs a softening > 0 [Lsun/kpc2], got {softening}")
+        self._requested_input = (input_transform, float(softening))
+        self.scalar_transform = ([po.DEFAULT_SCALAR_TRANSFORMS.get(n, "none") for n in self.scalar_names]
+                                 if physical_outputs else ["none"] * len(self.scalar_names))
 
     def set_perceptual(self, loss_module: torch.nn.Module, weight: float) -> None:
         """Add pi-DOC's perceptual loss: ``weight`` x the mean squared difference of VGG16 features of the
@@ -134,7 +158,9 @@ class MapScalarRegressionTask(Task):
         if missing:
             raise InputError(f"{path}: /targets/{missing[0]} not in the MapSet (it has {', '.join(hdr['targets'])})")
         units = [hdr["units"][hdr["channels"].index(c)] for c in self.channels]
-        self.input_transform = ["log10" if u in LOG_FLUX_UNITS else "none" for u in units]
+        log_kind, soft = self._requested_input
+        self.input_transform = [log_kind if u in LOG_FLUX_UNITS else "none" for u in units]
+        self.input_softening = soft if log_kind == "softlog10" else 0.0
         self.shape = (int(hdr["shape"][0]), int(hdr["shape"][1]))
 
     def network_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -205,7 +231,7 @@ class MapScalarRegressionTask(Task):
         if not tr.any():
             return
         rng: dict[str, list[float]] = {}
-        if self.input_transform and self.input_transform[0] == "log10":
+        if self.input_transform and self.input_transform[0] in ("log10", "softlog10"):
             rng["log10_flux_total"] = _minmax(np.log10(np.maximum(flux_total_train, 1e-300)))
         for key in self.range_meta:
             if key in meta:
@@ -225,20 +251,28 @@ class MapScalarRegressionTask(Task):
         for j, name in enumerate(self.scalar_names):
             y = np.asarray(stats.targets[name], float)
             self.y_min[j], self.y_max[j] = float(y[known].min()), float(y[known].max())
-            sd = float(y[train].std())
-            self.y_offset[j] = float(y[train].mean())
+            po.check_in_range(self.scalar_transform[j], y[known], name)
+            z = po.forward(self.scalar_transform[j], y[train])
+            sd = float(z.std())
+            self.y_offset[j] = float(z.mean())
             self.y_scale[j] = sd if sd > 0 else 1.0
 
     # ---------------------------------------------------------------------------------- encode / loss
     def _t(self, v, device) -> torch.Tensor:
         return torch.as_tensor(np.asarray(v, np.float32), device=device)
 
+    def _z(self, y: torch.Tensor) -> torch.Tensor:
+        """Physical scalars (B, T) -> the unbounded space they are learnt in."""
+        if po.is_identity(self.scalar_transform):
+            return y
+        return torch.stack([po.forward(k, y[:, j]) for j, k in enumerate(self.scalar_transform)], 1)
+
     def encode_y(self, y: torch.Tensor) -> torch.Tensor:
         p = self.n_pix
         pix = (torch.log10(y[:, :p].clamp_min(self.mass_floor)) - self.pix_mean) / self.pix_std
         if not self.scalar_names:
             return pix
-        sc = (y[:, p:] - self._t(self.y_offset, y.device)) / self._t(self.y_scale, y.device)
+        sc = (self._z(y[:, p:]) - self._t(self.y_offset, y.device)) / self._t(self.y_scale, y.device)
         return torch.cat([pix, sc], 1)
 
     def collect(self, out: Any) -> torch.Tensor:
@@ -284,7 +318,9 @@ class MapScalarRegressionTask(Task):
     # ---------------------------------------------------------------------------------- decode
     def decode_parts(self, out: Any) -> dict[str, torch.Tensor]:
         """Physical predictions: ``log10_map`` (B, H W) [dex Msun/px], ``log10_map_std`` (calibrated),
-        ``log10_total`` (B,), ``log10_total_std`` (B,), ``scalar`` (B, T), ``scalar_std`` (B, T)."""
+        ``log10_total`` (B,), ``log10_total_std`` (B,), ``scalar`` (B, T), ``scalar_std`` (B, T: the
+        delta-method 1-sigma), ``scalar_lo`` / ``scalar_hi`` (B, T: the 68 % interval, inside the physical
+        range), ``scalar_z`` / ``scalar_z_std`` (the learnt space)."""
         mu, lv, smu, slv = self._parts(out)
         s, m0 = self.pix_std, self.pix_mean
         lm = mu * s + m0
@@ -296,11 +332,21 @@ class MapScalarRegressionTask(Task):
         res["log10_total_std"] = torch.full_like(res["log10_total"], self.total_sigma_dex)
         if smu is not None:
             yo, ys = self._t(self.y_offset, mu.device), self._t(self.y_scale, mu.device)
-            res["scalar"] = smu * ys + yo
+            z = smu * ys + yo
             if slv is not None:
-                res["scalar_std"] = torch.exp(0.5 * slv) * ys * torch.sqrt(self._t(self.variance_scale, mu.device))
+                sz = torch.exp(0.5 * slv) * ys * torch.sqrt(self._t(self.variance_scale, mu.device))
             else:
-                res["scalar_std"] = self._t(self.sigma_const, mu.device).expand_as(res["scalar"])
+                sz = self._t(self.sigma_const, mu.device).expand_as(z)
+            res["scalar_z"], res["scalar_z_std"] = z, sz
+            if po.is_identity(self.scalar_transform):
+                res["scalar"], res["scalar_std"] = z, sz
+                res["scalar_lo"], res["scalar_hi"] = z - sz, z + sz
+            else:
+                kinds = list(enumerate(self.scalar_transform))
+                res["scalar"] = torch.stack([po.inverse(k, z[:, j]) for j, k in kinds], 1)
+                res["scalar_std"] = torch.stack([po.derivative(k, z[:, j]).abs() * sz[:, j] for j, k in kinds], 1)
+                res["scalar_lo"] = torch.stack([po.inverse(k, z[:, j] - sz[:, j]) for j, k in kinds], 1)
+                res["scalar_hi"] = torch.stack([po.inverse(k, z[:, j] + sz[:, j]) for j, k in kinds], 1)
         return res
 
     def decode(self, out: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -330,9 +376,9 @@ class MapScalarRegressionTask(Task):
             self.pix_variance_scale = float((z**2).mean())
         self.total_sigma_dex = float(torch.sqrt(((d["log10_total"].double() - lt) ** 2).mean()))
         if ys is not None:
-            r = ys - d["scalar"].double()
+            r = self._z(ys) - d["scalar_z"].double()
             if self.k == 2:
-                self.variance_scale = ((r / d["scalar_std"].double()) ** 2).mean(0).numpy()
+                self.variance_scale = ((r / d["scalar_z_std"].double()) ** 2).mean(0).numpy()
             else:
                 self.sigma_const = torch.sqrt((r**2).mean(0)).numpy()
         return self.calibration()
@@ -370,7 +416,8 @@ class MapScalarRegressionTask(Task):
                                  "offset": [float(v) for v in self.y_offset],
                                  "scale": [float(v) for v in self.y_scale],
                                  "data_min": [float(v) for v in self.y_min],
-                                 "data_max": [float(v) for v in self.y_max]}},
+                                 "data_max": [float(v) for v in self.y_max],
+                                 "scalar_transform": list(self.scalar_transform)}},
             "calibration": self.calibration(),
             "training_range": self.training_range,
             "task": self.name,
@@ -387,6 +434,12 @@ class MapScalarRegressionTask(Task):
             task.pix_variance_scale = float(cal.get("pixel_variance_scale", 1.0))
             task.total_sigma_dex = float(cal.get("total_sigma_dex", float("nan")))
             task.training_range = dict(bundle.get("training_range") or {})
+            task.scalar_transform = [str(k) for k in tgt["norm"].get("scalar_transform",
+                                                                     ["none"] * len(task.scalar_names))]
+            for k in task.scalar_transform:
+                po.forward(k, np.ones(1))  # an unknown transform is refused here, not at the first prediction
+            if len(task.scalar_transform) != len(task.scalar_names):
+                raise ValueError("scalar_transform and the scalar targets differ in length")
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise FormatError(f"model bundle: map-task normalisation is incomplete ({exc})") from None
         return task
