@@ -92,17 +92,22 @@ def resolve_options(ctx: typer.Context, config_path: Path | None, command: str,
                     skip: tuple[str, ...] = ("config",)) -> dict[str, Any]:
     """Merge defaults < config file < explicit command-line values for the current command.
 
-    Returns a dict of parameter name -> value. Unknown keys in the config file are an error. The result
-    is recorded (:func:`gcml.io.common.set_command_options`) so that outputs store it.
+    Returns a dict of parameter name -> value. Unknown keys in the config file are an error. Commands
+    hand :func:`stored_options` of the result to the library function, whose outputs store it.
     """
-    from gcml.io.common import set_command_options
-
     values = {k: v for k, v in ctx.params.items() if k not in skip}
     if config_path is not None:
         values = _merge_config(ctx, config_path, command, skip, values)
     check_values(ctx, values)
-    set_command_options(command, values)
     return values
+
+
+def stored_options(command: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The record of ``command``'s resolved ``options`` that its outputs store (attribute ``options``, read back
+    by ``--config FILE.h5``): passed explicitly to the library function (``options=``), never through a global."""
+    from gcml.io.common import options_record
+
+    return options_record(command, options)
 
 
 def option_name(ctx: typer.Context, name: str) -> str:
@@ -163,16 +168,14 @@ ShardOpt = Annotated[str | None, typer.Option(
     "SLURM job array (SLURM_ARRAY_TASK_ID/COUNT/MIN, whether the array counts from 0 or 1; see docs/cluster.md).")]
 
 
-def resolve_shard(options: dict[str, Any], command: str) -> None:
-    """Replace ``--shard auto`` by the K/N it means here, in ``options`` and in the options outputs store."""
+def resolve_shard(options: dict[str, Any]) -> None:
+    """Replace ``--shard auto`` by the K/N it means here, in ``options`` (and so in the options outputs store)."""
     from gcml.config import parse_shard_spec
-    from gcml.io.common import set_command_options
 
     text = options.get("shard")
     if isinstance(text, str) and text.strip().lower() == "auto":
         k, n = parse_shard_spec(text)  # type: ignore[misc]
         options["shard"] = f"{k}/{n}"
-        set_command_options(command, options)
 
 
 def make_progress(quiet: bool = False) -> Progress:

@@ -20,6 +20,7 @@ from gcml.cli.common import (
     make_progress,
     resolve_options,
     resolve_shard,
+    stored_options,
     user_errors,
 )
 
@@ -89,7 +90,7 @@ def mock_observe_cmd(
 
     with user_errors():
         o = resolve_options(ctx, config, "mock-observe")
-        resolve_shard(o, "mock-observe")
+        resolve_shard(o)
         axes = tuple(parse_list(o["axis"], name="--axis", kind=str))
         cfg = MockObserveConfig(
             kind=o["kind"], psf_fwhm=tuple(parse_list(o["psf"], name="--psf")),
@@ -110,7 +111,8 @@ def mock_observe_cmd(
             task = prog.add_task("mock-observe", total=None)
             result = mock_observe(
                 o["inputs"], o["out"], cfg, overwrite=o["overwrite"], workers=o["workers"], shard=sh,
-                fits_dir=o["fits"], progress=lambda done, total: prog.update(task, completed=done, total=total))
+                fits_dir=o["fits"], progress=lambda done, total: prog.update(task, completed=done, total=total),
+                options=stored_options("mock-observe", o))
     for w in result.warnings:
         err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     if not is_quiet(quiet):

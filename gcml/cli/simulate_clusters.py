@@ -18,6 +18,7 @@ from gcml.cli.common import (
     is_quiet,
     make_progress,
     resolve_options,
+    stored_options,
     user_errors,
 )
 
@@ -58,7 +59,7 @@ def simulate_clusters_cmd(
                 bar.update(task, completed=done, total=total)
 
             res = simulate_clusters(cfg, o["out"], overwrite=o["overwrite"], workers=o["workers"],
-                                    progress=progress)
+                                    progress=progress, options=stored_options("simulate-clusters", o))
     from gcml.io.snapshots import list_snapshot_files
     from gcml.observe.mock import simulation_of
 

@@ -19,6 +19,7 @@ from gcml.cli.common import (
     make_progress,
     resolve_options,
     resolve_shard,
+    stored_options,
     user_errors,
 )
 
@@ -68,7 +69,7 @@ def simulate_maps_cmd(
 
     with user_errors():
         o = resolve_options(ctx, config, "simulate-maps")
-        resolve_shard(o, "simulate-maps")
+        resolve_shard(o)
         cfg = SimulateMapsConfig(
             families=tuple(parse_list(o["family"], name="--family", kind=str)),
             n_galaxies=o["n_galaxies"], views=o["views"], seed=o["seed"], n_gc=o["n_gc"],
@@ -93,7 +94,7 @@ def simulate_maps_cmd(
                 bar.update(task, completed=done, total=total)
 
             res = simulate_maps(cfg, o["out"], overwrite=o["overwrite"], workers=o["workers"], shard=o["shard"],
-                                progress=progress)
+                                progress=progress, options=stored_options("simulate-maps", o))
     fams = ", ".join(f"{k} {v}" for k, v in res.families.items())
     msg = (f"wrote {res.path}: {res.n_maps} maps of {res.n_galaxies} galaxies ({fams}; ids "
            f"{res.galaxy_range[0]}-{res.galaxy_range[1] - 1}) in {res.seconds:.1f} s, "

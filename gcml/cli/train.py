@@ -19,6 +19,7 @@ from gcml.cli.common import (
     is_quiet,
     make_progress,
     resolve_options,
+    stored_options,
     user_errors,
 )
 
@@ -77,7 +78,6 @@ def train_cmd(
     """
     with user_errors():
         from gcml.errors import ConfigError, TrainingInterrupted
-        from gcml.io.common import options_record
         from gcml.models.mass_cnn import resolve_channels
         from gcml.models.registry import get_model_spec
         from gcml.training import TrainConfig, train
@@ -108,12 +108,10 @@ def train_cmd(
             vgg16_weights=str(o["vgg16_weights"] or ""), perceptual_weight=o["perceptual_weight"],
             logger=o["logger"], nproc=max(1, o["nproc"]))
         if o["nproc"] == 0:
-            from gcml.io.common import set_command_options
             from gcml.training.loop import auto_nproc
 
             cfg = cfg.replace(nproc=auto_nproc(data_path, cfg))
             o["nproc"] = cfg.nproc  # stored options repeat the run as it was made
-            set_command_options("train", o)
         from gcml.training.loop import resume_mode
 
         resume_mode(o["resume"])  # a bad value: say so before reading the data
@@ -158,7 +156,7 @@ def train_cmd(
 
             try:
                 res = train(data_path, cfg, out_dir, resume=o["resume"], overwrite=o["overwrite"],
-                            progress=progress, options=options_record("train", o))
+                            progress=progress, options=stored_options("train", o))
             except TrainingInterrupted as exc:
                 prog.stop()
                 err_console.print(f"[bold red]interrupted:[/] {exc}", highlight=False, soft_wrap=True)

@@ -402,27 +402,19 @@ def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-#: the options of the running gcml command as the CLI resolved them (set by ``gcml.cli``; None in library use)
-_COMMAND_OPTIONS: dict[str, Any] | None = None
 #: options that say where and how to write, not what: never stored
 _NOT_STORED = ("out", "overwrite", "quiet", "config", "resume")
 
 
 def options_record(command: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``{"command": command, option: value, ...}`` without the options that say where and how to write."""
+    """``{"command": command, option: value, ...}`` without the options that say where and how to write.
+
+    The CLI makes this record of a command's resolved options and hands it to the stage function
+    (``options=``), which passes it on to :func:`provenance`; outputs store it (attribute ``options``) so
+    that ``--config FILE.h5`` can run the same command again. Library callers pass nothing and their
+    outputs store no options.
+    """
     return {"command": command, **{k: v for k, v in options.items() if k not in _NOT_STORED}}
-
-
-def set_command_options(command: str, options: dict[str, Any] | None) -> None:
-    """Record the resolved options of the running CLI command; outputs store them (attribute ``options``)
-    so that ``--config FILE.h5`` can run the same command again."""
-    global _COMMAND_OPTIONS
-    _COMMAND_OPTIONS = None if options is None else options_record(command, options)
-
-
-def command_options() -> dict[str, Any] | None:
-    """The recorded options of the running CLI command (``{"command": name, option: value, ...}``) or None."""
-    return None if _COMMAND_OPTIONS is None else dict(_COMMAND_OPTIONS)
 
 
 def command_line() -> str:
@@ -435,9 +427,14 @@ def command_line() -> str:
 
 def provenance(
     *, command: str | None = None, config: dict | None = None, seed: int | None = None,
-    parents: list[str | Path] | None = None,
+    parents: list[str | Path] | None = None, options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Root attributes common to every gcml output file."""
+    """Root attributes common to every gcml output file.
+
+    ``command`` is the command line (default: this process's, :func:`command_line`); ``options`` the
+    record of the command's resolved options (:func:`options_record`), stored as attribute ``options``
+    when given.
+    """
     from gcml._version import __version__
     from gcml.config import to_jsonable
 
@@ -453,8 +450,8 @@ def provenance(
         "config": json.dumps(to_jsonable(config or {}), sort_keys=True),
         "parents": json.dumps(par),
     }
-    if _COMMAND_OPTIONS is not None:
-        out["options"] = json.dumps(to_jsonable(_COMMAND_OPTIONS), sort_keys=True)
+    if options is not None:
+        out["options"] = json.dumps(to_jsonable(options), sort_keys=True)
     return out
 
 

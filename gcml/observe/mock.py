@@ -581,7 +581,7 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
                  overwrite: bool = False, workers: int = 1, shard: tuple[int, int] = (0, 1),
                  fits_dir: str | Path | None = None,
                  progress: Callable[[int, int], None] | bool | None = None,
-                 command: str | None = None) -> MockObserveResult:
+                 command: str | None = None, options: dict[str, Any] | None = None) -> MockObserveResult:
     """Turn snapshots into a MapSet of mock images (photometry) or kinematic maps.
 
     Parameters
@@ -594,6 +594,8 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     shard : (k, n), 0-based: make the k-th of n contiguous blocks of snapshots
     fits_dir : also write one FITS per image there (photometry only)
     progress : called with (images done, images total); ``True``: a tqdm.auto bar (:mod:`gcml.progress`)
+    command, options : provenance stored in the MapSet: the command line (default: this process's) and the
+        record of the command's options (:func:`gcml.io.common.options_record`; the CLI passes it)
 
     Returns
     -------
@@ -641,7 +643,7 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
                 else contextlib.nullcontext(None))
     with fits_ctx as fits_tmp, MapSetWriter(
             out, n=n_images, overwrite=overwrite, config=stored_config, seed=config.seed,
-            parents=[files[s] for s in mine], command=command,
+            parents=[files[s] for s in mine], command=command, options=options,
             compression=None if config.compression == "none" else "gzip", **spec) as writer:
         row = 0
         for res in _run(jobs, workers, threads):

@@ -153,7 +153,7 @@ def _run_id_of(path: Path) -> str | None:
 
 def _run_chunk(config: SimulateClustersConfig, ages: list[float], paths: list[str], overwrite: bool,
                command: str, progress: Callable[[int], None] | None = None,
-               series: dict | None = None) -> list[dict]:
+               series: dict | None = None, options: dict | None = None) -> list[dict]:
     from gcml.io.snapshots import Snapshot, write_snapshot
     from gcml.physics.cluster import ClusterModel
 
@@ -172,7 +172,7 @@ def _run_chunk(config: SimulateClustersConfig, ages: list[float], paths: list[st
                   "v_circ_kms": params.v_circ_kms, **({"series": series} if series else {})},
         )
         write_snapshot(path, snap, overwrite=overwrite, command=command, config=cfg, seed=config.seed,
-                       dtype=config.dtype)
+                       dtype=config.dtype, options=options)
         out.append(st.info)
         if progress is not None:
             progress(len(out))
@@ -187,6 +187,7 @@ _OPTION_NAMES = {"n_stars": "--n-stars", "metallicity": "--metallicity", "r_half
 def simulate_clusters(
     config: SimulateClustersConfig, out_dir: str | Path, *, overwrite: bool = False, workers: int = 1,
     progress: Callable[[int, int], None] | bool | None = None, command: str | None = None,
+    options: dict | None = None,
 ) -> SimulateClustersResult:
     """Simulate one cluster and write a snapshot per requested age.
 
@@ -205,6 +206,9 @@ def simulate_clusters(
         ``True``: a tqdm.auto bar (:mod:`gcml.progress`).
     command
         Command line recorded in the files (default: the running command).
+    options
+        Record of the command's options stored in every file (:func:`gcml.io.common.options_record`; the
+        CLI passes it, library calls store none).
     """
     from gcml.io.common import command_line, make_output_dir, output_lock
     from gcml.io.series import manifest_name, new_run_id, series_tag, write_manifest
@@ -258,7 +262,7 @@ def simulate_clusters(
                         progress(k, len(ages))
 
                 infos = list(_run_chunk(config, ages, [str(p) for p in paths], overwrite, cmd, progress=step,
-                                        series=tag))
+                                        series=tag, options=options))
             else:
                 # Contiguous blocks of ages, a few per worker; each worker rebuilds the same model from the seed.
                 n_chunks = max(1, min(len(ages), workers * 3))
@@ -266,7 +270,7 @@ def simulate_clusters(
                 done = 0
                 with ProcessPoolExecutor(max_workers=workers) as ex:
                     futs = {ex.submit(_run_chunk, config, [ages[i] for i in c], [str(paths[i]) for i in c],
-                                      overwrite, cmd, None, tag): c for c in chunks}
+                                      overwrite, cmd, None, tag, options): c for c in chunks}
                     try:
                         for fut in as_completed(futs):
                             c = futs[fut]

@@ -749,7 +749,7 @@ def _worker(args: tuple[list[int], SimulateMapsConfig]) -> dict[str, Any]:
 def simulate_maps(
     config: SimulateMapsConfig, out: str | Path = "maps.h5", *, overwrite: bool = False, workers: int = 1,
     shard: tuple[int, int] | str | None = None, progress: Callable[[int, int], None] | bool | None = None,
-    command: str | None = None,
+    command: str | None = None, options: dict[str, Any] | None = None,
 ) -> SimulateMapsResult:
     """Simulate galaxies, make their maps and write a MapSet.
 
@@ -762,6 +762,8 @@ def simulate_maps(
         whole blocks of ``config.batch_galaxies`` galaxies, the unit of computation (changing the block size
         may change the last bits of the results, nothing else does).
     progress : called as ``progress(maps_done, maps_total)``; ``True``: a tqdm.auto bar (:mod:`gcml.progress`).
+    command, options : provenance stored in the file: the command line (default: this process's) and the
+        record of the command's options (:func:`gcml.io.common.options_record`; the CLI passes it).
 
     Returns
     -------
@@ -811,6 +813,7 @@ def simulate_maps(
     with MapSetWriter(path, n=n_maps, channels=CHANNELS, units=UNITS, pixel_scale=geom.pixel_scale, pixel_unit="kpc",
                       shape=(geom.n_pix, geom.n_pix), kind="kinematics", targets=targets_spec, meta=meta_spec,
                       map_attrs=map_attrs, overwrite=overwrite, command=command, config=resolved, seed=cfg.seed,
+                      options=options,
                       # float32 V/sigma/count maps do not compress (gzip+shuffle: 31.5 MB vs 30.7 MB raw for
                       # 25,600 maps) but gzip cost more CPU than making the maps; write them uncompressed.
                       compression=None, catalogues=cfg.catalogues) as w:
