@@ -9,6 +9,11 @@ contiguous block of snapshots; ``gcml merge`` joins the shards in order into the
 
 Rows are streamed to a :class:`gcml.io.mapset.MapSetWriter` one snapshot at a time, so memory stays
 bounded whatever the number of snapshots.
+
+Why one module of ~630 lines: input expansion, split assignment, the per-snapshot photometry and kinematics
+workers and the FITS side outputs all follow the image enumeration described above (image ``i`` of
+snapshot ``s``); splitting them would spread that one contract over several files. The settings live in
+:mod:`gcml.observe.config`, the image physics in :mod:`gcml.observe.photometric`.
 """
 
 from __future__ import annotations

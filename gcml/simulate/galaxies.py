@@ -20,6 +20,12 @@ Every galaxy draws all its random numbers from its own stream ``item_rng(seed, g
 fixed order, so the output does not depend on batching, ``workers`` or ``shard``. Each galaxy is seen from
 ``views`` directions uniform on the sphere; the GCs are sampled once per galaxy and projected onto all
 views with one batched product, and the maps come from :func:`gcml.observe.kinematic.kinematic_maps`.
+
+Why one module of ~740 lines: every family's draws (``_draw_*``), their phase-space sampling and the block
+driver share the fixed order in which a galaxy consumes its random stream, which is what makes the output
+bitwise independent of ``workers``, ``shard`` and batching; keeping them together keeps that order
+readable in one place. The settings moved to :mod:`gcml.simulate.maps_config`; the next seam, if the
+module grows, is the ``early`` family's draws (``_draw_early``, ``_sample_early``, ``_early_*``).
 """
 
 from __future__ import annotations
