@@ -24,14 +24,10 @@ APERTURES_KPC = (5, 10, 20, 50)
 V_ERROR_MODELS = ("uniform", "sluggs")
 
 
-# Config fields whose command-line option has another name (messages name the option the user typed).
-_OPTION_NAMES = {"v_error_kms": "--v-error", "batch_galaxies": "--block-size", "families": "--family",
-                 "split_fractions": "--split", "extent_kpc": "--extent", "smoothing_kpc": "--smoothing"}
-
-
 def _option(field: str) -> str:
-    """The command-line option of config field ``field`` (``n_gc_min`` -> ``--n-gc-min``)."""
-    return _OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
+    """How messages name config field ``field``: in library terms, backquoted (```n_gc_min```); the CLI shows
+    it as the option that sets it (``gcml.cli.common.user_errors`` with the command's ``FIELDS``)."""
+    return f"`{field}`"
 
 
 def _pair(v: Any, name: str) -> tuple[float, float]:
@@ -95,7 +91,7 @@ class SimulateMapsConfig:
         fams = tuple(str(f).strip() for f in self.families)
         bad = [f for f in fams if f not in FAMILIES]
         if not fams or bad:
-            raise ConfigError(f"option --family: unknown family {', '.join(bad) or '(none)'}; expected one or more of "
+            raise ConfigError(f"option `families`: unknown family {', '.join(bad) or '(none)'}; expected one or more of "
                               f"{', '.join(FAMILIES)}")
         object.__setattr__(self, "families", fams)
         for name in ("n_galaxies", "views", "n_gc", "n_pix", "merger_steps", "batch_galaxies", "n_gc_min", "n_gc_max"):
@@ -103,9 +99,9 @@ class SimulateMapsConfig:
             if int(v) != v or v < 1:
                 raise ConfigError(f"option {_option(name)}: expected a positive integer, got {v}")
         if self.n_gc_min > self.n_gc_max:
-            raise ConfigError("options --n-gc-min/--n-gc-max: expected min <= max")
+            raise ConfigError("options `n_gc_min`/`n_gc_max`: expected min <= max")
         if self.v_error_model not in V_ERROR_MODELS:
-            raise ConfigError(f"option --v-error-model: expected one of {', '.join(V_ERROR_MODELS)}, got "
+            raise ConfigError(f"option `v_error_model`: expected one of {', '.join(V_ERROR_MODELS)}, got "
                               f"'{self.v_error_model}'")
         for name in ("subsample", "v_error_kms", "log_m200", "early_log_m200", "bulge_to_disk", "beta", "f_rot", "mass_ratio", "f_v",
                      "separation"):
@@ -124,7 +120,7 @@ class SimulateMapsConfig:
                 raise ConfigError(f"option {_option(name)}: {a}:{b} is impossible; expected {what}")
         fr = tuple(float(x) for x in self.split_fractions)
         if len(fr) != 3 or min(fr) < 0 or abs(sum(fr) - 1.0) > 1e-6:
-            raise ConfigError(f"option --split: expected three non-negative fractions summing to 1, got {list(fr)}")
+            raise ConfigError(f"option `split_fractions`: expected three non-negative fractions summing to 1, got {list(fr)}")
         object.__setattr__(self, "split_fractions", fr)
         # validates the map geometry
         self.geometry  # noqa: B018
