@@ -55,11 +55,6 @@ def cli():
     runner = CliRunner()
 
     def invoke(*args: str, **kw):
-        from gcml.io.common import set_command_options
-
-        try:
-            return runner.invoke(app, normalise_argv([str(a) for a in args]), catch_exceptions=False, **kw)
-        finally:  # library calls in the same test must not store this command's options
-            set_command_options("", None)
+        return runner.invoke(app, normalise_argv([str(a) for a in args]), catch_exceptions=False, **kw)
 
     return invoke

@@ -131,9 +131,18 @@ def test_existing_output_and_unwritable_folder(cli, tmp_path):
 
 
 def test_library_errors_are_config_errors():
-    with pytest.raises(ConfigError, match="--views"):
+    # library messages name the config field; the CLI shows the option (test_library_terms_become_options)
+    with pytest.raises(ConfigError, match="`views`"):
         SimulateMapsConfig(views=0)
     with pytest.raises(ConfigError, match="--shard"):
         parse_shard("a/b", 10)
     with pytest.raises(ConfigError, match="empty"):
         parse_shard("1/2", 4, 128)  # 4 galaxies are one block of 128: a second shard would be empty
+
+
+def test_library_terms_become_options(cli, tmp_path):
+    """SimulateMapsConfig says `split_fractions`; gcml simulate-maps says --split (its FIELDS table)."""
+    with pytest.raises(ConfigError, match="`split_fractions`"):
+        SimulateMapsConfig(split_fractions=(0.5, 0.5, 0.5))
+    r = cli("simulate-maps", "-o", tmp_path / "m.h5", "--split", "0.5,0.5,0.5", "--n-galaxies", "2", "--views", "1")
+    assert r.exit_code == 2 and "option --split:" in r.output and "`" not in r.output

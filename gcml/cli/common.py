@@ -45,22 +45,115 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, or 
 GpusOpt = Annotated[int, typer.Option("--gpus", min=0, help="GPUs to use; >1 runs DistributedDataParallel.")]
 
 
+#: Options of every command that are not settings of its config dataclass: where and how to write or run,
+#: not what is computed (checked by tests/test_cli_options.py; a command's own extras are in its CLI_ONLY).
+CLI_ONLY = {
+    "out": "the output path: a parameter of the library function, not of the config",
+    "overwrite": "whether an existing output may be replaced",
+    "quiet": "what the CLI prints",
+    "config": "the file the options are read from",
+    "workers": "processes; results do not depend on them",
+    "shard": "which part of the run this process computes (a library-function parameter)",
+    "inputs": "the input files (an argument of the library function)",
+}
+
+
+def _field_default(cls: type, name: str) -> Any:
+    import dataclasses
+
+    head, _, rest = name.partition(".")
+    f = next((f for f in dataclasses.fields(cls) if f.name == head), None)
+    if f is None:
+        raise AttributeError(f"{cls.__name__} has no field {head!r}")
+    if f.default is not dataclasses.MISSING:
+        value = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
+    else:
+        raise AttributeError(f"{cls.__name__}.{head} has no default")
+    if rest:
+        return _field_default(type(value), rest) if dataclasses.is_dataclass(value) else getattr(value, rest)
+    return value
+
+
+def _text(v: Any) -> str:
+    return format(v, "g") if isinstance(v, float) else str(v)
+
+
+def default(cls: type, name: str, sep: str | None = None) -> Any:
+    """The default of field ``name`` of the config dataclass ``cls``, as the command line takes it.
+
+    The one place a CLI default comes from: ``default(SimulateMapsConfig, "extent_kpc")`` is 40.0.
+    ``name`` may name a field of a nested dataclass (``"noise.sky_mag"``) or, prefixed with ``!``, the
+    negation of a boolean field (``"!rotate"`` for ``--no-rotate``). Tuples become the CLI's text:
+    ``sep=":"`` a 'low:high' range (one number when low == high), ``sep=","`` a list; an empty tuple or
+    string becomes None (the option's "not given": the library's own default applies).
+    """
+    if name.startswith("!"):
+        return not _field_default(cls, name[1:])
+    v = _field_default(cls, name)
+    if isinstance(v, tuple):
+        if not v:
+            return None
+        if sep == ":" and len(v) == 2:
+            return _text(v[0]) if v[0] == v[1] else f"{_text(v[0])}:{_text(v[1])}"
+        if sep is not None:
+            return sep.join(_text(x) for x in v)
+    if v == "" and sep is None:
+        return None
+    return v
+
+
+def field_options(params: dict[str, str], fields: dict[str, str]) -> dict[str, str]:
+    """Config field -> command-line option, for messages: ``fields`` maps a command's parameter to the field
+    it sets (where the names differ; ``noise.sky_mag`` also maps its last part, ``!rotate`` the field
+    ``rotate``), ``params`` a parameter to the option shown for it."""
+    out: dict[str, str] = {}
+    for param, field in fields.items():
+        opt = params.get(param)
+        if opt is None:
+            continue
+        field = field.lstrip("!")
+        out.setdefault(field, opt)
+        out.setdefault(field.rsplit(".", 1)[-1], opt)
+    return out
+
+
+def command_options(ctx: typer.Context | None) -> dict[str, str]:
+    """Parameter and config-field names -> the option shown for them, for the command of ``ctx``."""
+    import sys
+
+    if ctx is None:
+        return {}
+    params = {}
+    for p in ctx.command.params:
+        longs = [o for o in getattr(p, "opts", []) if o.startswith("--")]
+        if longs and p.name:
+            params[p.name] = longs[0]
+    callback = getattr(ctx.command, "callback", None)
+    module = sys.modules.get(getattr(callback, "__module__", ""), None)
+    fields = getattr(module, "FIELDS", None) or {}
+    return {**field_options(params, fields), **params}
+
+
 def is_quiet(quiet: bool = False) -> bool:
     return quiet or state.quiet
 
 
 @contextlib.contextmanager
-def user_errors(options: dict[str, str] | None = None) -> Iterator[None]:
+def user_errors(options: dict[str, str] | None = None, *, ctx: typer.Context | None = None) -> Iterator[None]:
     """Turn a GcmlError into one red line on stderr and exit code 2.
 
-    Library messages name parameters in backquotes (```distance_mpc```); they are shown as the command's
-    option: ``options`` maps parameter -> option (``{"distance_mpc": "--distance"}``), other names become
-    ``--name-with-dashes``.
+    Library messages name parameters in backquotes (```distance_mpc```); every message is shown with them
+    replaced by the command's option: ``options`` maps parameter -> option (``{"distance_mpc": "--distance"}``);
+    then, given the command's ``ctx``, its own parameters and the config fields its module's ``FIELDS`` table
+    maps (``extent_kpc`` -> ``--extent``); other names become ``--name-with-dashes``.
     """
     try:
         yield
     except GcmlError as exc:
-        err_console.print(f"[bold red]error:[/] {cli_message(str(exc), options)}", highlight=False, soft_wrap=True)
+        names = {**command_options(ctx), **(options or {})}
+        err_console.print(f"[bold red]error:[/] {cli_message(str(exc), names)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except OSError as exc:
         # A full disk met outside an output's own write (a plot, a library's cache) is still the user's
@@ -92,17 +185,22 @@ def resolve_options(ctx: typer.Context, config_path: Path | None, command: str,
                     skip: tuple[str, ...] = ("config",)) -> dict[str, Any]:
     """Merge defaults < config file < explicit command-line values for the current command.
 
-    Returns a dict of parameter name -> value. Unknown keys in the config file are an error. The result
-    is recorded (:func:`gcml.io.common.set_command_options`) so that outputs store it.
+    Returns a dict of parameter name -> value. Unknown keys in the config file are an error. Commands
+    hand :func:`stored_options` of the result to the library function, whose outputs store it.
     """
-    from gcml.io.common import set_command_options
-
     values = {k: v for k, v in ctx.params.items() if k not in skip}
     if config_path is not None:
         values = _merge_config(ctx, config_path, command, skip, values)
     check_values(ctx, values)
-    set_command_options(command, values)
     return values
+
+
+def stored_options(command: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The record of ``command``'s resolved ``options`` that its outputs store (attribute ``options``, read back
+    by ``--config FILE.h5``): passed explicitly to the library function (``options=``), never through a global."""
+    from gcml.io.common import options_record
+
+    return options_record(command, options)
 
 
 def option_name(ctx: typer.Context, name: str) -> str:
@@ -136,6 +234,13 @@ def _merge_config(ctx: typer.Context, config_path: Path, command: str, skip: tup
 
     section = config_section(load_config_file(config_path, command), command)
     names = {p.name for p in ctx.command.params}
+    # a key may also be another long spelling of an option (the config field's name: extent_kpc for --extent)
+    spellings = {o[2:].replace("-", "_"): p.name for p in ctx.command.params
+                 for o in getattr(p, "opts", []) if o.startswith("--") and p.name}
+    renamed = {spellings.get(k, k) if k not in names else k: v for k, v in section.items()}
+    if len(renamed) < len(section):
+        raise ConfigError(f"config file {config_path}: an option is given twice under two names")
+    section = renamed
     unknown = sorted(set(section) - names)
     if unknown:
         raise ConfigError(
@@ -163,16 +268,14 @@ ShardOpt = Annotated[str | None, typer.Option(
     "SLURM job array (SLURM_ARRAY_TASK_ID/COUNT/MIN, whether the array counts from 0 or 1; see docs/cluster.md).")]
 
 
-def resolve_shard(options: dict[str, Any], command: str) -> None:
-    """Replace ``--shard auto`` by the K/N it means here, in ``options`` and in the options outputs store."""
+def resolve_shard(options: dict[str, Any]) -> None:
+    """Replace ``--shard auto`` by the K/N it means here, in ``options`` (and so in the options outputs store)."""
     from gcml.config import parse_shard_spec
-    from gcml.io.common import set_command_options
 
     text = options.get("shard")
     if isinstance(text, str) and text.strip().lower() == "auto":
         k, n = parse_shard_spec(text)  # type: ignore[misc]
         options["shard"] = f"{k}/{n}"
-        set_command_options(command, options)
 
 
 def make_progress(quiet: bool = False) -> Progress:

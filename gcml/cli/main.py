@@ -35,9 +35,6 @@ def root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print more detail.")] = False,
 ) -> None:
     """gcml command-line suite."""
-    from gcml.io.common import set_command_options
-
-    set_command_options("", None)  # the command's own options are recorded when it resolves them
     state.quiet = quiet
     state.verbose = verbose
 

@@ -15,58 +15,73 @@ from gcml.cli.common import (
     QuietOpt,
     SeedOpt,
     console,
+    default,
     err_console,
     is_quiet,
     make_progress,
     resolve_options,
+    stored_options,
     user_errors,
 )
+from gcml.training.config import TrainConfig
+
+#: option (parameter) -> the TrainConfig field it sets, where the names differ (the field's name is accepted
+#: too: as an option spelling and as a config-file key); every default comes from the dataclass
+FIELDS = {"target": "targets", "patience": "early_stopping"}
+#: options that are not TrainConfig fields, besides gcml.cli.common.CLI_ONLY
+CLI_ONLY = {
+    "data": "the MapSet to train on: an argument of train() (default: the model's usual file)",
+    "depth": "sets arch_kwargs['depth'] (the model builder's keyword)",
+    "no_dropout": "sets the dropout keywords of arch_kwargs to 0",
+    "nproc": "0 = auto (resolved by auto_nproc before TrainConfig(nproc=...) is made)",
+    "resume": "an argument of train(): continue the run in the run folder",
+}
 
 
 def train_cmd(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Architecture from the registry: mass-cnn (Kaur et al. 2021), "
-                                              "mass-cnn-gcml, ... ('gcml models list').")] = "mass-cnn",
+                                              "mass-cnn-gcml, ... ('gcml models list').")] = default(TrainConfig, "model"),
     data: Annotated[Path | None, typer.Option("--data", "-d", help="MapSet to train on [default: the model's "
                                               "usual file, maps.h5 for mass-cnn].")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder [default: runs/MODEL/].")] = None,
     channels: Annotated[str | None, typer.Option("--channels", help="Input channels: a count (1 = sigma, "
-                                                 "2 = sigma,v, 3 = sigma,v,count) or names [default: the model's].")] = None,
-    target: Annotated[str | None, typer.Option("--target", help="Target(s) under /targets, comma-separated "
-                                               "[default: log10_mass_total].")] = None,
+                                                 "2 = sigma,v, 3 = sigma,v,count) or names [default: the model's].")] = default(TrainConfig, "channels"),
+    target: Annotated[str | None, typer.Option("--target", "--targets", help="Target(s) under /targets, comma-separated "
+                                               "[default: log10_mass_total].")] = default(TrainConfig, "targets"),
     depth: Annotated[int | None, typer.Option("--depth", help="mass-cnn convolutions: 2 or 4.")] = None,
     loss: Annotated[str, typer.Option("--loss", help="gaussian_nll (mean + log-variance) or mse (paper: "
-                                      "squared error on the label rescaled to 0-10).")] = "gaussian_nll",
-    vgg16_weights: Annotated[Path | None, typer.Option("--vgg16-weights", help="ImageNet VGG16 weights (torchvision state dict, e.g. vgg16-397923af.pth) for pi-DOC's perceptual loss on map models; gcml never downloads them.")] = None,
-    perceptual_weight: Annotated[float, typer.Option("--perceptual-weight", min=0.0, help="Weight of the perceptual term (with --vgg16-weights).")] = 1.0,
+                                      "squared error on the label rescaled to 0-10).")] = default(TrainConfig, "loss"),
+    vgg16_weights: Annotated[Path | None, typer.Option("--vgg16-weights", help="ImageNet VGG16 weights (torchvision state dict, e.g. vgg16-397923af.pth) for pi-DOC's perceptual loss on map models; gcml never downloads them.")] = default(TrainConfig, "vgg16_weights"),
+    perceptual_weight: Annotated[float, typer.Option("--perceptual-weight", min=0.0, help="Weight of the perceptual term (with --vgg16-weights).")] = default(TrainConfig, "perceptual_weight"),
     no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Switch dropout off.")] = False,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Maximum epochs.")] = 30,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Global batch size.")] = 256,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="Adam weight decay.")] = 0.0,
-    lr_schedule: Annotated[str, typer.Option("--lr-schedule", help="plateau, cosine or none.")] = "plateau",
-    patience: Annotated[int, typer.Option("--patience", min=0, help="Early stopping: epochs without a better "
-                                          "validation loss (0 = never stop early).")] = 8,
-    device: DeviceOpt = "auto",
-    gpus: GpusOpt = 0,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Maximum epochs.")] = default(TrainConfig, "epochs"),
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Global batch size.")] = default(TrainConfig, "batch_size"),
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = default(TrainConfig, "lr"),
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="Adam weight decay.")] = default(TrainConfig, "weight_decay"),
+    lr_schedule: Annotated[str, typer.Option("--lr-schedule", help="plateau, cosine or none.")] = default(TrainConfig, "lr_schedule"),
+    patience: Annotated[int, typer.Option("--patience", "--early-stopping", min=0, help="Early stopping: epochs without a better "
+                                          "validation loss (0 = never stop early).")] = default(TrainConfig, "early_stopping"),
+    device: DeviceOpt = default(TrainConfig, "device"),
+    gpus: GpusOpt = default(TrainConfig, "gpus"),
     nproc: Annotated[int, typer.Option("--nproc", min=0, help="CPU processes for DistributedDataParallel "
                                        "(gloo); 0 = auto: one per core for small maps (up to 32x32 px) on a run "
                                        "of 100,000 map-passes or more, else 1.")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data-loading workers when the MapSet "
-                                         "is streamed from disk.")] = 0,
-    in_memory: Annotated[str, typer.Option("--in-memory", help="auto, yes or no.")] = "auto",
+                                         "is streamed from disk.")] = default(TrainConfig, "workers"),
+    in_memory: Annotated[str, typer.Option("--in-memory", help="auto, yes or no.")] = default(TrainConfig, "in_memory"),
     max_memory_gb: Annotated[float, typer.Option("--max-memory-gb", help="'auto' loads MapSets smaller than "
-                                                 "this into memory.")] = 4.0,
-    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision (bfloat16) on CUDA.")] = True,
+                                                 "this into memory.")] = default(TrainConfig, "max_memory_gb"),
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision (bfloat16) on CUDA.")] = default(TrainConfig, "amp"),
     threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads per process (0 = auto: 1 for maps "
-                                         "up to 32x32 px, else the cores divided among the processes).")] = 0,
+                                         "up to 32x32 px, else the cores divided among the processes).")] = default(TrainConfig, "threads"),
     resume: Annotated[str, typer.Option("--resume", help="yes: continue the interrupted run in the run folder "
                                         "(a bare --resume means yes); auto: continue if it has a checkpoint, else "
                                         "start (for requeued jobs and torchrun --max-restarts); no.")] = "no",
     logger: Annotated[str, typer.Option("--logger", help="Per-epoch metrics besides metrics.jsonl: csv "
                                         "(metrics.csv), tensorboard (tensorboard/; pip install 'gcml[tensorboard]') "
-                                        "or none.")] = "csv",
-    seed: SeedOpt = 0,
+                                        "or none.")] = default(TrainConfig, "logger"),
+    seed: SeedOpt = default(TrainConfig, "seed"),
     config: ConfigOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
@@ -75,9 +90,8 @@ def train_cmd(
 
     Example: gcml train mass-cnn --channels 2 --depth 4 --data maps.h5 -o runs/dl2
     """
-    with user_errors():
+    with user_errors(ctx=ctx):
         from gcml.errors import ConfigError, TrainingInterrupted
-        from gcml.io.common import options_record
         from gcml.models.mass_cnn import resolve_channels
         from gcml.models.registry import get_model_spec
         from gcml.training import TrainConfig, train
@@ -108,12 +122,10 @@ def train_cmd(
             vgg16_weights=str(o["vgg16_weights"] or ""), perceptual_weight=o["perceptual_weight"],
             logger=o["logger"], nproc=max(1, o["nproc"]))
         if o["nproc"] == 0:
-            from gcml.io.common import set_command_options
             from gcml.training.loop import auto_nproc
 
             cfg = cfg.replace(nproc=auto_nproc(data_path, cfg))
             o["nproc"] = cfg.nproc  # stored options repeat the run as it was made
-            set_command_options("train", o)
         from gcml.training.loop import resume_mode
 
         resume_mode(o["resume"])  # a bad value: say so before reading the data
@@ -158,7 +170,7 @@ def train_cmd(
 
             try:
                 res = train(data_path, cfg, out_dir, resume=o["resume"], overwrite=o["overwrite"],
-                            progress=progress, options=options_record("train", o))
+                            progress=progress, options=stored_options("train", o))
             except TrainingInterrupted as exc:
                 prog.stop()
                 err_console.print(f"[bold red]interrupted:[/] {exc}", highlight=False, soft_wrap=True)

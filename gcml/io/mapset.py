@@ -194,17 +194,19 @@ class MapSetWriter:
         truth: dict[str, tuple[str, str]] | None = None, map_attrs: dict[str, Any] | None = None,
         overwrite: bool = False, command: str | None = None, config: dict | None = None,
         seed: int | None = None, parents: Sequence[str | Path] | None = None,
-        compression: str | None = "gzip", catalogues: bool = False,
+        compression: str | None = "gzip", catalogues: bool = False, options: dict[str, Any] | None = None,
     ) -> None:
         """``targets``/``truth`` map name -> (unit, description); ``meta`` name -> (unit, dtype) where
         dtype is a numpy dtype string or ``"str"``; ``catalogues``: every ``write`` also gives the GC
-        catalogues of its maps (:mod:`gcml.io.catalogues`), written in map order."""
+        catalogues of its maps (:mod:`gcml.io.catalogues`), written in map order; ``command``, ``config``,
+        ``seed``, ``parents``, ``options``: provenance (:func:`gcml.io.common.provenance`)."""
         if kind not in KINDS:
             raise InputError(f"MapSet kind must be one of {KINDS}, got '{kind}'")
         self.path = Path(path)
         self.n = int(n)
         self._ctx = atomic_output(self.path, overwrite=overwrite)
-        self._prov = provenance(command=command, config=config, seed=seed, parents=list(parents or []))
+        self._prov = provenance(command=command, config=config, seed=seed, parents=list(parents or []),
+                                options=options)
         self._spec = dict(channels=list(channels), units=list(units), pixel_scale=float(pixel_scale),
                           pixel_unit=pixel_unit, shape=tuple(shape), kind=kind, targets=targets,
                           meta=meta, truth=truth or {}, map_attrs=map_attrs or {}, compression=compression,
@@ -318,7 +320,7 @@ class MapSetWriter:
 
 def write_mapset(path: str | Path, ms: MapSet, *, overwrite: bool = False, command: str | None = None,
                  config: dict | None = None, seed: int | None = None,
-                 parents: Sequence[str | Path] | None = None) -> Path:
+                 parents: Sequence[str | Path] | None = None, options: dict[str, Any] | None = None) -> Path:
     """Write a complete in-memory MapSet to ``path`` (atomically; refuses to overwrite unless asked)."""
     h, w = ms.shape
     meta_spec = {}
@@ -331,7 +333,7 @@ def write_mapset(path: str | Path, ms: MapSet, *, overwrite: bool = False, comma
         targets={k: (ms.target_units.get(k, ""), ms.target_descriptions.get(k, "")) for k in ms.targets},
         truth={k: (ms.truth_units.get(k, ""), "") for k in ms.truth},
         meta=meta_spec, map_attrs=dict(ms.map_attrs), overwrite=overwrite, command=command,
-        config=config, seed=seed, parents=parents,
+        config=config, seed=seed, parents=parents, options=options,
     ) as wr:
         if ms.n:
             wr.write(0, maps=ms.maps, targets=ms.targets, meta=ms.meta, split=ms.split, truth=ms.truth)
@@ -572,7 +574,8 @@ def _group_id_offsets(inputs: Sequence[str | Path], hdrs: list[dict[str, Any]], 
 
 
 def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite: bool = False,
-                  virtual: bool = False, renumber: bool = False, command: str | None = None) -> Path:
+                  virtual: bool = False, renumber: bool = False, command: str | None = None,
+                  options: dict[str, Any] | None = None) -> Path:
     """Join MapSets with the same channels, units, geometry and fields into one file.
 
     With ``virtual=True`` the output is an HDF5 virtual dataset referring to the inputs (which must
@@ -621,7 +624,8 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
     cfg = ref["attrs"].get("config", {})
     seed = ref["attrs"].get("seed")
     with atomic_output(out, overwrite=overwrite) as tmp:
-        prov = provenance(command=command, config=cfg, seed=None if seed is None else int(seed), parents=list(inputs))
+        prov = provenance(command=command, config=cfg, seed=None if seed is None else int(seed), parents=list(inputs),
+                          options=options)
         with h5py.File(tmp, "w", rdcc_nbytes=0) as fo:  # no chunk cache: a failed write leaves nothing to flush
             fo.attrs["format"] = FORMAT
             fo.attrs["format_version"] = FORMAT_VERSION

@@ -17,6 +17,9 @@ the column and what was expected.
 
 The SLUGGS galaxy table (Forbes et al. 2017, AJ 153, 114, Table 1, from VizieR J/AJ/153/114) is shipped
 as ``gcml/data/sluggs_galaxies.tsv`` for ``--galaxy NAME`` look-ups (:func:`lookup_galaxy`).
+
+Why one module of ~510 lines: it is the one reader of user tables (format sniffing, column lookup, angle
+and number parsing, the checks and their messages) and the SLUGGS look-up that fills the same columns.
 """
 
 from __future__ import annotations

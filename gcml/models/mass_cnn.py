@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from gcml.errors import ConfigError
-from gcml.models.registry import ModelSpec, register_model
+from gcml.models.registry import ModelSpec
 
 #: ``--channels`` given as a count means these MapSet channels (paper: 1 = sigma, 2 = sigma and V).
 CHANNEL_PRESETS = {1: ["sigma"], 2: ["sigma", "v"], 3: ["sigma", "v", "count"]}
@@ -117,18 +117,20 @@ def resolve_channels(channels: int | str | list[str] | tuple[str, ...]) -> list[
     return names
 
 
-register_model(ModelSpec(
-    name="mass-cnn", builder=build_mass_cnn, data_kind="kinematics", output="scalar",
-    default_data="maps.h5", paper=True,
-    description="Kaur et al. 2021 galaxy-mass CNN (valid 3x3 convs, depth 2 or 4) on V/sigma maps",
-    defaults={"depth": 2, "padding": "valid", "batchnorm": False},
-    task="scalar-regression", default_channels=("sigma", "v"), default_targets=("log10_mass_total",),
-))
-
-register_model(ModelSpec(
-    name="mass-cnn-gcml", builder=build_mass_cnn, data_kind="kinematics", output="scalar",
-    default_data="maps.h5", paper=False,
-    description="gcml variant of mass-cnn: same-padding convs + batch norm, sigma/v/count input, mean+log-variance",
-    defaults={"depth": 2, "padding": "same", "batchnorm": True, "dropout_conv": 0.1, "dropout_dense": 0.2},
-    task="scalar-regression", default_channels=("sigma", "v", "count"), default_targets=("log10_mass_total",),
-))
+#: the architectures of this module (read by gcml.models.registry, which lists this module by name)
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="mass-cnn", builder=build_mass_cnn, data_kind="kinematics", output="scalar",
+        default_data="maps.h5", paper=True,
+        description="Kaur et al. 2021 galaxy-mass CNN (valid 3x3 convs, depth 2 or 4) on V/sigma maps",
+        defaults={"depth": 2, "padding": "valid", "batchnorm": False},
+        task="scalar-regression", default_channels=("sigma", "v"), default_targets=("log10_mass_total",),
+    ),
+    ModelSpec(
+        name="mass-cnn-gcml", builder=build_mass_cnn, data_kind="kinematics", output="scalar",
+        default_data="maps.h5", paper=False,
+        description="gcml variant of mass-cnn: same-padding convs + batch norm, sigma/v/count input, mean+log-variance",
+        defaults={"depth": 2, "padding": "same", "batchnorm": True, "dropout_conv": 0.1, "dropout_dense": 0.2},
+        task="scalar-regression", default_channels=("sigma", "v", "count"), default_targets=("log10_mass_total",),
+    ),
+)

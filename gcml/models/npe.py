@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from gcml.errors import ConfigError
-from gcml.models.registry import ModelSpec, register_model
+from gcml.models.registry import ModelSpec
 
 #: Columns of a catalogue batch, in order.
 CATALOGUE_COLUMNS = ("x", "y", "v_los", "v_err", "in_map", "valid")
@@ -173,11 +173,14 @@ def _build(**kwargs) -> MassNPE:
     return MassNPE(**kwargs)
 
 
-register_model(ModelSpec(
-    name="mass-npe", builder=_build, data_kind="kinematics", output="posterior", default_data="maps.h5",
-    description="GC catalogue -> posterior of the mass profile (deep-sets encoder + neural spline flow, zuko)",
-    paper=False, task="catalogue-npe", default_channels=CATALOGUE_COLUMNS, default_targets=NPE_TARGETS,
-))
+#: the architectures of this module (read by gcml.models.registry, which lists this module by name)
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="mass-npe", builder=_build, data_kind="kinematics", output="posterior", default_data="maps.h5",
+        description="GC catalogue -> posterior of the mass profile (deep-sets encoder + neural spline flow, zuko)",
+        paper=False, task="catalogue-npe", default_channels=CATALOGUE_COLUMNS, default_targets=NPE_TARGETS,
+    ),
+)
 
 
 @torch.no_grad()

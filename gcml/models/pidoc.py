@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gcml.errors import ConfigError
-from gcml.models.registry import ModelSpec, register_model
+from gcml.models.registry import ModelSpec
 
 #: pi-DOC maps: 160 x 160 px of 0.25", 40" x 40" (Chardin & Bianchini 2021, Section 2.3).
 PIDOC_SIZE = 160
@@ -697,33 +697,36 @@ def _map_builder(cls: type[nn.Module]):
 _CHANNELS = ("flux",)  # the photometry MapSet channel written by gcml mock-observe
 _SCALARS = ("distance", "age")  # pi-DOC's output order (authors' functions.py: column 0 distance, 1 age)
 
-register_model(ModelSpec(
-    name="pidoc-cnn", builder=_builder(PidocCNN), data_kind="photometry", output="scalar",
-    default_data="images.h5", paper=True,
-    description="pi-DOC age/distance CNN (Chardin & Bianchini 2021), layer for layer as the Keras model",
-    task="scalar-regression", default_channels=_CHANNELS, default_targets=_SCALARS,
-))
-register_model(ModelSpec(
-    name="pidoc-ced", builder=_map_builder(PidocCED), data_kind="photometry", output="map",
-    default_data="images.h5", paper=True,
-    description="pi-DOC mass-map encoder-decoder (Chardin & Bianchini 2021), layer for layer as the Keras model",
-    task="map-regression", default_channels=_CHANNELS, default_targets=("mass",),
-))
-register_model(ModelSpec(
-    name="pidoc-cnn-lite", builder=_builder(PidocCNNLite), data_kind="photometry", output="scalar",
-    default_data="images.h5", paper=False,
-    description="gcml fast age/distance CNN: 4x4 stride-4 stem, 3x3 conv-BN blocks, pooled head",
-    task="scalar-regression", default_channels=_CHANNELS, default_targets=_SCALARS,
-))
-register_model(ModelSpec(
-    name="pidoc-ced-lite", builder=_map_builder(PidocCEDLite), data_kind="photometry", output="map",
-    default_data="images.h5", paper=False,
-    description="gcml fast mass-map U-Net on an 80x80 grid, upsampled (mass maps are smoothed, sigma = 4 px)",
-    task="map-regression", default_channels=_CHANNELS, default_targets=("mass",),
-))
-register_model(ModelSpec(
-    name="pidoc-net", builder=_builder(PidocNet), data_kind="photometry", output="map+scalar",
-    default_data="images.h5", paper=False,
-    description="gcml joint network: mass map + distance + age, each with a log-variance head",
-    task="map-scalar-regression", default_channels=_CHANNELS, default_targets=("mass", *_SCALARS),
-))
+#: the architectures of this module (read by gcml.models.registry, which lists this module by name)
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="pidoc-cnn", builder=_builder(PidocCNN), data_kind="photometry", output="scalar",
+        default_data="images.h5", paper=True,
+        description="pi-DOC age/distance CNN (Chardin & Bianchini 2021), layer for layer as the Keras model",
+        task="scalar-regression", default_channels=_CHANNELS, default_targets=_SCALARS,
+    ),
+    ModelSpec(
+        name="pidoc-ced", builder=_map_builder(PidocCED), data_kind="photometry", output="map",
+        default_data="images.h5", paper=True,
+        description="pi-DOC mass-map encoder-decoder (Chardin & Bianchini 2021), layer for layer as the Keras model",
+        task="map-regression", default_channels=_CHANNELS, default_targets=("mass",),
+    ),
+    ModelSpec(
+        name="pidoc-cnn-lite", builder=_builder(PidocCNNLite), data_kind="photometry", output="scalar",
+        default_data="images.h5", paper=False,
+        description="gcml fast age/distance CNN: 4x4 stride-4 stem, 3x3 conv-BN blocks, pooled head",
+        task="scalar-regression", default_channels=_CHANNELS, default_targets=_SCALARS,
+    ),
+    ModelSpec(
+        name="pidoc-ced-lite", builder=_map_builder(PidocCEDLite), data_kind="photometry", output="map",
+        default_data="images.h5", paper=False,
+        description="gcml fast mass-map U-Net on an 80x80 grid, upsampled (mass maps are smoothed, sigma = 4 px)",
+        task="map-regression", default_channels=_CHANNELS, default_targets=("mass",),
+    ),
+    ModelSpec(
+        name="pidoc-net", builder=_builder(PidocNet), data_kind="photometry", output="map+scalar",
+        default_data="images.h5", paper=False,
+        description="gcml joint network: mass map + distance + age, each with a log-variance head",
+        task="map-scalar-regression", default_channels=_CHANNELS, default_targets=("mass", *_SCALARS),
+    ),
+)

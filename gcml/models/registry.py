@@ -1,7 +1,9 @@
 """Model registry: the names users type (``mass-cnn``, ``pidoc-cnn``, ...) mapped to builders.
 
-A builder is a function ``builder(**kwargs) -> torch.nn.Module``. Modules register themselves when
-imported; :func:`_load_all` imports the known model modules so the registry is complete.
+A builder is a function ``builder(**kwargs) -> torch.nn.Module``. The registry is explicit: each module
+of :data:`MODEL_MODULES` declares its architectures as a ``MODELS`` tuple of :class:`ModelSpec` (plain
+data; importing a module registers nothing), and :func:`_load_all` reads those tuples, in this order, on
+first use. Code outside gcml may add architectures with :func:`register_model`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from gcml.errors import ConfigError
 
+#: the modules whose ``MODELS`` make up the registry (imported on first use: they import torch)
 MODEL_MODULES = ("gcml.models.mass_cnn", "gcml.models.pidoc", "gcml.models.npe")
 
 
@@ -53,13 +56,25 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add an architecture from outside gcml (gcml's own are the ``MODELS`` of :data:`MODEL_MODULES`)."""
+    _load_all()
     _REGISTRY[spec.name] = spec
     return spec
 
 
+_LOADED: list[bool] = []
+
+
 def _load_all() -> None:
+    """Read the ``MODELS`` of every module of :data:`MODEL_MODULES` into the registry (once)."""
+    if _LOADED:
+        return
     for mod in MODEL_MODULES:
-        importlib.import_module(mod)
+        for spec in importlib.import_module(mod).MODELS:
+            if spec.name in _REGISTRY:
+                raise RuntimeError(f"model name {spec.name!r} is declared twice")  # a gcml bug, not a user error
+            _REGISTRY[spec.name] = spec
+    _LOADED.append(True)
 
 
 def list_models() -> list[ModelSpec]:

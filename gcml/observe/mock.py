@@ -9,13 +9,17 @@ contiguous block of snapshots; ``gcml merge`` joins the shards in order into the
 
 Rows are streamed to a :class:`gcml.io.mapset.MapSetWriter` one snapshot at a time, so memory stays
 bounded whatever the number of snapshots.
+
+Why one module of ~630 lines: input expansion, split assignment, the per-snapshot photometry and kinematics
+workers and the FITS side outputs all follow the image enumeration described above (image ``i`` of
+snapshot ``s``); splitting them would spread that one contract over several files. The settings live in
+:mod:`gcml.observe.config`, the image physics in :mod:`gcml.observe.photometric`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,150 +30,24 @@ from typing import Any
 import numpy as np
 
 from gcml.errors import ConfigError, InputError
+from gcml.observe.config import (  # noqa: F401  (re-exported: they lived here before issue 14)
+    AXIS_ANGLES,
+    AXIS_CHOICES,
+    CENTRES,
+    FITS_FLAVOURS,
+    FLUX_CONVENTIONS,
+    KINDS,
+    SPLIT_BY,
+    MockObserveConfig,
+)
 from gcml.observe.photometric import (
     ARCSEC_PC_PER_KPC,
-    ImageGeometry,
-    NoiseConfig,
     PhotometricImager,
     cluster_centre,
     projection_matrix,
     to_pidoc_flux,
 )
 from gcml.random import item_rng
-
-KINDS = ("photometry", "kinematics")
-FLUX_CONVENTIONS = ("gcml", "pidoc")
-CENTRES = ("shrinking-sphere", "com", "origin")
-AXIS_CHOICES = ("x", "y", "z", "random")
-#: (theta, phi) of the named axes, as in gcml.observe.kinematic.view_basis
-AXIS_ANGLES = {"x": (math.pi / 2, 0.0), "y": (math.pi / 2, math.pi / 2), "z": (0.0, 0.0)}
-
-
-@dataclass(frozen=True)
-class MockObserveConfig:
-    """Everything that decides the images; stored (resolved) in the output file.
-
-    Photometry (Chardin & Bianchini 2021, Section 2.2; defaults are the paper's):
-
-    psf_fwhm : PSF FWHMs [arcsec]; distance_kpc : distances [kpc]; axes : lines of sight (x, y, z or
-    random); the grid axes x distance x PSF is made for every snapshot, or ``n_random`` images drawn
-    from it (with replacement when ``n_random`` exceeds the grid). fov_arcsec, pixel_scale : the field
-    and its pixels; smoothing_px : Gaussian sigma of both maps; max_shift_arcsec : centre shift, uniform
-    in [-max, max] per axis; rotate : random rotation by 0/90/180/270 deg; beta : Moffat index;
-    flux_convention : "gcml" (F = L_V / (4 pi d^2) per pixel, Lsun kpc^-2) or "pidoc" (log10 of that,
-    see docs/mock-observe.md; ``pidoc_four_pi`` and ``pidoc_floor`` set its details); age_gyr,
-    metallicity : for snapshots without ages / luminosities; centre : how the cluster centre is found;
-    noise : beyond the paper (off by default).
-
-    Kinematics (the map code of gcml.observe.kinematic): kin_n_pix, kin_extent_kpc, kin_smoothing_kpc,
-    kin_min_count; ``n_random`` random viewing directions per snapshot (axes "random") or the named axes.
-
-    Output: compression of the MapSet: "none" (default) or "gzip" (level 1 with shuffle). Measured on
-    160x160 mock images: gzip saves about 30% of the file size but costs ~3.4 ms of CPU per image, as
-    much as making the image (docs/benchmarks.md), so it is off by default.
-    """
-
-    kind: str = "photometry"
-    psf_fwhm: tuple[float, ...] = (0.5, 1.5)
-    distance_kpc: tuple[float, ...] = (10.0, 25.0, 50.0, 75.0, 100.0)
-    axes: tuple[str, ...] = ("z",)
-    n_random: int = 0
-    fov_arcsec: float = 40.0
-    pixel_scale: float = 0.25
-    smoothing_px: float = 4.0
-    max_shift_arcsec: float = 5.0
-    rotate: bool = True
-    beta: float = 2.5
-    flux_convention: str = "gcml"
-    pidoc_four_pi: bool = True
-    pidoc_floor: float = 1e-9
-    age_gyr: float | None = None
-    metallicity: float | None = None
-    centre: str = "shrinking-sphere"
-    noise: NoiseConfig = field(default_factory=NoiseConfig)
-    fits_flavour: str = "gcml"
-    fits_ra: float = 180.0
-    fits_dec: float = 0.0
-    kin_n_pix: int = 10
-    kin_extent_kpc: float = 40.0
-    kin_smoothing_kpc: float = 4.0
-    kin_min_count: float = 0.1
-    pattern: str | None = None
-    partial_series: bool = False
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    split_by: str = "auto"
-    compression: str = "none"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        from gcml.config import check_finite_fields
-
-        check_finite_fields(self, names={"fov_arcsec": "--fov", "smoothing_px": "--smoothing", "age_gyr": "--age",
-                                         "max_shift_arcsec": "--max-shift", "fits_ra": "--ra", "fits_dec": "--dec",
-                                         "psf_fwhm": "--psf", "distance_kpc": "--distance",
-                                         "kin_extent_kpc": "--map-extent", "kin_smoothing_kpc": "--map-smoothing"})
-        if self.kind not in KINDS:
-            raise ConfigError(f"option --kind: expected photometry or kinematics, got '{self.kind}'")
-        if self.flux_convention not in FLUX_CONVENTIONS:
-            raise ConfigError(f"option --flux-convention: expected gcml or pidoc, got '{self.flux_convention}'")
-        if self.centre not in CENTRES:
-            raise ConfigError(f"option --centre: expected one of {', '.join(CENTRES)}, got '{self.centre}'")
-        if not self.axes:
-            raise ConfigError("option --axis: give at least one of x, y, z, random")
-        for a in self.axes:
-            if a not in AXIS_CHOICES:
-                raise ConfigError(f"option --axis: expected x, y, z or random, got '{a}'")
-        f = self.split_fractions
-        if len(f) != 3 or any(not (v >= 0) for v in f) or abs(sum(f) - 1) > 1e-6:
-            raise ConfigError(f"option --split: expected three fractions >= 0 summing to 1, got {list(f)}")
-        if self.split_by not in SPLIT_BY:
-            raise ConfigError(f"option --split-by: expected one of {', '.join(SPLIT_BY)}, got '{self.split_by}'")
-        if self.fits_flavour not in FITS_FLAVOURS:
-            raise ConfigError(f"option --flavour: expected gcml or ps1, got '{self.fits_flavour}'")
-        if self.fits_flavour == "ps1" and (self.kind != "photometry" or self.flux_convention != "gcml"):
-            raise ConfigError("option --flavour ps1: PS1-style cutouts are made from photometry with "
-                              "--flux-convention gcml")
-        if self.compression not in ("gzip", "none"):
-            raise ConfigError(f"option --compression: expected gzip or none, got '{self.compression}'")
-        if self.n_random < 0:
-            raise ConfigError(f"option --n-random: expected a number of images >= 0, got {self.n_random}")
-        if self.kind == "photometry":
-            if not self.psf_fwhm or any(not (math.isfinite(f) and f > 0) for f in self.psf_fwhm):
-                raise ConfigError(f"option --psf: FWHM must be positive arcsec, got {list(self.psf_fwhm)}")
-            if not self.distance_kpc or any(not (math.isfinite(d) and d > 0) for d in self.distance_kpc):
-                raise ConfigError(f"option --distance: distances must be positive kpc, got {list(self.distance_kpc)}")
-            ImageGeometry(self.fov_arcsec, self.pixel_scale)  # validates the field
-            if not (math.isfinite(self.smoothing_px) and self.smoothing_px >= 0):
-                raise ConfigError(f"option --smoothing: expected a sigma >= 0 pixels, got {self.smoothing_px}")
-            if not (math.isfinite(self.max_shift_arcsec) and self.max_shift_arcsec >= 0):
-                raise ConfigError(f"option --max-shift: expected >= 0 arcsec, got {self.max_shift_arcsec}")
-            if not self.beta > 1:
-                raise ConfigError(f"option --beta: the Moffat index must be > 1, got {self.beta}")
-        from gcml.physics.stellar import AGE_MAX_GYR
-
-        if self.age_gyr is not None and not 0 < self.age_gyr <= AGE_MAX_GYR:
-            raise ConfigError(f"option --age: expected an age in Gyr in (0, {AGE_MAX_GYR:g}] (the stellar table's "
-                              f"range), got {self.age_gyr}")
-        if not -90.0 <= self.fits_dec <= 90.0:
-            raise ConfigError(f"option --dec: expected a declination in -90..90 deg, got {self.fits_dec}")
-        if not 0.0 <= self.fits_ra < 360.0:
-            raise ConfigError(f"option --ra: expected a right ascension in 0..360 deg, got {self.fits_ra}")
-        if self.metallicity is not None and not 0 < self.metallicity < 0.1:
-            raise ConfigError(f"option --metallicity: expected a metal mass fraction Z in (0, 0.1), got {self.metallicity}")
-
-    @property
-    def geometry(self) -> ImageGeometry:
-        return ImageGeometry(self.fov_arcsec, self.pixel_scale)
-
-    def grid(self) -> list[tuple[str, float, float]]:
-        """The (axis, distance, PSF) combinations made for every snapshot (photometry)."""
-        if self.kind == "kinematics":
-            return [(a, float("nan"), float("nan")) for a in self.axes]
-        return list(itertools.product(self.axes, self.distance_kpc, self.psf_fwhm))
-
-    @property
-    def images_per_snapshot(self) -> int:
-        return self.n_random if self.n_random > 0 else len(self.grid())
 
 
 @dataclass
@@ -207,15 +85,6 @@ def expand_inputs(inputs: Sequence[str | Path], *, pattern: str | None = None, p
             raise InputError(f"{p}: file or folder not found")
         files.extend(list_snapshot_files(p, pattern=pattern, partial=partial) if p.is_dir() else [p])
     return files
-
-
-#: What train/val/test splits are drawn over: whole simulations (no simulation in two splits; needs
-#: several simulations), single snapshots (ages of one simulation may fall in different splits), or
-#: single images (as pi-DOC did: views of one snapshot in both training and test sets).
-SPLIT_BY = ("auto", "simulation", "snapshot", "image")
-#: ``--fits DIR`` files: gcml's (flux + MASS extension, TAN WCS) or Pan-STARRS1-style r-band cutouts
-#: (:mod:`gcml.observe.synthetic`: counts with the PS1 zero point, asinh scaling, NaN border, PS1 header)
-FITS_FLAVOURS = ("gcml", "ps1")
 
 
 def split_keys(meta: dict[str, np.ndarray], split_by: str, images_per_snapshot: int) -> np.ndarray:
@@ -581,7 +450,7 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
                  overwrite: bool = False, workers: int = 1, shard: tuple[int, int] = (0, 1),
                  fits_dir: str | Path | None = None,
                  progress: Callable[[int, int], None] | bool | None = None,
-                 command: str | None = None) -> MockObserveResult:
+                 command: str | None = None, options: dict[str, Any] | None = None) -> MockObserveResult:
     """Turn snapshots into a MapSet of mock images (photometry) or kinematic maps.
 
     Parameters
@@ -594,6 +463,8 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     shard : (k, n), 0-based: make the k-th of n contiguous blocks of snapshots
     fits_dir : also write one FITS per image there (photometry only)
     progress : called with (images done, images total); ``True``: a tqdm.auto bar (:mod:`gcml.progress`)
+    command, options : provenance stored in the MapSet: the command line (default: this process's) and the
+        record of the command's options (:func:`gcml.io.common.options_record`; the CLI passes it)
 
     Returns
     -------
@@ -641,7 +512,7 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
                 else contextlib.nullcontext(None))
     with fits_ctx as fits_tmp, MapSetWriter(
             out, n=n_images, overwrite=overwrite, config=stored_config, seed=config.seed,
-            parents=[files[s] for s in mine], command=command,
+            parents=[files[s] for s in mine], command=command, options=options,
             compression=None if config.compression == "none" else "gzip", **spec) as writer:
         row = 0
         for res in _run(jobs, workers, threads):

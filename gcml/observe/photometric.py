@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gcml.errors import ConfigError, InputError
+from gcml.observe.config import ImageGeometry, NoiseConfig  # noqa: F401  (re-exported: their home until issue 14)
 from gcml.observe.psf import DEFAULT_BETA, convolve_kernels, gaussian_kernel, moffat_kernel
 
 ARCSEC_PER_RAD = 206264.80624709636
@@ -40,35 +41,6 @@ ARCSEC_PER_RAD = 206264.80624709636
 ARCSEC_PC_PER_KPC = ARCSEC_PER_RAD * 1e-3
 M_V_SUN = 4.83  # absolute V magnitude of the Sun (Willmer 2018, ApJS 236, 47)
 AXES = ("x", "y", "z")
-
-
-@dataclass(frozen=True)
-class ImageGeometry:
-    """The pixel grid of a mock image: a square field ``fov_arcsec`` wide, ``pixel_scale`` arcsec/px."""
-
-    fov_arcsec: float = 40.0
-    pixel_scale: float = 0.25
-
-    def __post_init__(self) -> None:
-        for name in ("fov_arcsec", "pixel_scale"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ConfigError(f"option --{name.replace('_', '-').replace('-arcsec', '')}: "
-                                  f"expected a positive number of arcsec, got {v}")
-        if self.fov_arcsec < self.pixel_scale:
-            raise ConfigError(f"option --fov: the field ({self.fov_arcsec} arcsec) is smaller than one pixel "
-                              f"({self.pixel_scale} arcsec)")
-
-    @property
-    def n_pix(self) -> int:
-        """Pixels per side: ``round(fov / pixel_scale)``."""
-        return max(1, int(round(self.fov_arcsec / self.pixel_scale)))
-
-    @property
-    def extent(self) -> tuple[float, float, float, float]:
-        """(x_min, x_max, y_min, y_max) in arcsec, centred on the field centre."""
-        h = self.n_pix * self.pixel_scale / 2
-        return (-h, h, -h, h)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -328,66 +300,6 @@ class FFTConvolver:
 
 # ---------------------------------------------------------------------------------------------------
 # Noise and contamination
-
-
-@dataclass(frozen=True)
-class NoiseConfig:
-    """Observational effects beyond pi-DOC (all off by default).
-
-    Attributes
-    ----------
-    zeropoint : float
-        V magnitude giving 1 count per second (Pan-STARRS1 stacks: 25 + 2.5 log10 EXPTIME per exposure).
-    exptime : float
-        Exposure time [s].
-    sky_mag : float or None
-        Sky surface brightness [V mag arcsec^-2] (dark sky about 21.8); None: no sky.
-    poisson : bool
-        Poisson noise on source + sky counts.
-    read_noise : float
-        Gaussian read noise [counts per pixel, rms].
-    saturation : float or None
-        Pixels above this many counts are clipped (before sky subtraction).
-    field_density : float
-        Field stars per arcmin^2 between ``field_mag_min`` and ``field_mag_max`` (0: none).
-    field_mag_min, field_mag_max : float
-        V-magnitude range of field stars.
-    field_slope : float
-        Slope of the field-star number counts, dN/dm ∝ 10^(slope m) (about 0.3 at high latitude).
-    """
-
-    zeropoint: float = 25.0
-    exptime: float = 100.0
-    sky_mag: float | None = None
-    poisson: bool = False
-    read_noise: float = 0.0
-    saturation: float | None = None
-    field_density: float = 0.0
-    field_mag_min: float = 14.0
-    field_mag_max: float = 24.0
-    field_slope: float = 0.3
-
-    def __post_init__(self) -> None:
-        from gcml.config import check_finite_fields
-
-        check_finite_fields(self, names={"field_density": "--field-stars"})
-        if not self.exptime > 0:
-            raise ConfigError(f"option --exptime: expected a positive number of seconds, got {self.exptime}")
-        if self.read_noise < 0:
-            raise ConfigError(f"option --read-noise: expected >= 0, got {self.read_noise}")
-        if self.saturation is not None and not self.saturation > 0:
-            raise ConfigError(f"option --saturation: expected a positive number of counts, got {self.saturation}")
-        if self.field_density < 0 or self.field_mag_max < self.field_mag_min:
-            raise ConfigError("field stars: expected density >= 0 and field_mag_min <= field_mag_max")
-
-    @property
-    def detector(self) -> bool:
-        """True when any effect is applied after the PSF (sky, noise, saturation)."""
-        return self.sky_mag is not None or self.poisson or self.read_noise > 0 or self.saturation is not None
-
-    @property
-    def active(self) -> bool:
-        return self.detector or self.field_density > 0
 
 
 def field_star_fluxes(rng: np.random.Generator, geometry: ImageGeometry, noise: NoiseConfig) -> tuple[

@@ -41,6 +41,11 @@ computed from the same GCs and Monte Carlo draws (:func:`gcml.physics.tracer_mas
 ``fill`` reproduces Kaur et al.'s (2021) Table 4 treatments of empty pixels: sigma of empty pixels set to 0,
 50 or 100 km/s (V stays 0, the systemic velocity), or both V and sigma interpolated from the non-empty
 pixels (inverse-distance weighting, power 2). It is meant for models trained without a count channel.
+
+Why one module of ~510 lines: it holds :func:`predict_catalogue` and the named steps it is made of
+(``galaxy_values`` -> ``gc_sample`` -> ``monte_carlo_maps`` -> ``network_masses`` -> ``tme_baseline`` ->
+``range_checks``), each with its small result type; the result and its writers are in
+``catalogue_result.py``.
 """
 
 from __future__ import annotations

@@ -61,6 +61,11 @@ globular clusters. :func:`predict_image` does the same with any gcml pi-DOC mode
    published CNN failed on clusters brighter than its training set. Far outside (more than
    :data:`FAR_OUTSIDE_DEX` beyond the field flux or luminosity range) the result's ``status`` says so,
    first, before the numbers: they are reported but are extrapolations.
+
+Why one module of ~750 lines: reading the sky image, putting it on the model's grid, the prediction with
+its rotations, the range checks and the writers (FITS, JSON, table, quick-look) are one pipeline over one
+result type (:class:`ImagePrediction`), and every step reads the model's recorded preparation; the
+pieces that stand alone already live beside it (``centring.py``, ``harris.py``, ``models/preparation.py``).
 """
 
 from __future__ import annotations

@@ -20,93 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gcml.errors import ConfigError, InputError, OutputExistsError
-
-PRESETS: dict[str, dict] = {
-    "mw15-r1.6": {"r_half_pc": 1.6},
-    "mw15": {"r_half_pc": 3.2},
-    "mw15-r4": {"r_half_pc": 4.0},
-}
-_BASE = {"n_stars": 50_000, "m_min": 0.1, "m_max": 50.0, "metallicity": 0.001, "r_gal_kpc": 15.0,
-         "v_circ_kms": 220.0}
-
-
-@dataclass(frozen=True)
-class SimulateClustersConfig:
-    """Settings of ``gcml simulate-clusters`` (``None`` means: the preset's value).
-
-    Attributes
-    ----------
-    preset : ``mw15-r1.6``, ``mw15`` or ``mw15-r4``
-    ages : ages in Gyr, ``"a,b,c"`` or ``"start:stop:step"`` (0-20 Gyr)
-    seed : seed of the IMF draw and of every random step
-    n_stars, metallicity, r_half_pc, r_gal_kpc, v_circ_kms, m_min, m_max, retain_ns, retain_bh
-        Override the preset (see :class:`gcml.physics.cluster.ClusterParams`).
-    simulation : name of the simulation (default: the preset name, with ``-s<seed>``)
-    dtype : floating-point type on disk
-    """
-
-    preset: str = "mw15"
-    ages: str = "0.5:14:0.05"
-    seed: int = 0
-    n_stars: int | None = None
-    metallicity: float | None = None
-    r_half_pc: float | None = None
-    r_gal_kpc: float | None = None
-    v_circ_kms: float | None = None
-    m_min: float | None = None
-    m_max: float | None = None
-    retain_ns: float | None = None
-    retain_bh: float | None = None
-    simulation: str | None = None
-    dtype: str = "float32"
-
-    def age_list(self) -> list[float]:
-        from gcml.config import parse_list
-
-        ages = parse_list(self.ages, name="--ages", kind=float)
-        bad = [a for a in ages if not 0 <= a <= 20]
-        if bad:
-            raise ConfigError(f"option --ages: ages must lie in 0-20 Gyr, got {bad[0]}")
-        return ages
-
-    def cluster_params(self):
-        from gcml.physics.cluster import ClusterParams
-
-        if self.preset not in PRESETS:
-            raise ConfigError(f"option --preset: unknown preset '{self.preset}'; choose one of {', '.join(PRESETS)}")
-        kw = {**_BASE, **PRESETS[self.preset]}
-        for f in ("n_stars", "metallicity", "r_half_pc", "r_gal_kpc", "v_circ_kms", "m_min", "m_max",
-                  "retain_ns", "retain_bh"):
-            v = getattr(self, f)
-            if v is not None:
-                kw[f] = v
-        if self.dtype not in ("float32", "float64"):
-            raise ConfigError(f"option dtype: expected float32 or float64, got {self.dtype}")
-        params = ClusterParams(**kw)
-        try:
-            params.check()
-        except InputError as exc:
-            # ClusterParams names its fields (n_stars: ...); name the option the user gave instead.
-            msg = str(exc)
-            for field, opt in _OPTION_NAMES.items():
-                if msg.startswith(f"{field}: "):
-                    msg = f"option {opt}: " + msg[len(field) + 2:]
-                    break
-            raise ConfigError(msg) from None
-        return params
-
-    def __post_init__(self) -> None:
-        from gcml.config import check_finite_fields
-
-        check_finite_fields(self, names={"r_half_pc": "--r-half", "r_gal_kpc": "--r-gal"})
-
-    def simulation_name(self) -> str:
-        from gcml.io.common import check_name
-
-        if self.simulation is not None:
-            return check_name(self.simulation, "--simulation")
-        return check_name(f"{self.preset}-s{self.seed}", "--preset")
+from gcml.errors import ConfigError, OutputExistsError
+from gcml.simulate.clusters_config import (  # noqa: F401  (re-exported: they lived here before issue 14)
+    _BASE,
+    PRESETS,
+    SimulateClustersConfig,
+)
 
 
 @dataclass
@@ -153,7 +72,7 @@ def _run_id_of(path: Path) -> str | None:
 
 def _run_chunk(config: SimulateClustersConfig, ages: list[float], paths: list[str], overwrite: bool,
                command: str, progress: Callable[[int], None] | None = None,
-               series: dict | None = None) -> list[dict]:
+               series: dict | None = None, options: dict | None = None) -> list[dict]:
     from gcml.io.snapshots import Snapshot, write_snapshot
     from gcml.physics.cluster import ClusterModel
 
@@ -172,21 +91,17 @@ def _run_chunk(config: SimulateClustersConfig, ages: list[float], paths: list[st
                   "v_circ_kms": params.v_circ_kms, **({"series": series} if series else {})},
         )
         write_snapshot(path, snap, overwrite=overwrite, command=command, config=cfg, seed=config.seed,
-                       dtype=config.dtype)
+                       dtype=config.dtype, options=options)
         out.append(st.info)
         if progress is not None:
             progress(len(out))
     return out
 
 
-# ClusterParams fields -> simulate-clusters options.
-_OPTION_NAMES = {"n_stars": "--n-stars", "metallicity": "--metallicity", "r_half_pc": "--r-half",
-                 "r_gal_kpc": "--r-gal", "retain_ns": "--retain-ns", "retain_bh": "--retain-bh"}
-
-
 def simulate_clusters(
     config: SimulateClustersConfig, out_dir: str | Path, *, overwrite: bool = False, workers: int = 1,
     progress: Callable[[int, int], None] | bool | None = None, command: str | None = None,
+    options: dict | None = None,
 ) -> SimulateClustersResult:
     """Simulate one cluster and write a snapshot per requested age.
 
@@ -205,6 +120,9 @@ def simulate_clusters(
         ``True``: a tqdm.auto bar (:mod:`gcml.progress`).
     command
         Command line recorded in the files (default: the running command).
+    options
+        Record of the command's options stored in every file (:func:`gcml.io.common.options_record`; the
+        CLI passes it, library calls store none).
     """
     from gcml.io.common import command_line, make_output_dir, output_lock
     from gcml.io.series import manifest_name, new_run_id, series_tag, write_manifest
@@ -258,7 +176,7 @@ def simulate_clusters(
                         progress(k, len(ages))
 
                 infos = list(_run_chunk(config, ages, [str(p) for p in paths], overwrite, cmd, progress=step,
-                                        series=tag))
+                                        series=tag, options=options))
             else:
                 # Contiguous blocks of ages, a few per worker; each worker rebuilds the same model from the seed.
                 n_chunks = max(1, min(len(ages), workers * 3))
@@ -266,7 +184,7 @@ def simulate_clusters(
                 done = 0
                 with ProcessPoolExecutor(max_workers=workers) as ex:
                     futs = {ex.submit(_run_chunk, config, [ages[i] for i in c], [str(paths[i]) for i in c],
-                                      overwrite, cmd, None, tag): c for c in chunks}
+                                      overwrite, cmd, None, tag, options): c for c in chunks}
                     try:
                         for fut in as_completed(futs):
                             c = futs[fut]

@@ -20,6 +20,12 @@ Every galaxy draws all its random numbers from its own stream ``item_rng(seed, g
 fixed order, so the output does not depend on batching, ``workers`` or ``shard``. Each galaxy is seen from
 ``views`` directions uniform on the sphere; the GCs are sampled once per galaxy and projected onto all
 views with one batched product, and the maps come from :func:`gcml.observe.kinematic.kinematic_maps`.
+
+Why one module of ~740 lines: every family's draws (``_draw_*``), their phase-space sampling and the block
+driver share the fixed order in which a galaxy consumes its random stream, which is what makes the output
+bitwise independent of ``workers``, ``shard`` and batching; keeping them together keeps that order
+readable in one place. The settings moved to :mod:`gcml.simulate.maps_config`; the next seam, if the
+module grows, is the ``early`` family's draws (``_draw_early``, ``_sample_early``, ``_early_*``).
 """
 
 from __future__ import annotations
@@ -40,7 +46,6 @@ from gcml.io.mapset import MapSetWriter, assign_splits
 from gcml.observe.kinematic import (
     CHANNELS,
     UNITS,
-    MapGeometry,
     kinematic_maps,
     project,
     random_views,
@@ -59,13 +64,16 @@ from gcml.physics.gcs import (
 from gcml.physics.merger import PROFILE_KEYS, integrate_mergers
 from gcml.physics.tracer_mass import tracer_mass_estimator
 from gcml.random import item_rng
-
-FAMILIES = ("disk", "merger", "unknown", "early", "early-ood")
-#: Families written with split = 3 (ood): never trained on, for generalisation tests.
-OOD_FAMILIES = ("unknown", "early-ood")
-EARLY_KINDS = ("early", "early-ood")
-APERTURES_KPC = (5, 10, 20, 50)
-V_ERROR_MODELS = ("uniform", "sluggs")
+from gcml.simulate.maps_config import (  # noqa: F401  (re-exported: they lived here before issue 14)
+    APERTURES_KPC,
+    EARLY_KINDS,
+    FAMILIES,
+    OOD_FAMILIES,
+    V_ERROR_MODELS,
+    SimulateMapsConfig,
+    _option,
+    _pair,
+)
 
 #: Priors of the ``early`` family (ranges drawn uniformly unless stated); references in docs/physics-galaxies.md.
 EARLY_PRIORS: dict[str, Any] = {
@@ -103,118 +111,6 @@ PARAM_META: dict[str, str] = {
     "core_n": "", "r_core_kpc": "kpc", "r_trunc_kpc": "kpc", "einasto_alpha": "", "beta_inf": "", "r_a_kpc": "kpc",
     "gc_slope": "", "r_h_gc_kpc": "kpc", "m_halo_bound": "Msun", "red_fraction": "",
 }
-
-
-# Config fields whose command-line option has another name (messages name the option the user typed).
-_OPTION_NAMES = {"v_error_kms": "--v-error", "batch_galaxies": "--block-size", "families": "--family",
-                 "split_fractions": "--split", "extent_kpc": "--extent", "smoothing_kpc": "--smoothing"}
-
-
-def _option(field: str) -> str:
-    """The command-line option of config field ``field`` (``n_gc_min`` -> ``--n-gc-min``)."""
-    return _OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
-
-
-def _pair(v: Any, name: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v[0]), float(v[1])) if isinstance(v, (list, tuple)) else (float(v), float(v))
-    except (TypeError, ValueError, IndexError):
-        raise ConfigError(f"option {name}: expected 'low:high', got {v!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-        raise ConfigError(f"option {name}: expected finite 'low:high' with low <= high, got {lo}:{hi}")
-    return lo, hi
-
-
-@dataclass(frozen=True)
-class SimulateMapsConfig:
-    """Everything ``simulate-maps`` needs; every field is also a command-line option and config key.
-
-    Ranges are (low, high) tuples drawn uniformly (``log_m200`` in log10 Msun, i.e. log-uniform mass).
-    """
-
-    families: tuple[str, ...] = ("disk", "merger")
-    n_galaxies: int = 2000
-    views: int = 100
-    seed: int = 0
-    # GC system
-    n_gc: int = 200
-    n_gc_slope: float = 0.0
-    n_gc_min: int = 10
-    n_gc_max: int = 5000
-    subsample: tuple[float, float] = (1.0, 1.0)
-    v_error_kms: tuple[float, float] = (0.0, 0.0)
-    v_error_model: str = "uniform"
-    # Maps
-    n_pix: int = 10
-    extent_kpc: float = 40.0
-    smoothing_kpc: float = 4.0
-    min_count: float = 0.1
-    subtract_errors: bool = False
-    # Galaxy priors
-    log_m200: tuple[float, float] = (11.0, 13.0)
-    early_log_m200: tuple[float, float] = (11.0, 14.5)
-    bulge_to_disk: tuple[float, float] = (0.0, 4.0)
-    beta: tuple[float, float] = (0.0, 0.0)
-    f_rot: tuple[float, float] = (0.0, 0.5)
-    # Mergers
-    mass_ratio: tuple[float, float] = (0.3, 1.0)
-    f_v: tuple[float, float] = (0.05, 1.0)
-    separation: tuple[float, float] = (4.0, 8.0)
-    merger_steps: int = 600
-    # Output
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    tme_alpha: float = 0.0
-    tme_gamma: float = 3.0
-    tme_beta: float = 0.0
-    batch_galaxies: int = 128
-    catalogues: bool = True
-
-    def __post_init__(self) -> None:
-        from gcml.config import check_finite_fields
-
-        check_finite_fields(self)
-        fams = tuple(str(f).strip() for f in self.families)
-        bad = [f for f in fams if f not in FAMILIES]
-        if not fams or bad:
-            raise ConfigError(f"option --family: unknown family {', '.join(bad) or '(none)'}; expected one or more of "
-                              f"{', '.join(FAMILIES)}")
-        object.__setattr__(self, "families", fams)
-        for name in ("n_galaxies", "views", "n_gc", "n_pix", "merger_steps", "batch_galaxies", "n_gc_min", "n_gc_max"):
-            v = getattr(self, name)
-            if int(v) != v or v < 1:
-                raise ConfigError(f"option {_option(name)}: expected a positive integer, got {v}")
-        if self.n_gc_min > self.n_gc_max:
-            raise ConfigError("options --n-gc-min/--n-gc-max: expected min <= max")
-        if self.v_error_model not in V_ERROR_MODELS:
-            raise ConfigError(f"option --v-error-model: expected one of {', '.join(V_ERROR_MODELS)}, got "
-                              f"'{self.v_error_model}'")
-        for name in ("subsample", "v_error_kms", "log_m200", "early_log_m200", "bulge_to_disk", "beta", "f_rot", "mass_ratio", "f_v",
-                     "separation"):
-            object.__setattr__(self, name, _pair(getattr(self, name), _option(name)))
-        checks = {
-            "subsample": (0.0, 1.0, "fractions in (0, 1]"), "v_error_kms": (0.0, math.inf, "errors >= 0 km/s"),
-            "log_m200": (8.0, 16.0, "log10 halo masses between 8 and 16"),
-            "early_log_m200": (8.0, 16.0, "log10 halo masses between 8 and 16"),
-            "bulge_to_disk": (0.0, 100.0, "ratios between 0 and 100"), "beta": (-10.0, 0.95, "anisotropies below 0.95"),
-            "f_rot": (0.0, 0.95, "values in [0, 0.95]"), "mass_ratio": (0.01, 1.0, "ratios in [0.01, 1]"),
-            "f_v": (0.0, 3.0, "values in [0, 3]"), "separation": (0.5, 50.0, "0.5-50 disk sizes"),
-        }
-        for name, (lo, hi, what) in checks.items():
-            a, b = getattr(self, name)
-            if a < lo or b > hi or (name == "subsample" and a <= 0):
-                raise ConfigError(f"option {_option(name)}: {a}:{b} is impossible; expected {what}")
-        fr = tuple(float(x) for x in self.split_fractions)
-        if len(fr) != 3 or min(fr) < 0 or abs(sum(fr) - 1.0) > 1e-6:
-            raise ConfigError(f"option --split: expected three non-negative fractions summing to 1, got {list(fr)}")
-        object.__setattr__(self, "split_fractions", fr)
-        # validates the map geometry
-        self.geometry  # noqa: B018
-
-    @property
-    def geometry(self) -> MapGeometry:
-        return MapGeometry(n_pix=int(self.n_pix), extent_kpc=float(self.extent_kpc),
-                           smoothing_kpc=float(self.smoothing_kpc), min_count=float(self.min_count),
-                           subtract_errors=bool(self.subtract_errors))
 
 
 @dataclass
@@ -749,7 +645,7 @@ def _worker(args: tuple[list[int], SimulateMapsConfig]) -> dict[str, Any]:
 def simulate_maps(
     config: SimulateMapsConfig, out: str | Path = "maps.h5", *, overwrite: bool = False, workers: int = 1,
     shard: tuple[int, int] | str | None = None, progress: Callable[[int, int], None] | bool | None = None,
-    command: str | None = None,
+    command: str | None = None, options: dict[str, Any] | None = None,
 ) -> SimulateMapsResult:
     """Simulate galaxies, make their maps and write a MapSet.
 
@@ -762,6 +658,8 @@ def simulate_maps(
         whole blocks of ``config.batch_galaxies`` galaxies, the unit of computation (changing the block size
         may change the last bits of the results, nothing else does).
     progress : called as ``progress(maps_done, maps_total)``; ``True``: a tqdm.auto bar (:mod:`gcml.progress`).
+    command, options : provenance stored in the file: the command line (default: this process's) and the
+        record of the command's options (:func:`gcml.io.common.options_record`; the CLI passes it).
 
     Returns
     -------
@@ -811,6 +709,7 @@ def simulate_maps(
     with MapSetWriter(path, n=n_maps, channels=CHANNELS, units=UNITS, pixel_scale=geom.pixel_scale, pixel_unit="kpc",
                       shape=(geom.n_pix, geom.n_pix), kind="kinematics", targets=targets_spec, meta=meta_spec,
                       map_attrs=map_attrs, overwrite=overwrite, command=command, config=resolved, seed=cfg.seed,
+                      options=options,
                       # float32 V/sigma/count maps do not compress (gzip+shuffle: 31.5 MB vs 30.7 MB raw for
                       # 25,600 maps) but gzip cost more CPU than making the maps; write them uncompressed.
                       compression=None, catalogues=cfg.catalogues) as w:

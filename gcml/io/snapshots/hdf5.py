@@ -29,7 +29,7 @@ FORMAT_VERSION = "1.0"
 def write_snapshot(
     path: str | Path, snap: Snapshot, *, overwrite: bool = False, command: str | None = None,
     config: dict | None = None, seed: int | None = None, parents: list[str | Path] | None = None,
-    dtype: str = "float32", compression: str | None = None,
+    dtype: str = "float32", compression: str | None = None, options: dict[str, Any] | None = None,
 ) -> Path:
     """Write a snapshot as a ``gcml.snapshot`` 1.0 HDF5 file (atomically; refuses to overwrite).
 
@@ -41,7 +41,7 @@ def write_snapshot(
         The snapshot.
     overwrite
         Replace an existing file.
-    command, config, seed, parents
+    command, config, seed, parents, options
         Provenance recorded in the root attributes (see :func:`gcml.io.common.provenance`).
     dtype
         Floating-point type on disk (``"float32"`` halves the size; ``"float64"`` round-trips exactly).
@@ -57,7 +57,8 @@ def write_snapshot(
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             f.attrs["format_version"] = FORMAT_VERSION
-            for k, v in provenance(command=command, config=config, seed=seed, parents=parents).items():
+            for k, v in provenance(command=command, config=config, seed=seed, parents=parents,
+                                                options=options).items():
                 f.attrs[k] = v
             f.attrs["age"] = np.nan if snap.age is None else float(snap.age)
             f.attrs["time"] = np.nan if snap.time is None else float(snap.time)
