@@ -228,6 +228,16 @@ def test_cli_train_pidoc(toy, tmp_path, cli):
     assert r.exit_code == 0, r.output
     assert "test mass" in r.output
     assert (tmp_path / "run" / "best.pt").is_file()
+    # the noise-aware options from the command line; a softlog10 without softening is one sentence, exit 2
+    r = cli("train", "pidoc-ced-lite", "--data", toy, "-o", tmp_path / "soft", "--epochs", "1", "--batch-size", "8",
+            "--input-transform", "softlog10", "--softening", "1e-3", "--quiet")
+    assert r.exit_code == 0, r.output
+    from gcml.io.bundle import load_bundle
+
+    b = load_bundle(tmp_path / "soft" / "best.pt")
+    assert b["preparation"]["transform"] == "softlog10" and b["preparation"]["softening"] == 1e-3
+    r = cli("train", "pidoc-ced-lite", "--data", toy, "-o", tmp_path / "bad", "--input-transform", "softlog10")
+    assert r.exit_code == 2 and "softening" in r.output
 
 
 # ------------------------------------------------------------------------------------------ evaluation

@@ -81,6 +81,14 @@ def train_cmd(
     logger: Annotated[str, typer.Option("--logger", help="Per-epoch metrics besides metrics.jsonl: csv "
                                         "(metrics.csv), tensorboard (tensorboard/; pip install 'gcml[tensorboard]') "
                                         "or none.")] = default(TrainConfig, "logger"),
+    input_transform: Annotated[str, typer.Option("--input-transform", help="Image models: how the flux is read, "
+                                                 "log10 (noiseless mocks, pi-DOC) or softlog10 (noisy images; needs "
+                                                 "--softening).")] = default(TrainConfig, "input_transform"),
+    softening: Annotated[float, typer.Option("--softening", min=0.0, help="softlog10's softening b [Lsun/kpc2]: the "
+                                             "smoothed per-pixel noise of the training images.")] = default(TrainConfig, "softening"),
+    physical_outputs: Annotated[bool, typer.Option("--physical-outputs/--linear-outputs", help="Map models with "
+                                                   "scalar targets: learn distance as log and age as logit on (0, 14.5] "
+                                                   "Gyr (predictions and intervals physical by construction).")] = default(TrainConfig, "physical_outputs"),
     seed: SeedOpt = default(TrainConfig, "seed"),
     config: ConfigOpt = None,
     overwrite: OverwriteOpt = False,
@@ -120,7 +128,8 @@ def train_cmd(
             gpus=o["gpus"], workers=o["workers"], in_memory=o["in_memory"],
             max_memory_gb=o["max_memory_gb"], amp=o["amp"], threads=o["threads"],
             vgg16_weights=str(o["vgg16_weights"] or ""), perceptual_weight=o["perceptual_weight"],
-            logger=o["logger"], nproc=max(1, o["nproc"]))
+            logger=o["logger"], nproc=max(1, o["nproc"]), input_transform=o["input_transform"],
+            softening=o["softening"], physical_outputs=o["physical_outputs"])
         if o["nproc"] == 0:
             from gcml.training.loop import auto_nproc
 
