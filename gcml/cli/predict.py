@@ -75,7 +75,7 @@ def predict_cmd(
     refine_centre: Annotated[bool, typer.Option("--refine-centre/--no-refine-centre", help="Image: move the field "
                                                 "centre from the catalogue position (--target, --ra/--dec, or the "
                                                 "image centre) to the cluster's light centroid.")] = True,
-    table_format: Annotated[str, typer.Option("--format", help="Image: format of the results table written "
+    table_format: Annotated[str, typer.Option("--format", help="Format of the results table written "
                                               "beside the JSON: ecsv (default; astropy units) or votable.")] = "ecsv",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (for scripts) "
                                           "instead of the table.")] = False,
@@ -140,7 +140,7 @@ def _report(pred, paths: dict[str, Path], quiet: bool) -> None:
         t.add_row("TME M(< R_out), Watkins+10", f"{tm['median']:.2f}", f"{tm['p16']:.2f} - {tm['p84']:.2f}",
                   f"{tm['p2_5']:.2f} - {tm['p97_5']:.2f}", "-")
     console.print(t)
-    console.print(f"wrote {paths['json']} and {paths['png']}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False, soft_wrap=True)
 
 
 def _report_survey(res, quiet: bool) -> None:
