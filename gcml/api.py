@@ -172,12 +172,13 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
 
 
 def evaluate(models: list[str | Path], mapset: str | Path, *, split: str = "test", out: str | Path = "report",
-             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096) -> Any:
+             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096, progress: Any = None) -> Any:
     """Score model bundles on a MapSet split and write the report folder ``out``.
 
     Kinematic MapSets: :func:`gcml.evaluation.report.evaluate` (returns an ``EvaluateResult``); photometric
     ones: :func:`gcml.evaluation.pidoc_metrics.evaluate_photometry` (``PidocEvaluateResult``; at most 16
-    images per forward pass).
+    images per forward pass). ``progress``: ``True`` for a tqdm.auto bar (notebooks), a callable
+    ``progress(done, total)``, or None (silent, the default).
     """
     from gcml.io.mapset import read_header
 
@@ -187,8 +188,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, *, split: str = "test
         from gcml.evaluation.pidoc_metrics import evaluate_photometry
 
         return evaluate_photometry(list(models), mapset, split, out, overwrite=overwrite, device=device,
-                                   batch_size=min(batch_size, 16))
+                                   batch_size=min(batch_size, 16), progress=progress)
     from gcml.evaluation.report import evaluate as evaluate_kinematics
 
     return evaluate_kinematics(list(models), mapset, split, out, overwrite=overwrite, device=device,
-                               batch_size=batch_size)
+                               batch_size=batch_size, progress=progress)

@@ -103,6 +103,9 @@ def predict_cmd(
         print_image_prediction(res.prediction, res.files, is_quiet(o["quiet"]), as_json=o["as_json"])
         return
     if res.kind == "survey":
+        if o["as_json"]:
+            _print_survey_json(res.prediction)
+            return
         _report_survey(res.prediction, is_quiet(o["quiet"]))
         return
     if o["as_json"]:  # what was written, for scripts
@@ -170,3 +173,24 @@ def _report_survey(res, quiet: bool) -> None:
                       "0.68 expected)", highlight=False, soft_wrap=True)
     console.print(f"wrote {res.summary_path} and one folder per galaxy ({res.seconds:.1f} s)", highlight=False,
                   soft_wrap=True)
+
+
+def _print_survey_json(res) -> None:
+    """``--json`` for a multi-galaxy table: the rows of summary.ecsv (values in its units) on stdout."""
+    import json
+    import math
+
+    t = res.to_table()
+    for g in res.galaxies:
+        for w in (g.prediction.warnings if g.prediction else []):
+            err_console.print(f"[bold yellow]warning:[/] {g.name}: {w}", highlight=False, soft_wrap=True)
+
+    def plain(v):
+        v = getattr(v, "value", v)
+        v = v.item() if hasattr(v, "item") else v
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    rows = [{c: plain(row[c]) for c in t.colnames} for row in t]
+    units = {c: str(t[c].unit) for c in t.colnames if getattr(t[c], "unit", None) is not None}
+    typer.echo(json.dumps({"format": "gcml.survey-prediction", "table": str(res.table), "units": units,
+                           "summary": str(res.summary_path), "galaxies": rows}, indent=1))

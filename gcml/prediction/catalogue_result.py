@@ -203,7 +203,8 @@ def _finite(obj: Any) -> Any:
 
 
 def plot_prediction_maps(pred: CataloguePrediction, path: str | Path, *, overwrite: bool = False) -> Path:
-    """PNG of the V, sigma and count maps that went into the network (and the GC positions)."""
+    """PNG of the V, sigma and count maps that went into the network, on the sky: RA/Dec axes from
+    :meth:`CataloguePrediction.map_wcs`, north up and east left."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -211,28 +212,32 @@ def plot_prediction_maps(pred: CataloguePrediction, path: str | Path, *, overwri
 
     from gcml.io.common import atomic_output
 
-    e = float(pred.geometry["extent_kpc"]) / 2.0
-    ext = (-e, e, -e, e)
+    wcs = pred.map_wcs()
     panels = [("V [km/s]", pred.maps[0], "RdBu_r"), ("sigma [km/s]", pred.maps[1], "viridis"),
               ("count (kernel-weighted GCs)", pred.maps[2], "Greys")]
     for c, name in enumerate(pred.channels):  # show the network's input where a fill changed it
         if pred.fill is not None and name in ("v", "sigma"):
             k = 0 if name == "v" else 1
             panels[k] = (panels[k][0] + f" (fill {pred.fill})", pred.network_input[c], panels[k][2])
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
-    for ax, (title, img, cmap) in zip(axes, panels, strict=True):
+    fig = plt.figure(figsize=(13.5, 4.6), constrained_layout=True)
+    for i, (title, img, cmap) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, i + 1, projection=wcs)
         kw = {}
         if cmap == "RdBu_r":
             lim = float(np.max(np.abs(img))) or 1.0
             kw = {"vmin": -lim, "vmax": lim}
-        im = ax.imshow(img, origin="lower", extent=ext, cmap=cmap, **kw)
+        im = ax.imshow(map_sky_image(img), origin="lower", cmap=cmap, **kw)
         ax.set_title(title)
-        ax.set_xlabel("x = east [kpc]")
+        ax.coords[0].set_axislabel("RA (ICRS)")
+        ax.coords[1].set_axislabel("Dec (ICRS)" if i == 0 else " ")
+        ax.coords[0].set_major_formatter("hh:mm:ss")
+        ax.coords[1].set_major_formatter("dd:mm")
         fig.colorbar(im, ax=ax, shrink=0.85)
-    axes[0].set_ylabel("y = north [kpc]")
     m = pred.masses.get("log10_mass_total") or next(iter(pred.masses.values()))
-    fig.suptitle(f"{pred.galaxy or pred.table.name}: {pred.n_gc_in_map} GCs in the map, D = {pred.distance_mpc:g} Mpc; "
-                 f"{m.label} = {m.median:.2f} (+{m.plus:.2f} / -{m.minus:.2f}) dex")
+    pix_kpc = float(pred.geometry["extent_kpc"]) / int(pred.maps.shape[-1])
+    fig.suptitle(f"{pred.galaxy or pred.table.name}: {pred.n_gc_in_map} GCs in the map, D = {pred.distance_mpc:g} Mpc, "
+                 f"{pix_kpc:g} kpc/pixel, north up, east left; {m.label} = {m.median:.2f} "
+                 f"(+{m.plus:.2f} / -{m.minus:.2f}) dex")
     p = Path(path)
     with atomic_output(p, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
