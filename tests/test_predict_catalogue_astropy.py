@@ -155,6 +155,10 @@ def test_cli_catalogue_votable_and_json(shared_data, tmp_path, cli):
 
     info = {i.name: i.value for i in parse(out / "prediction.vot").get_first_table().infos}
     assert info["galaxy"] == "NGC 3377" and info["distance"] == "10.9 Mpc" and "warnings" in info
+    r = cli("info", out / "prediction.vot")  # gcml info shows the INFO metadata too
+    assert r.exit_code == 0 and "10.9 Mpc" in r.output and "VOTable" in r.output
+    r = cli("info", out / "maps.fits")
+    assert r.exit_code == 0 and "RA---TAN" in r.output and "km s-1" in r.output
 
 
 def test_survey_result_to_table_has_units():
