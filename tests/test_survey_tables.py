@@ -180,8 +180,9 @@ def test_predict_galaxy_all_json_and_astropy_outputs(tmp_path, cli):
     assert d["units"]["logM_rout"] == "dex(solMass)" and d["galaxies"][1]["status"] == "refused"
     assert (tmp_path / "o" / "NGC_3377" / "prediction.ecsv").is_file()
     assert (tmp_path / "o" / "NGC_3377" / "maps.fits").is_file()
-    seen = []
-    res = predict(p, galaxy="all", out=tmp_path / "o2", n_samples=20, progress=lambda d, t: seen.append((d, t)))
+    seen = []  # an in-memory astropy Table works as the file does
+    res = predict(Table.read(p), galaxy="all", out=tmp_path / "o2", n_samples=20,
+                  progress=lambda d, t: seen.append((d, t)))
     assert seen[0] == (0, 2) and seen[-1] == (2, 2)
     t = res.to_table()
     assert t["r_out"].unit == u.kpc and list(t["galaxy"]) == ["NGC 3377", "NGC 4474"]
