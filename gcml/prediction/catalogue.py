@@ -223,10 +223,16 @@ def quantity_values(*, ra: Any = None, dec: Any = None, position: Any = None, di
     r_e_rad = None
     if getattr(getattr(r_e_kpc, "unit", None), "physical_type", None) == "angle":
         r_e_rad, r_e_kpc = float(as_value(r_e_kpc, "rad", "`r_e_kpc`")), None
-    vals = [as_value(v, unit, f"`{name}`") for v, unit, name in (
-        (distance_mpc, "Mpc", "distance_mpc"), (distance_err_mpc, "Mpc", "distance_err_mpc"), (vsys, "km/s", "vsys"),
-        (r_e_kpc, "kpc", "r_e_kpc"))]
-    return (ra, dec, *(float(v) if v is not None else None for v in vals), r_e_rad)
+    vals = []
+    for v, unit, name in ((ra, "deg", "ra"), (dec, "deg", "dec"), (distance_mpc, "Mpc", "distance_mpc"),
+                          (distance_err_mpc, "Mpc", "distance_err_mpc"), (vsys, "km/s", "vsys"),
+                          (r_e_kpc, "kpc", "r_e_kpc")):
+        v = as_value(v, unit, f"`{name}`")
+        try:
+            vals.append(None if v is None else float(v))
+        except (TypeError, ValueError):
+            raise ConfigError(f"`{name}`: expected a number in {unit} or an astropy Quantity, got {v!r}") from None
+    return (*vals, r_e_rad)
 
 
 @dataclass
