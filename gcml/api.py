@@ -49,6 +49,11 @@ class PredictResult:
     prediction: Any
     files: dict[str, Path] = field(default_factory=dict)
 
+    def to_table(self) -> Any:
+        """The prediction's numbers as an ``astropy.table.QTable`` with units (``prediction.to_table()``): one
+        row per mass for a catalogue, one row for an image, one row per galaxy for a survey table."""
+        return self.prediction.to_table()
+
 
 def predict(path: str | Path, *, model: str | Path | None = None, out: str | Path | None = None,
             overwrite: bool = False, device: str = "auto", seed: int = 0, n_samples: int = 1000,
@@ -58,13 +63,15 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
             dec_col: str | None = None, v_col: str | None = None, verr_col: str | None = None,
             g: str | Path | None = None, r: str | Path | None = None, target: str | None = None,
             refine_centre: bool = True, table_format: str = "ecsv", galaxy_col: str | None = None,
-            split_half: bool = False, command: str | None = None) -> PredictResult:
+            split_half: bool = False, command: str | None = None, position: Any = None,
+            progress: Any = None) -> PredictResult:
     """Predict from real data: galaxy masses from a GC catalogue, or a cluster's mass map, mass, M/L, age
     and distance from a FITS image.
 
     Parameters
     ----------
-    path : GC catalogue (VizieR TSV, CSV, ECSV, FITS table, VOTable) or FITS image
+    path : GC catalogue (VizieR TSV, CSV, ECSV, FITS table, VOTable, or an astropy ``Table``/``QTable`` in
+        memory) or FITS image
     model : model bundle; None: the shipped default for the input
     out : folder to write the results into (None: write nothing)
     overwrite : replace earlier results in ``out``
@@ -72,32 +79,40 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
     seed : random seed of the catalogue's Monte Carlo draws (images draw none)
     n_samples, galaxy, distance_mpc, distance_err_mpc, vsys, r_e_kpc, fill, ra_col, dec_col, v_col, verr_col :
         catalogues only, see :func:`gcml.prediction.catalogue.predict_catalogue`
-    ra, dec : centre [deg]
+    ra, dec : centre [deg], or astropy Angles / Quantities
     g, r, target, refine_centre : images only, see :func:`gcml.prediction.images.predict_image`
-    table_format : images only: "ecsv" or "votable", the results table beside the JSON
+    table_format : "ecsv" or "votable", the results table beside the JSON (``to_table()`` of the prediction)
     galaxy_col, split_half : multi-galaxy catalogues (``galaxy`` a name or "all"), see
         :func:`gcml.prediction.survey.predict_survey`; the result's ``kind`` is then "survey"
     command : the command line recorded in the outputs
+    position : the centre as an astropy ``SkyCoord`` (any frame), instead of ``ra``/``dec``
+    progress : multi-galaxy tables: ``True`` for a tqdm.auto bar over the galaxies (notebooks), a callable
+        ``progress(done, total)``, or None (silent, the default)
+
+    ``distance_mpc``, ``distance_err_mpc``, ``vsys`` and ``r_e_kpc`` may be astropy Quantities in any
+    compatible unit (``r_e_kpc`` also an angle); plain numbers are in the units their names say. The
+    result's ``to_table()`` gives its numbers as a ``QTable`` with units.
 
     Raises
     ------
     InputError, ConfigError, FormatError, DeviceError, OutputExistsError
     """
     from gcml.device import resolve_device
+    from gcml.io.tables import is_astropy_table, not_a_table, source_path
 
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{p}: is a folder; expected a GC catalogue table or a FITS image")
-    if not p.exists():
-        raise InputError(f"{p}: file not found")
-    from gcml.io.tables import not_a_table
-
-    other = not_a_table(p)
-    if other is not None:
-        raise InputError(f"{p}: is {other}; gcml predict takes a GC catalogue (VizieR TSV, CSV, ECSV, FITS table, "
-                         "VOTable) or a FITS image")
+    in_memory = is_astropy_table(path)
+    p = source_path(path)
+    if not in_memory:
+        if p.is_dir():
+            raise InputError(f"{p}: is a folder; expected a GC catalogue table or a FITS image")
+        if not p.exists():
+            raise InputError(f"{p}: file not found")
+        other = not_a_table(p)
+        if other is not None:
+            raise InputError(f"{p}: is {other}; gcml predict takes a GC catalogue (VizieR TSV, CSV, ECSV, FITS "
+                             "table, VOTable) or a FITS image")
     given = {k: v for k, v in locals().items() if k in CATALOGUE_ONLY + IMAGE_ONLY and v is not None}
-    kind = input_kind(p)
+    kind = "catalogue" if in_memory else input_kind(p)
     wrong = [k for k in (CATALOGUE_ONLY if kind == "image" else IMAGE_ONLY) if k in given]
     if wrong:
         names = ", ".join(f"`{k}`" for k in wrong)
@@ -107,6 +122,10 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
 
     if table_format not in TABLE_FORMATS:
         raise ConfigError(f"`table_format`: expected {' or '.join(TABLE_FORMATS)}, got '{table_format}'")
+    if position is not None:
+        from gcml.physics.units import radec_deg
+
+        ra, dec = radec_deg(ra, dec, position, "`position`")
     dev = str(resolve_device(device))
     if kind == "image":
         from gcml.prediction.images import predict_image, save_image_prediction
@@ -120,7 +139,7 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
     if galaxy is not None:
         from gcml.io.survey import survey_galaxy_names
 
-        names = survey_galaxy_names(p, galaxy_col)
+        names = survey_galaxy_names(path, galaxy_col)
         if galaxy.strip().lower() == "all" or (names is not None and len(names) > 1):
             survey = names
     if survey is not None or split_half:
@@ -137,27 +156,29 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
 
         if out is None:
             raise ConfigError("`out`: a multi-galaxy table needs an output folder for its per-galaxy results")
-        res = predict_survey(p, out, galaxy=galaxy, model=model, n_samples=n_samples, seed=seed,
+        res = predict_survey(path, out, galaxy=galaxy, model=model, n_samples=n_samples, seed=seed,
                              split_half=split_half, overwrite=overwrite, galaxy_col=galaxy_col, ra_col=ra_col,
-                             dec_col=dec_col, v_col=v_col, verr_col=verr_col)
+                             dec_col=dec_col, v_col=v_col, verr_col=verr_col, progress=progress)
         return PredictResult("survey", res, {})
     from gcml.prediction.catalogue import predict_catalogue, save_prediction
 
-    pred = predict_catalogue(p, model, galaxy=galaxy, ra=ra, dec=dec, distance_mpc=distance_mpc,
+    pred = predict_catalogue(path, model, galaxy=galaxy, ra=ra, dec=dec, distance_mpc=distance_mpc,
                              distance_err_mpc=distance_err_mpc, vsys=vsys, r_e_kpc=r_e_kpc, fill=fill,
                              n_samples=n_samples, seed=seed, ra_col=ra_col, dec_col=dec_col, v_col=v_col,
                              verr_col=verr_col, device=dev)
-    files = save_prediction(pred, out, overwrite=overwrite, command=command) if out is not None else {}
+    files = (save_prediction(pred, out, overwrite=overwrite, command=command, table_format=table_format)
+             if out is not None else {})
     return PredictResult("catalogue", pred, files)
 
 
 def evaluate(models: list[str | Path], mapset: str | Path, *, split: str = "test", out: str | Path = "report",
-             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096) -> Any:
+             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096, progress: Any = None) -> Any:
     """Score model bundles on a MapSet split and write the report folder ``out``.
 
     Kinematic MapSets: :func:`gcml.evaluation.report.evaluate` (returns an ``EvaluateResult``); photometric
     ones: :func:`gcml.evaluation.pidoc_metrics.evaluate_photometry` (``PidocEvaluateResult``; at most 16
-    images per forward pass).
+    images per forward pass). ``progress``: ``True`` for a tqdm.auto bar (notebooks), a callable
+    ``progress(done, total)``, or None (silent, the default).
     """
     from gcml.io.mapset import read_header
 
@@ -167,8 +188,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, *, split: str = "test
         from gcml.evaluation.pidoc_metrics import evaluate_photometry
 
         return evaluate_photometry(list(models), mapset, split, out, overwrite=overwrite, device=device,
-                                   batch_size=min(batch_size, 16))
+                                   batch_size=min(batch_size, 16), progress=progress)
     from gcml.evaluation.report import evaluate as evaluate_kinematics
 
     return evaluate_kinematics(list(models), mapset, split, out, overwrite=overwrite, device=device,
-                               batch_size=batch_size)
+                               batch_size=batch_size, progress=progress)

@@ -1,7 +1,8 @@
 """Progress of long library calls, for notebooks and scripts.
 
-Long calls (``simulate_maps``, ``simulate_clusters``, ``mock_observe``, ``train``) take
-``progress=``: ``None``/``False`` (the default: silent, as a library should be), a callable
+Long calls (``simulate_maps``, ``simulate_clusters``, ``mock_observe``, ``train``, ``gcml.api.evaluate``, and
+``gcml.api.predict`` on multi-galaxy tables) take ``progress=``: ``None``/``False`` (the default: silent, as a
+library should be), a callable
 ``progress(done, total)`` (what the CLI passes to draw its rich bars), or ``True`` for a ``tqdm.auto`` bar
 (a widget in Jupyter, text in a terminal)::
 
@@ -50,3 +51,15 @@ def as_progress(progress: ProgressArg, desc: str, unit: str = "it") -> Callable[
     if not callable(progress):
         raise TypeError(f"progress must be None, True or a callable progress(done, total), got {progress!r}")
     return progress
+
+
+def offset_progress(report: Callable[..., Any] | None, offset: int, total: int) -> Callable[..., Any] | None:
+    """A ``progress(done, n)`` for one part of a longer job: reports ``offset + done`` of ``total`` to
+    ``report`` (None stays None), e.g. the maps of the k-th of several models."""
+    if report is None:
+        return None
+
+    def step(done: int, _n: int | None = None) -> None:
+        report(offset + int(done), total)
+
+    return step

@@ -28,3 +28,26 @@ def test_train_progress_true(tmp_path, capsys):
           tmp_path / "run", progress=True)
     err = capsys.readouterr().err
     assert "epochs" in err and "2/2" in err
+
+
+def test_evaluate_progress_callable_and_tqdm(tmp_path, capsys):
+    """gcml.api.evaluate: silent by default; a callable sees the maps of every model; True draws a bar."""
+    from gcml.api import evaluate
+    from gcml.training import TrainConfig, train
+
+    data = make_mapset(tmp_path / "syn.h5", n_gal=20, views=4)
+    train(data, TrainConfig(channels=("sigma",), epochs=1, batch_size=16, threads=1, device="cpu"), tmp_path / "run")
+    capsys.readouterr()
+    best = tmp_path / "run" / "best.pt"
+    evaluate([best], data, split="all", out=tmp_path / "r0", batch_size=16)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    seen = []
+    res = evaluate([best, best], data, split="all", out=tmp_path / "r1", batch_size=16,
+                   progress=lambda d, t: seen.append((d, t)))
+    n = res.n_maps
+    assert seen[-1] == (2 * n, 2 * n) and all(t == 2 * n for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    evaluate([best], data, split="all", out=tmp_path / "r2", batch_size=16, progress=True)
+    err = capsys.readouterr().err
+    assert "evaluate" in err and f"{n}/{n}" in err

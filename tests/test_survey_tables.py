@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from astropy.table import Table
@@ -161,3 +163,26 @@ def test_edge_warnings():
     top = SimpleNamespace(masses={"log10_mass_total": m(14.4, 14.1, 14.6), "log10_mass_within_rout": m(10.05, 9.9, 10.2)})
     w = edge_warnings(top, bundle)
     assert len(w) == 2 and "upper edge" in w[0] and "lower edge" in w[1]
+
+
+def test_predict_galaxy_all_json_and_astropy_outputs(tmp_path, cli):
+    """--json prints the summary rows; every predicted galaxy gets prediction.ecsv and maps.fits; the API's
+    result offers to_table() (the summary as a QTable) and reports progress to a callable."""
+    import astropy.units as u
+
+    from gcml.api import predict
+
+    p = _mock_survey(tmp_path)
+    r = cli("predict", p, "--galaxy", "all", "-o", tmp_path / "o", "--samples", "20", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert [g["galaxy"] for g in d["galaxies"]] == ["NGC 3377", "NGC 4474"]
+    assert d["units"]["logM_rout"] == "dex(solMass)" and d["galaxies"][1]["status"] == "refused"
+    assert (tmp_path / "o" / "NGC_3377" / "prediction.ecsv").is_file()
+    assert (tmp_path / "o" / "NGC_3377" / "maps.fits").is_file()
+    seen = []  # an in-memory astropy Table works as the file does
+    res = predict(Table.read(p), galaxy="all", out=tmp_path / "o2", n_samples=20,
+                  progress=lambda d, t: seen.append((d, t)))
+    assert seen[0] == (0, 2) and seen[-1] == (2, 2)
+    t = res.to_table()
+    assert t["r_out"].unit == u.kpc and list(t["galaxy"]) == ["NGC 3377", "NGC 4474"]

@@ -75,7 +75,7 @@ def predict_cmd(
     refine_centre: Annotated[bool, typer.Option("--refine-centre/--no-refine-centre", help="Image: move the field "
                                                 "centre from the catalogue position (--target, --ra/--dec, or the "
                                                 "image centre) to the cluster's light centroid.")] = True,
-    table_format: Annotated[str, typer.Option("--format", help="Image: format of the results table written "
+    table_format: Annotated[str, typer.Option("--format", help="Format of the results table written "
                                               "beside the JSON: ecsv (default; astropy units) or votable.")] = "ecsv",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (for scripts) "
                                           "instead of the table.")] = False,
@@ -103,6 +103,9 @@ def predict_cmd(
         print_image_prediction(res.prediction, res.files, is_quiet(o["quiet"]), as_json=o["as_json"])
         return
     if res.kind == "survey":
+        if o["as_json"]:
+            _print_survey_json(res.prediction)
+            return
         _report_survey(res.prediction, is_quiet(o["quiet"]))
         return
     if o["as_json"]:  # what was written, for scripts
@@ -140,7 +143,7 @@ def _report(pred, paths: dict[str, Path], quiet: bool) -> None:
         t.add_row("TME M(< R_out), Watkins+10", f"{tm['median']:.2f}", f"{tm['p16']:.2f} - {tm['p84']:.2f}",
                   f"{tm['p2_5']:.2f} - {tm['p97_5']:.2f}", "-")
     console.print(t)
-    console.print(f"wrote {paths['json']} and {paths['png']}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}", highlight=False, soft_wrap=True)
 
 
 def _report_survey(res, quiet: bool) -> None:
@@ -170,3 +173,24 @@ def _report_survey(res, quiet: bool) -> None:
                       "0.68 expected)", highlight=False, soft_wrap=True)
     console.print(f"wrote {res.summary_path} and one folder per galaxy ({res.seconds:.1f} s)", highlight=False,
                   soft_wrap=True)
+
+
+def _print_survey_json(res) -> None:
+    """``--json`` for a multi-galaxy table: the rows of summary.ecsv (values in its units) on stdout."""
+    import json
+    import math
+
+    t = res.to_table()
+    for g in res.galaxies:
+        for w in (g.prediction.warnings if g.prediction else []):
+            err_console.print(f"[bold yellow]warning:[/] {g.name}: {w}", highlight=False, soft_wrap=True)
+
+    def plain(v):
+        v = getattr(v, "value", v)
+        v = v.item() if hasattr(v, "item") else v
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    rows = [{c: plain(row[c]) for c in t.colnames} for row in t]
+    units = {c: str(t[c].unit) for c in t.colnames if getattr(t[c], "unit", None) is not None}
+    typer.echo(json.dumps({"format": "gcml.survey-prediction", "table": str(res.table), "units": units,
+                           "summary": str(res.summary_path), "galaxies": rows}, indent=1))

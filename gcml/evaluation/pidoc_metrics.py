@@ -157,13 +157,15 @@ class ModelOutputs:
     scalar_std: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def predict_split(path: Path, x: np.ndarray, *, label: str, device: str = "cpu", batch_size: int = 16) -> ModelOutputs:
-    """Apply one bundle (trained or imported) to flux maps ``x`` (N, 1, H, W) [Lsun/kpc^2]."""
+def predict_split(path: Path, x: np.ndarray, *, label: str, device: str = "cpu", batch_size: int = 16,
+                  progress: Any = None) -> ModelOutputs:
+    """Apply one bundle (trained or imported) to flux maps ``x`` (N, 1, H, W) [Lsun/kpc^2]; ``progress(done,
+    total)`` after each batch."""
     from gcml.models.trained import TrainedModel
 
     tm = TrainedModel.load(path, device=device)
     res = ModelOutputs(label=label, architecture=tm.architecture)
-    out = tm.outputs(x, batch_size=min(batch_size, tm.task.max_eval_batch or batch_size))
+    out = tm.outputs(x, batch_size=min(batch_size, tm.task.max_eval_batch or batch_size), progress=progress)
     if tm.is_map_model:
         d = tm.decode_parts(out)
         res.mass_map = 10.0 ** d["log10_map"]
@@ -217,8 +219,13 @@ def model_metrics(o: ModelOutputs, mass_true: np.ndarray | None, flux: np.ndarra
 
 
 def evaluate_photometry(models: list[str | Path], mapset: str | Path, split: str, out: str | Path, *,
-                        overwrite: bool = False, device: str = "cpu", batch_size: int = 16) -> PidocEvaluateResult:
-    """Evaluate pi-DOC models on a photometry MapSet split; writes metrics.json, report.md and plots."""
+                        overwrite: bool = False, device: str = "cpu", batch_size: int = 16,
+                        progress: Any = None) -> PidocEvaluateResult:
+    """Evaluate pi-DOC models on a photometry MapSet split; writes metrics.json, report.md and plots.
+
+    ``progress``: ``True`` for a tqdm.auto bar over the images of every model (notebooks), a callable
+    ``progress(done, total)``, or None (silent, the default) (:mod:`gcml.progress`).
+    """
     from gcml.io.common import atomic_output, check_output_dir, make_output_dir
     from gcml.io.mapset import read_mapset
 
@@ -249,13 +256,17 @@ def evaluate_photometry(models: list[str | Path], mapset: str | Path, split: str
     res: dict[str, dict[str, Any]] = {}
     outputs = []
     used: set[str] = set()
-    for mp in models:
+    from gcml.progress import as_progress, offset_progress
+
+    report = as_progress(progress, "evaluate", "image")
+    for k, mp in enumerate(models):
         p = Path(mp)
         lab = p.parent.name + "/" + p.name if p.parent.name else p.name
         while lab in used:
             lab += "'"
         used.add(lab)
-        o = predict_split(p, x, label=lab, device=device, batch_size=batch_size)
+        o = predict_split(p, x, label=lab, device=device, batch_size=batch_size,
+                          progress=offset_progress(report, k * ms.n, len(models) * ms.n))
         outputs.append(o)
         res[lab] = model_metrics(o, mass_true, flux, meta, targets)
     make_output_dir(out)

@@ -74,7 +74,7 @@ def _catalogue_posteriors(model, task, mpath: Path, split: str, dev, n_samples: 
 
 def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str | Path, *,
              overwrite: bool = False, device: str = "cpu", batch_size: int = 4096,
-             n_samples: int = 500) -> EvaluateResult:
+             n_samples: int = 500, progress: Any = None) -> EvaluateResult:
     """Evaluate one or more model bundles on a MapSet split and write the report folder ``out``.
 
     Parameters
@@ -84,6 +84,8 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     split : ``test``, ``ood``, ``val``, ``train`` or ``all``
     out : report folder
     n_samples : posterior draws per map for models that return posteriors (mass-npe)
+    progress : ``True`` for a tqdm.auto bar over the maps of every model (notebooks), a callable
+        ``progress(done, total)``, or None (silent, the default) (:mod:`gcml.progress`)
 
     Returns
     -------
@@ -140,7 +142,11 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     zs: dict[str, np.ndarray] = {}
     arrays: dict[str, np.ndarray] = {}
     families = np.asarray(ms.meta["family"]).astype(str) if "family" in ms.meta else None
-    for path, tm in loaded:
+    from gcml.progress import as_progress, offset_progress
+
+    report = as_progress(progress, "evaluate", "map")
+    for k, (path, tm) in enumerate(loaded):
+        step = offset_progress(report, k * ms.n, len(loaded) * ms.n)
         lab = _label(path, used)
         task, b = tm.task, tm.bundle
         samples = None
@@ -148,9 +154,11 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
             samples = _catalogue_posteriors(tm.network, task, mpath, split, dev, n_samples)
             with np.errstate(invalid="ignore"):
                 mean, std = np.nanmean(samples, 0).astype(float), np.nanstd(samples, 0, ddof=1).astype(float)
+            if step is not None:
+                step(ms.n, ms.n)
         else:
             x = ms.maps[:, [ms.channels.index(c) for c in task.channels]]
-            mean, std = tm.predict_maps(x, batch_size=batch_size)
+            mean, std = tm.predict_maps(x, batch_size=batch_size, progress=step)
         tn = b.targets["norm"]
         per: dict[str, Any] = {}
         for j, t in enumerate(task.targets):

@@ -317,9 +317,26 @@ def describe_table(path: Path) -> dict[str, Any]:
         _suffix(path), "table")
     out: dict[str, Any] = {"file": str(path), "format": fmt, "rows": len(t), "columns": cols}
     meta = {k: v for k, v in t.meta.items() if not isinstance(v, (dict, list))}
+    if fmt == "VOTable":
+        meta.update(_votable_infos(path))
     if meta:
         out["meta"] = meta
     return out
+
+
+def _votable_infos(path: Path) -> dict[str, str]:
+    """The table-level INFO elements of a VOTable (where gcml writes a result table's metadata;
+    astropy's ``Table.read`` leaves them out)."""
+    import warnings
+
+    from astropy.io.votable import parse
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return {str(i.name): str(i.value) for i in parse(str(path)).get_first_table().infos}
+    except Exception:  # the columns were read; missing metadata is no reason to fail
+        return {}
 
 
 def describe_mapset(path: Path) -> dict[str, Any]:

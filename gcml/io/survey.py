@@ -35,6 +35,7 @@ from gcml.io.tables import (
     _numeric,
     gc_columns,
     read_table,
+    source_path,
 )
 
 GALAXY_COLUMNS = ("Galaxy", "galaxy", "Host", "host", "Gal", "NGC", "Name_gal", "galaxy_name")
@@ -156,8 +157,8 @@ def read_survey_table(path: str | Path, *, galaxy: str | None = None, galaxy_col
     ------
     InputError : unreadable table, missing columns, bad values, or ``galaxy`` not in the table.
     """
-    p = Path(path)
-    t = read_table(p)
+    p = source_path(path)
+    t = read_table(path)
     if len(t) == 0:
         raise InputError(f"{p}: the catalogue has no rows; expected one row per GC")
     keys, gcol = galaxy_of_rows(t, p, galaxy_col)
@@ -212,8 +213,8 @@ def read_survey_table(path: str | Path, *, galaxy: str | None = None, galaxy_col
 
 def survey_galaxy_names(path: str | Path, galaxy_col: str | None = None) -> list[str] | None:
     """Display names of the galaxies a table holds, or None when its rows do not say which galaxy they belong to."""
-    p = Path(path)
-    t = read_table(p)
+    p = source_path(path)
+    t = read_table(path)
     try:
         keys, _ = galaxy_of_rows(t, p, galaxy_col)
     except InputError:

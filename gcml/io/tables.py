@@ -149,8 +149,53 @@ def not_a_table(path: str | Path) -> str | None:
     return None
 
 
+#: What error messages and results call a catalogue given as an in-memory astropy Table.
+TABLE_LABEL = "<astropy Table>"
+
+
+def is_astropy_table(source: Any) -> bool:
+    """True when ``source`` is an in-memory ``astropy.table.Table`` (or ``QTable``), not a file name."""
+    if source is None or isinstance(source, (str, Path)):
+        return False
+    from astropy.table import Table
+
+    return isinstance(source, Table)
+
+
+def source_path(source: Any) -> Path:
+    """The path a catalogue source names, or :data:`TABLE_LABEL` for an in-memory astropy Table (used in
+    messages and recorded in results)."""
+    return Path(TABLE_LABEL) if is_astropy_table(source) else Path(source)
+
+
+def _from_astropy(t: Any) -> Any:
+    """An in-memory (Q)Table as the readers' plain ``Table``: Quantity columns become columns with units;
+    a SkyCoord column (when the table has no RA/Dec columns of its own) becomes ``RA``/``DEC`` columns in
+    ICRS degrees."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+
+    out = Table(t, copy=True)
+    coords = [c for c in out.colnames if isinstance(out[c], SkyCoord)]
+    names = {c.lower() for c in out.colnames}
+    if coords and not ({n.lower() for n in RA_NAMES} & names):
+        if len(coords) > 1:
+            raise InputError(f"{TABLE_LABEL}: has {len(coords)} SkyCoord columns ({', '.join(coords)}); expected "
+                             "one (or RA and Dec columns)")
+        icrs = out[coords[0]].icrs
+        idx = out.colnames.index(coords[0])
+        out.remove_column(coords[0])
+        out.add_column(icrs.ra.to(u.deg), name="RA", index=idx)
+        out.add_column(icrs.dec.to(u.deg), name="DEC", index=idx + 1)
+    return Table(out, copy=False)
+
+
 def read_table(path: str | Path) -> Any:
     """Read any table astropy reads into an ``astropy.table.Table`` (first table of a FITS/VOTable file).
+
+    ``path`` may also be an in-memory astropy ``Table``/``QTable`` (units on its columns are used; a
+    ``SkyCoord`` column gives RA and Dec), returned as a copy.
 
     Raises
     ------
@@ -158,6 +203,8 @@ def read_table(path: str | Path) -> Any:
     """
     from astropy.table import Table
 
+    if is_astropy_table(path):
+        return _from_astropy(path)
     p = Path(path)
     if p.is_dir():
         raise InputError(f"{p}: is a folder; expected a catalogue file")
@@ -346,7 +393,8 @@ def read_gc_table(
 
     Parameters
     ----------
-    path : any table astropy reads (VizieR TSV, CSV, ECSV, FITS table, VOTable, other text tables)
+    path : any table astropy reads (VizieR TSV, CSV, ECSV, FITS table, VOTable, other text tables), or an
+        astropy ``Table``/``QTable`` in memory (column units are converted; a ``SkyCoord`` column is the position)
     ra_col, dec_col, v_col, verr_col : column names; by default found among the usual names
         (:data:`RA_NAMES`, :data:`DEC_NAMES`, :data:`V_NAMES`, :data:`VERR_NAMES`, case-insensitive)
     min_gcs : fewest GCs accepted
@@ -360,8 +408,8 @@ def read_gc_table(
     InputError : unreadable file, a missing column, non-numeric / missing / NaN values, duplicated rows,
         negative velocity errors, RA/Dec out of range or fewer than ``min_gcs`` GCs.
     """
-    p = Path(path)
-    t = read_table(p)
+    p = source_path(path)
+    t = read_table(path)
     if len(t) == 0:
         raise InputError(f"{p}: the catalogue has no rows; expected one row per GC")
     c_ra, c_dec, c_v, c_e = gc_columns(t, p, ra_col=ra_col, dec_col=dec_col, v_col=v_col, verr_col=verr_col)
@@ -484,10 +532,11 @@ TABLE_FORMATS = {"ecsv": ".ecsv", "votable": ".vot"}
 def write_table(table: Any, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write a result table (``to_table()`` of a prediction) atomically as ECSV or VOTable (by suffix).
 
-    ECSV keeps every astropy unit, ``dex(solMass)`` included, and the metadata (warnings, notes).
-    VOTable units follow the VOUnits standard, which has no logarithmic units: a ``dex(X)`` column is
-    written without a unit and with the description ``log10(value / X)``; list-valued metadata become
-    INFO elements.
+    ECSV keeps every astropy unit, ``dex(solMass)`` included, and the metadata (warnings, notes,
+    Quantities). VOTable units follow the VOUnits standard, which has no logarithmic units: a ``dex(X)``
+    column is written without a unit and with the description ``log10(value / X)``; the metadata become
+    INFO elements of the table (lists joined with `` | ``, Quantities as ``"10.9 Mpc"``; astropy's own
+    VOTable writer drops ``meta``), read with ``astropy.io.votable.parse(path).get_first_table().infos``.
     """
     from astropy.table import Table
 
@@ -511,7 +560,23 @@ def write_table(table: Any, path: str | Path, *, overwrite: bool = False) -> Pat
                 t[name].unit = None
                 phys = getattr(unit, "physical_unit", u.dimensionless_unscaled)
                 t[name].description = f"log10(value / {phys})" if phys != u.dimensionless_unscaled else "dex"
-        t.meta = {k: (" | ".join(map(str, v)) if isinstance(v, list) else v) for k, v in t.meta.items()}
+        meta = {k: (" | ".join(map(str, v)) if isinstance(v, list) else str(v)) for k, v in t.meta.items()}
+        t.meta = {}
+        with atomic_output(p, overwrite=overwrite) as tmp:
+            _write_votable(t, meta, tmp)
+        return p
     with atomic_output(p, overwrite=overwrite) as tmp:
-        t.write(tmp, format="ascii.ecsv" if fmt == "ecsv" else "votable", overwrite=True)  # our temporary
+        t.write(tmp, format="ascii.ecsv", overwrite=True)  # our temporary
     return p
+
+
+def _write_votable(t: Any, meta: dict[str, str], path: Path) -> None:
+    """A VOTable of ``t`` with ``meta`` as INFO elements of the table."""
+    from astropy.io.votable import from_table
+    from astropy.io.votable.tree import Info
+
+    vot = from_table(t)
+    infos = vot.get_first_table().infos
+    for k, v in meta.items():
+        infos.append(Info(name=str(k), value=v))
+    vot.to_xml(str(path))

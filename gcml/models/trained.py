@@ -155,13 +155,14 @@ class TrainedModel:
 
     @torch.no_grad()
     def outputs(self, maps: Any, *, batch_size: int = 64, standardized: bool = False, log10_input: bool = False,
-                rotations: int = 1) -> torch.Tensor:
+                rotations: int = 1, progress: Any = None) -> torch.Tensor:
         """Network outputs (as the task collects them, float32 on CPU) for maps (N, C, H, W).
 
         ``maps`` hold the channels :attr:`channels` in order, in the units of the training data;
         ``standardized``: they are network inputs already; ``log10_input``: log-transformed channels hold
         log10 values already. ``rotations`` (1-4): average over that many rotations by 90 degrees of the
-        input, the map outputs rotated back (test-time augmentation).
+        input, the map outputs rotated back (test-time augmentation). ``progress``: called as
+        ``progress(maps_done, maps_total)`` after each batch (:mod:`gcml.progress`).
         """
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
@@ -181,6 +182,8 @@ class TrainedModel:
                          if isinstance(o, dict) else torch.rot90(o, -k, dims=(-2, -1)) if o.dim() == 4 else o)
                 rot.append(self.task.collect(o).float().cpu())
             outs.append(torch.stack(rot).mean(0) if rotations > 1 else rot[0])
+            if progress is not None:
+                progress(min(s + batch_size, len(x_all)), len(x_all))
         if not outs:
             return torch.zeros(0, 0)
         return torch.cat(outs)
@@ -205,12 +208,12 @@ class TrainedModel:
             res[k] = res[k].reshape(len(out), h, w)
         return res
 
-    def predict_maps(self, maps: Any, *, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    def predict_maps(self, maps: Any, *, batch_size: int = 4096, progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation (physical units, each (N, n_targets) float64) for maps (N, C, H, W)
-        whose channels are :attr:`channels` in order."""
+        whose channels are :attr:`channels` in order; ``progress`` as in :meth:`outputs`."""
         if self.task.max_eval_batch:
             batch_size = min(batch_size, self.task.max_eval_batch)
-        return self.decode(self.outputs(maps, batch_size=batch_size))
+        return self.decode(self.outputs(maps, batch_size=batch_size, progress=progress))
 
     def predict(self, x: Any, *, standardized: bool = False, log10_input: bool = False, batch_size: int = 32,
                 num_threads: int | None = None) -> dict[str, np.ndarray]:

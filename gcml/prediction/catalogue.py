@@ -159,11 +159,18 @@ class GalaxyValues:
 
 def galaxy_values(*, galaxy: str | None = None, ra: float | None = None, dec: float | None = None,
                   distance_mpc: float | None = None, distance_err_mpc: float | None = None,
-                  vsys: float | None = None, r_e_kpc: float | None = None) -> GalaxyValues:
+                  vsys: float | None = None, r_e_kpc: float | None = None, position: Any = None) -> GalaxyValues:
     """Step 1: the galaxy's values from a SLUGGS name (:func:`gcml.io.tables.lookup_galaxy`) and explicit
-    values (which override it); ConfigError naming the missing or bad value."""
+    values (which override it); ConfigError naming the missing or bad value.
+
+    Every value may be a plain number in the unit its name says or an astropy Quantity in any compatible
+    unit (:func:`quantity_values`); ``position`` is the centre as a ``SkyCoord`` instead of ``ra``/``dec``.
+    """
     from gcml.io.tables import lookup_galaxy
 
+    ra, dec, distance_mpc, distance_err_mpc, vsys, r_e_kpc, r_e_rad = quantity_values(
+        ra=ra, dec=dec, position=position, distance_mpc=distance_mpc, distance_err_mpc=distance_err_mpc, vsys=vsys,
+        r_e_kpc=r_e_kpc)
     info = lookup_galaxy(galaxy) if galaxy else None
     notes: list[str] = []
     if info is not None:
@@ -174,6 +181,8 @@ def galaxy_values(*, galaxy: str | None = None, ra: float | None = None, dec: fl
         if r_e_kpc is None:
             r_e_kpc = info.r_e_arcsec * math.pi / (180 * 3600) * float(distance_mpc) * 1e3
         notes.append(f"{info.name}: centre, distance, v_sys and R_e from {info.reference}")
+    if r_e_rad is not None and distance_mpc is not None:  # an angular R_e at the galaxy's distance
+        r_e_kpc = r_e_rad * float(distance_mpc) * 1e3
     if ra is None or dec is None:
         raise ConfigError("`ra`/`dec`: the galaxy centre is needed; give `ra` and `dec` in degrees or "
                           "`galaxy` NAME")
@@ -197,6 +206,38 @@ def galaxy_values(*, galaxy: str | None = None, ra: float | None = None, dec: fl
     return GalaxyValues(ra=float(ra), dec=float(dec), distance_mpc=float(distance_mpc),
                         distance_err_mpc=float(distance_err_mpc), vsys=vsys, r_e_kpc=r_e_kpc,
                         name=info.name if info is not None else galaxy, notes=notes)
+
+
+def quantity_values(*, ra: Any = None, dec: Any = None, position: Any = None, distance_mpc: Any = None,
+                    distance_err_mpc: Any = None, vsys: Any = None, r_e_kpc: Any = None) -> tuple:
+    """Plain numbers in gcml's units from what a user has: numbers (taken to be in the unit the parameter's
+    name says: deg, Mpc, km/s, kpc) or astropy Quantities / Angles / Distances in any compatible unit;
+    ``position`` a ``SkyCoord`` (any frame; ICRS is used) instead of ``ra``/``dec``; ``r_e_kpc`` may be an
+    angle, converted at the galaxy's distance by the caller.
+
+    Returns ``(ra, dec, distance_mpc, distance_err_mpc, vsys, r_e_kpc, r_e_rad)`` (None where not given;
+    ``r_e_rad`` the angular R_e in radians when ``r_e_kpc`` was an angle, and ``r_e_kpc`` then None).
+
+    Raises
+    ------
+    InputError : a Quantity whose unit does not convert, or both ``position`` and ``ra``/``dec``.
+    """
+    from gcml.physics.units import as_value, radec_deg
+
+    ra, dec = radec_deg(ra, dec, position, "`position`")
+    r_e_rad = None
+    if getattr(getattr(r_e_kpc, "unit", None), "physical_type", None) == "angle":
+        r_e_rad, r_e_kpc = float(as_value(r_e_kpc, "rad", "`r_e_kpc`")), None
+    vals = []
+    for v, unit, name in ((ra, "deg", "ra"), (dec, "deg", "dec"), (distance_mpc, "Mpc", "distance_mpc"),
+                          (distance_err_mpc, "Mpc", "distance_err_mpc"), (vsys, "km/s", "vsys"),
+                          (r_e_kpc, "kpc", "r_e_kpc")):
+        v = as_value(v, unit, f"`{name}`")
+        try:
+            vals.append(None if v is None else float(v))
+        except (TypeError, ValueError):
+            raise ConfigError(f"`{name}`: expected a number in {unit} or an astropy Quantity, got {v!r}") from None
+    return (*vals, r_e_rad)
 
 
 @dataclass
@@ -423,6 +464,7 @@ def predict_catalogue(
     v_col: str | None = None,
     verr_col: str | None = None,
     device: str = "cpu",
+    position: Any = None,
 ) -> CataloguePrediction:
     """Predict a galaxy's masses from its GC catalogue (see the module docstring for the method).
 
@@ -431,21 +473,27 @@ def predict_catalogue(
     (build maps) -> :func:`network_masses` (predict) -> :func:`tme_baseline` (baseline) -> :func:`range_checks`
     -> the :class:`CataloguePrediction`.
 
+    The galaxy's values may be plain numbers in the units below or astropy Quantities in any compatible
+    unit (``distance_mpc=10.9 * u.Mpc``, ``vsys=690 * u.km / u.s``, ``r_e_kpc=35 * u.arcsec``), and the
+    centre a ``SkyCoord`` (``position``); the same numbers give the same result either way.
+
     Parameters
     ----------
-    table_path : GC catalogue (any table :func:`gcml.io.tables.read_gc_table` reads)
+    table_path : GC catalogue (any table :func:`gcml.io.tables.read_gc_table` reads), or an astropy
+        ``Table``/``QTable`` in memory (column units are converted; a ``SkyCoord`` column is the position)
     bundle_or_path : model bundle path or dict; None: the shipped default (:func:`default_model_path`)
     galaxy : SLUGGS galaxy name ("NGC 3377") filling the centre, distance, vsys and R_e
         (:func:`gcml.io.tables.lookup_galaxy`); explicit values override it
-    ra, dec : galaxy centre [deg]
+    ra, dec : galaxy centre [deg] (numbers, Angles or Quantities)
     distance_mpc : distance [Mpc]; distance_err_mpc its 1-sigma error (default 10 %)
     vsys : systemic velocity [km/s]; None: the mean GC velocity (with a warning)
-    r_e_kpc : effective radius [kpc] (only reported: R_out / R_e)
+    r_e_kpc : effective radius [kpc], or an angle (converted at the distance) (only reported: R_out / R_e)
     fill : Kaur et al. Table 4 filling of empty pixels ("0", "50", "100", "interp"), or None
     n_samples : Monte Carlo draws (distance, bootstrap, velocity errors)
     seed : random seed (same seed, same result)
     ra_col, dec_col, v_col, verr_col : catalogue column names (found automatically otherwise)
     device : torch device
+    position : galaxy centre as an astropy ``SkyCoord`` (any frame), instead of ``ra``/``dec``
 
     Returns
     -------
@@ -471,7 +519,7 @@ def predict_catalogue(
         if fill not in FILLS:
             raise ConfigError(f"`fill`: expected one of {', '.join(FILLS)}, got '{fill}'")
     gal = galaxy_values(galaxy=galaxy, ra=ra, dec=dec, distance_mpc=distance_mpc, distance_err_mpc=distance_err_mpc,
-                        vsys=vsys, r_e_kpc=r_e_kpc)
+                        vsys=vsys, r_e_kpc=r_e_kpc, position=position)
     tab = read_gc_table(table_path, ra_col=ra_col, dec_col=dec_col, v_col=v_col, verr_col=verr_col)
     tm, mpath = _load(bundle_or_path, device)
     if getattr(tm.task, "source", "targets") != "targets":

@@ -1,4 +1,5 @@
-"""The result of :func:`gcml.prediction.catalogue.predict_catalogue` and writing it (JSON and a PNG)."""
+"""The result of :func:`gcml.prediction.catalogue.predict_catalogue` and writing it (JSON, an ECSV/VOTable
+with units, the maps as FITS with a celestial WCS, and a PNG)."""
 
 from __future__ import annotations
 
@@ -123,6 +124,69 @@ class CataloguePrediction:
         return _finite(d)
 
 
+    def to_table(self) -> Any:
+        """The masses as an ``astropy.table.QTable`` with units: one row per predicted quantity (median,
+        16/84 and 2.5/97.5 percentiles and the network's own mean in ``dex(solMass)``, spreads in ``dex``,
+        the radius an enclosed mass refers to in kpc) and a last row ``tme_log10_mass_within_rout`` for the
+        Watkins et al. (2010) estimator. The galaxy's values (centre, distance, v_sys, GC numbers, R_out ...)
+        are Quantities in ``meta``, with the warnings and notes."""
+        import astropy.units as u
+        from astropy.table import QTable
+
+        from gcml._version import __version__
+
+        rows = [(m.name, m.label, m.median, m.p16, m.p84, m.p2_5, m.p97_5, m.network_mean, m.network_std,
+                 m.bootstrap_std, m.distance_std, math.nan if m.radius_kpc is None else m.radius_kpc)
+                for m in self.masses.values()]
+        tme = self.tme
+        if "median" in tme:
+            rows.append(("tme_log10_mass_within_rout", "TME M(< R_out), Watkins et al. 2010", tme["median"],
+                         tme["p16"], tme["p84"], tme["p2_5"], tme["p97_5"], tme.get("log10_mass_observed", math.nan),
+                         math.nan, math.nan, math.nan, tme.get("r_out_kpc", self.r_out_kpc)))
+        cols = list(zip(*rows, strict=True)) if rows else [[]] * 12
+        dex_msun, dex = u.dex(u.Msun), u.dex
+        t = QTable()
+        t["quantity"] = list(cols[0])
+        t["label"] = list(cols[1])
+        for k, name in enumerate(("median", "p16", "p84", "p2_5", "p97_5", "network_mean"), start=2):
+            t[name] = np.asarray(cols[k], float) * dex_msun
+        for k, name in enumerate(("network_std", "bootstrap_std", "distance_std"), start=8):
+            t[name] = np.asarray(cols[k], float) * dex
+        t["radius"] = np.asarray(cols[11], float) * u.kpc
+        t["median"].description = "median of the Monte Carlo draws, log10(M / solMass)"
+        t["network_mean"].description = "network output on the observed map (TME row: the observed GCs' estimate)"
+        t["radius"].description = "radius of an enclosed mass (NaN: total mass)"
+        t.meta.update({
+            "galaxy": self.galaxy or "", "table": str(self.table),
+            "model": str(self.model) if self.model is not None else "",
+            "ra": self.ra_deg * u.deg, "dec": self.dec_deg * u.deg, "distance": self.distance_mpc * u.Mpc,
+            "distance_err": self.distance_err_mpc * u.Mpc, "vsys": self.vsys_kms * u.km / u.s,
+            "vsys_estimated": bool(self.vsys_estimated),
+            "r_e": (self.r_e_kpc if self.r_e_kpc is not None else math.nan) * u.kpc,
+            "n_gc": int(self.n_gc), "n_gc_in_map": int(self.n_gc_in_map), "r_out": self.r_out_kpc * u.kpc,
+            "r_max": self.r_max_kpc * u.kpc, "velocity_dispersion": self.velocity_dispersion_kms * u.km / u.s,
+            "map_dispersion": self.map_dispersion_kms * u.km / u.s, "fill": self.fill or "",
+            "n_samples": int(self.n_samples), "seed": int(self.seed), "gcml_version": __version__,
+            "warnings": list(self.warnings), "notes": list(self.notes)})
+        return t
+
+    def map_wcs(self) -> Any:
+        """The celestial WCS of :attr:`maps` written east-left (:func:`map_sky_image`): a TAN projection at the
+        galaxy centre with the map's pixel size in kpc turned into an angle at the distance."""
+        from gcml.io.fits import make_tan_wcs
+
+        n = int(self.maps.shape[-1])
+        pix_kpc = float(self.geometry["extent_kpc"]) / n
+        pix_arcsec = math.degrees(pix_kpc / (self.distance_mpc * 1e3)) * 3600.0
+        return make_tan_wcs(self.maps.shape[-2:], pix_arcsec, ra_deg=self.ra_deg, dec_deg=self.dec_deg)
+
+
+def map_sky_image(img: np.ndarray) -> np.ndarray:
+    """A (H, W) map on the tangent plane (x = east to the right, y = north up, origin lower) as a sky image
+    with east to the left (columns reversed), the orientation of :meth:`CataloguePrediction.map_wcs`."""
+    return np.ascontiguousarray(np.asarray(img)[..., ::-1])
+
+
 def _finite(obj: Any) -> Any:
     """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python numbers."""
     if isinstance(obj, dict):
@@ -139,7 +203,8 @@ def _finite(obj: Any) -> Any:
 
 
 def plot_prediction_maps(pred: CataloguePrediction, path: str | Path, *, overwrite: bool = False) -> Path:
-    """PNG of the V, sigma and count maps that went into the network (and the GC positions)."""
+    """PNG of the V, sigma and count maps that went into the network, on the sky: RA/Dec axes from
+    :meth:`CataloguePrediction.map_wcs`, north up and east left."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,28 +212,32 @@ def plot_prediction_maps(pred: CataloguePrediction, path: str | Path, *, overwri
 
     from gcml.io.common import atomic_output
 
-    e = float(pred.geometry["extent_kpc"]) / 2.0
-    ext = (-e, e, -e, e)
+    wcs = pred.map_wcs()
     panels = [("V [km/s]", pred.maps[0], "RdBu_r"), ("sigma [km/s]", pred.maps[1], "viridis"),
               ("count (kernel-weighted GCs)", pred.maps[2], "Greys")]
     for c, name in enumerate(pred.channels):  # show the network's input where a fill changed it
         if pred.fill is not None and name in ("v", "sigma"):
             k = 0 if name == "v" else 1
             panels[k] = (panels[k][0] + f" (fill {pred.fill})", pred.network_input[c], panels[k][2])
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
-    for ax, (title, img, cmap) in zip(axes, panels, strict=True):
+    fig = plt.figure(figsize=(13.5, 4.6), constrained_layout=True)
+    for i, (title, img, cmap) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, i + 1, projection=wcs)
         kw = {}
         if cmap == "RdBu_r":
             lim = float(np.max(np.abs(img))) or 1.0
             kw = {"vmin": -lim, "vmax": lim}
-        im = ax.imshow(img, origin="lower", extent=ext, cmap=cmap, **kw)
+        im = ax.imshow(map_sky_image(img), origin="lower", cmap=cmap, **kw)
         ax.set_title(title)
-        ax.set_xlabel("x = east [kpc]")
+        ax.coords[0].set_axislabel("RA (ICRS)")
+        ax.coords[1].set_axislabel("Dec (ICRS)" if i == 0 else " ")
+        ax.coords[0].set_major_formatter("hh:mm:ss")
+        ax.coords[1].set_major_formatter("dd:mm")
         fig.colorbar(im, ax=ax, shrink=0.85)
-    axes[0].set_ylabel("y = north [kpc]")
     m = pred.masses.get("log10_mass_total") or next(iter(pred.masses.values()))
-    fig.suptitle(f"{pred.galaxy or pred.table.name}: {pred.n_gc_in_map} GCs in the map, D = {pred.distance_mpc:g} Mpc; "
-                 f"{m.label} = {m.median:.2f} (+{m.plus:.2f} / -{m.minus:.2f}) dex")
+    pix_kpc = float(pred.geometry["extent_kpc"]) / int(pred.maps.shape[-1])
+    fig.suptitle(f"{pred.galaxy or pred.table.name}: {pred.n_gc_in_map} GCs in the map, D = {pred.distance_mpc:g} Mpc, "
+                 f"{pix_kpc:g} kpc/pixel, north up, east left; {m.label} = {m.median:.2f} "
+                 f"(+{m.plus:.2f} / -{m.minus:.2f}) dex")
     p = Path(path)
     with atomic_output(p, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -176,18 +245,71 @@ def plot_prediction_maps(pred: CataloguePrediction, path: str | Path, *, overwri
     return p
 
 
+def write_maps_fits(pred: CataloguePrediction, path: str | Path, *, overwrite: bool = False,
+                    command: str | None = None) -> Path:
+    """The V, sigma and count maps of the observed GCs as a FITS file with a celestial WCS.
+
+    Primary HDU ``V`` (EXTNAME; ``BUNIT = 'km s-1'``, line-of-sight velocity relative to the galaxy), extensions
+    ``SIGMA`` (``km s-1``) and ``COUNT`` (``count``: kernel-weighted number of GCs), all with the TAN WCS of
+    :meth:`CataloguePrediction.map_wcs` (centred on the galaxy, east left, north up); HISTORY cards with
+    the gcml version, the command and the model's sha256; the galaxy values and the total mass in
+    ``GCML*`` keywords.
+    """
+    from gcml.io.common import sha256_file
+    from gcml.io.fits import FitsExtension, write_fits_image
+
+    wcs = pred.map_wcs()
+    geom = pred.geometry
+    pix_kpc = float(geom["extent_kpc"]) / int(pred.maps.shape[-1])
+    m = pred.masses.get("log10_mass_total") or next(iter(pred.masses.values()), None)
+    cards: list[tuple] = [
+        ("EXTNAME", "V", "line-of-sight velocity map"),
+        ("GCMLGAL", (pred.galaxy or "")[:60], "galaxy"),
+        ("GCMLDIST", float(pred.distance_mpc), "[Mpc] distance used"),
+        ("GCMLDISE", float(pred.distance_err_mpc), "[Mpc] 1-sigma distance error"),
+        ("GCMLVSYS", float(pred.vsys_kms), "[km/s] systemic velocity subtracted"),
+        ("GCMLPIXK", float(pix_kpc), "[kpc] map pixel size at the distance"),
+        ("GCMLSMOO", float(geom.get("smoothing_kpc", math.nan)), "[kpc] Gaussian kernel sigma"),
+        ("GCMLNGC", int(pred.n_gc_in_map), "GCs inside the map"),
+        ("GCMLROUT", float(pred.r_out_kpc), "[kpc] radius of the outermost GC in the map"),
+    ]
+    if m is not None:
+        cards += [("GCMLLMT", float(m.median), f"[dex Msun] {m.name[:40]}"),
+                  ("GCMLLMLO", float(m.p16), "[dex Msun] 16th percentile"),
+                  ("GCMLLMHI", float(m.p84), "[dex Msun] 84th percentile")]
+    model = Path(pred.model) if pred.model is not None else None
+    history = [f"model {model.name} sha256 {sha256_file(model)}" if model is not None and model.is_file()
+               else "model in memory (no file, no checksum)",
+               f"input catalogue {Path(pred.table).name}",
+               "maps: x east (columns reversed: east left), y north; v relative to v_sys, (1+z)-corrected"]
+    if command is not None:
+        history.append(f"command: {command}")
+    comments = [f"warning: {w}" for w in pred.warnings] + [f"note: {n}" for n in pred.notes]
+    return write_fits_image(
+        path, map_sky_image(pred.maps[0]).astype(np.float32), wcs, unit="km/s", header_cards=cards,
+        history=history, comments=comments, overwrite=overwrite,
+        extensions=[FitsExtension("SIGMA", map_sky_image(pred.maps[1]).astype(np.float32), unit="km/s",
+                                  cards={"COMMENT": "line-of-sight velocity dispersion"}),
+                    FitsExtension("COUNT", map_sky_image(pred.maps[2]).astype(np.float32), unit="count",
+                                  cards={"COMMENT": "kernel-weighted number of GCs per pixel"})])
+
+
 def save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite: bool = False,
-                    command: str | None = None) -> dict[str, Path]:
-    """Write ``prediction.json`` and ``maps.png`` into ``out_dir``; returns their paths.
+                    command: str | None = None, table_format: str = "ecsv") -> dict[str, Path]:
+    """Write ``prediction.json``, ``prediction.ecsv`` (or ``prediction.vot`` with ``table_format="votable"``:
+    :meth:`CataloguePrediction.to_table`, through :func:`gcml.io.tables.write_table` as for images),
+    ``maps.fits`` (:func:`write_maps_fits`) and ``maps.png`` into ``out_dir``; returns their paths.
 
     Raises
     ------
     OutputExistsError : a file exists and ``overwrite`` is False (checked before anything is written).
     """
     from gcml.io.common import atomic_output, check_output_path, command_line, utc_now
+    from gcml.io.tables import TABLE_FORMATS, write_table
 
     out = Path(out_dir)
-    paths = {"json": out / "prediction.json", "png": out / "maps.png"}
+    paths = {"json": out / "prediction.json", "table": out / f"prediction{TABLE_FORMATS[table_format]}",
+             "fits": out / "maps.fits", "png": out / "maps.png"}
     for p in paths.values():
         check_output_path(p, overwrite=overwrite)
     d = pred.to_dict()
@@ -195,5 +317,7 @@ def save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite
     d["command"] = command if command is not None else command_line()
     with atomic_output(paths["json"], overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(d, indent=1))
+    write_table(pred.to_table(), paths["table"], overwrite=overwrite)
+    write_maps_fits(pred, paths["fits"], overwrite=overwrite, command=command)
     plot_prediction_maps(pred, paths["png"], overwrite=overwrite)
     return paths

@@ -9,7 +9,8 @@ measurements combined by inverse-variance weighting):
    10 neighbours, 3 sigma) and left out;
 3. the cleaned catalogue written to ``<out>/<galaxy>/gcs.ecsv`` (every input row, with the combined
    velocity, the number of repeats and the member flag) and predicted by
-   :func:`gcml.prediction.catalogue.predict_catalogue` (``prediction.json``, ``maps.png``);
+   :func:`gcml.prediction.catalogue.predict_catalogue` (``prediction.json``, ``prediction.ecsv``, ``maps.fits``,
+   ``maps.png``);
 4. optionally two random halves of the members (seeded) predicted separately (split-half consistency);
 5. one row per galaxy in ``<out>/summary.ecsv`` (units in the ECSV header), including the galaxies refused
    and why.
@@ -63,6 +64,13 @@ class SurveyResult:
     galaxies: list[GalaxyResult]
     summary_path: Path | None
     seconds: float
+
+    def to_table(self) -> Any:
+        """One row per galaxy as an ``astropy.table.QTable`` with units (the ``summary.ecsv`` table,
+        :func:`summary_table`)."""
+        from astropy.table import QTable
+
+        return QTable(summary_table(self.galaxies))
 
     def split_half_consistency(self) -> tuple[int, int]:
         """(agreeing, compared): galaxies whose two halves agree within the 68 % intervals, i.e.
@@ -154,7 +162,8 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
     n_samples : Monte Carlo draws per galaxy
     split_half : also predict two random halves of each catalogue (seeded by ``seed``)
     plots : write masses.png, mass_vs_mstar.png (and split_half.png) (:func:`plot_survey`)
-    progress : called as ``progress(name, i, n)`` before each galaxy
+    progress : ``True`` for a tqdm.auto bar (notebooks), a callable ``progress(done, total)`` called after
+        each galaxy, or None (silent) (:mod:`gcml.progress`)
     columns : ra_col, dec_col, v_col, verr_col for :func:`gcml.io.survey.read_survey_table`
 
     Raises
@@ -177,7 +186,7 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
     for f in ("summary.ecsv", "masses.png", "mass_vs_mstar.png", "split_half.png"):
         check_output_path(out / f, overwrite=overwrite)
     for name in gals:
-        for f in ("gcs.ecsv", "prediction.json", "maps.png"):
+        for f in ("gcs.ecsv", "prediction.json", "prediction.ecsv", "maps.fits", "maps.png"):
             check_output_path(out / name.replace(" ", "_") / f, overwrite=overwrite)
     make_output_dir(out)
     from gcml.io.bundle import load_bundle
@@ -187,9 +196,12 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
     bundle = model if isinstance(model, dict) else load_bundle(Path(model) if model is not None else default_model_path())
     results: list[GalaxyResult] = []
     names = sorted(gals, key=lambda s: (len(s), s))
+    from gcml.progress import as_progress
+
+    report = as_progress(progress, "galaxies", "galaxy")
     for i, name in enumerate(names):
-        if progress is not None:
-            progress(name, i, len(names))
+        if report is not None:
+            report(i, len(names))
         sg = gals[name]
         gdir = out / name.replace(" ", "_")
         res = GalaxyResult(name=name, status="refused", n_rows=sg.n_rows, n_gc=sg.table.n,
@@ -249,11 +261,15 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
                 res.halves = hp
                 res.split_aperture_kpc = float(ap)
         members_path.unlink(missing_ok=True)
+    if report is not None:
+        report(len(names), len(names))
     write_summary(summary, results, overwrite=overwrite)
     if plots:
         plot_survey(results, out, overwrite=overwrite)
     dt = time.perf_counter() - t0
-    return SurveyResult(table=Path(table), galaxies=results, summary_path=summary, seconds=dt)
+    from gcml.io.tables import source_path
+
+    return SurveyResult(table=source_path(table), galaxies=results, summary_path=summary, seconds=dt)
 
 
 def _write_members(path: Path, sg: Any, member: np.ndarray) -> None:
