@@ -7,7 +7,8 @@ The reference file was made once with the loaders that existed before :class:`gc
 numbers (to 1e-6) and still loads the bundles written before the change:
 
 * the shipped models ``gcml/data/models/mass-cnn-default.pt`` (trained, scalar task) and
-  ``pidoc-net-default.pt`` (trained, map + scalar task);
+  ``pidoc-net-noiseless.pt`` (trained on noiseless mocks, map + scalar task) and ``pidoc-net-default.pt``
+  (noise-aware: softlog10 input, parametrised age and distance);
 * three small bundles in the Keras-import layout of format 1.0 (``pidoc_norms``: ``targets.norm`` with
   ``transform``/``mean``/``std``, no ``task`` entry), saved to ``tests/data/bundle_1.0_imported_<arch>.pt``
   with seeded random weights (the published weights are too large to keep in the repository);
@@ -122,11 +123,13 @@ def reference_values(write_bundles: bool = False) -> dict[str, np.ndarray]:
     mean, std = TrainedModel.load(MODELS / "mass-cnn-default.pt").predict_maps(x)
     ref.update({"mass_cnn/x": x, "mass_cnn/mean": mean, "mass_cnn/std": std})
     # shipped pidoc-net (map + scalar task): the decoding prediction/images.py uses
+    # (the noiseless model was the default until the noise-aware one replaced it: same weights, same values)
     x = pidoc_inputs(160)
-    tm = TrainedModel.load(MODELS / "pidoc-net-default.pt")
     ref["pidoc_net/x"] = x
-    for k, v in tm.decode_parts(tm.outputs(x)).items():
-        ref[f"pidoc_net/{k}"] = v[:, ::4, ::4] if v.ndim == 3 else v
+    for key, name in (("pidoc_net", "pidoc-net-noiseless.pt"), ("pidoc_net_default", "pidoc-net-default.pt")):
+        tm = TrainedModel.load(MODELS / name)
+        for k, v in tm.decode_parts(tm.outputs(x)).items():
+            ref[f"{key}/{k}"] = v[:, ::4, ::4] if v.ndim == 3 else v
     # 1.0 bundles kept in tests/data
     x32 = pidoc_inputs(32, seed=3)
     ref["small/x"] = x32

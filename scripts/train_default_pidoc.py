@@ -1,4 +1,5 @@
-"""Reproduce gcml's shipped default pi-DOC model (``gcml/data/models/pidoc-net-default.pt``).
+"""Reproduce gcml's shipped noiseless pi-DOC model (``gcml/data/models/pidoc-net-noiseless.pt``; the default until
+the noise-aware model of ``scripts/train_noise_aware_pidoc.py`` replaced it).
 
 simulate-clusters -> mock-observe -> train -> evaluate, sized for about an hour of training on the two
 cores of a laptop-class CPU:
@@ -23,7 +24,8 @@ Usage::
     python scripts/train_default_pidoc.py WORKDIR [--snapshots DIR] [--epochs 36] [--install]
 
 ``--snapshots`` reuses snapshots made before (by this script); ``--install`` copies the best model to
-``gcml/data/models/pidoc-net-default.pt`` (the file ``gcml predict IMAGE.fits`` uses by default).
+``gcml/data/models/pidoc-net-noiseless.pt`` (``gcml predict IMAGE.fits --model`` that file; the paper's
+noiseless protocol, docs/pidoc-results.md).
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def main() -> None:
     run("evaluate", best, str(paper), "--split", "test", "-o", str(work / "report-paper-protocol"),
         "--overwrite", "-q")
     if a.install:
-        dest = ROOT / "gcml" / "data" / "models" / "pidoc-net-default.pt"
+        dest = ROOT / "gcml" / "data" / "models" / "pidoc-net-noiseless.pt"
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(work / "run" / "best.pt", dest)
         print(f"installed {dest}")

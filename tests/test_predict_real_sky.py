@@ -58,8 +58,11 @@ def test_smoothed_noiseless_and_unsmoothed_noisy_agree_and_recover_the_truth(fit
                  ("age_gyr", "age_err_gyr")):
         va, vb, sa, sb = getattr(a, q), getattr(b, q), getattr(a, e), getattr(b, e)
         assert abs(va - vb) < math.hypot(sa, sb), (q, va, vb, sa, sb)
+        # one cluster, three quantities, two images: a 2-sigma bound fails a calibrated model one time in
+        # four by chance alone; 3 sigma (0.3 % per check). Population coverage: docs/pidoc-results.md
+        # (68 % coverage 0.65-0.73 on 720 held-out images per set).
         for v, s in ((va, sa), (vb, sb)):
-            assert abs(v - truth[q]) < 2 * s, (q, v, s, truth[q])
+            assert abs(v - truth[q]) < 3 * s, (q, v, s, truth[q])
     assert b.noise_sigma > 0 and math.isnan(a.noise_sigma)
 
 
