@@ -63,7 +63,8 @@ def debris(folder: Path) -> list[Path]:
 # ------------------------------------------------------------------------------------------ digests
 _VOLATILE = {"created_utc", "seconds", "time_s", "maps_per_s", "cpu_s", "command", "date", "DATE", "run_id",
              "train_maps_per_s", "images_per_second", "gcml_version", "elapsed_s", "wall_s",
-             "sha256"}  # a file's sha256 covers its creation time
+             "sha256",  # a file's sha256 covers its creation time
+             "run_dir", "best_checkpoint", "last_checkpoint"}  # where the run was written
 
 
 def _digest_h5(path: Path, h: hashlib._Hash) -> None:
@@ -104,6 +105,12 @@ def digest(path: Path) -> str:
                 h.update(json.dumps(_clean_json(json.loads(q.read_text())), sort_keys=True).encode())
             except ValueError:
                 h.update(b"<bad json>")
+        elif q.suffix == ".csv":  # per-epoch metrics: drop the timing columns
+            import csv
+
+            rows = list(csv.reader(q.read_text().splitlines()))
+            keep = [i for i, c in enumerate(rows[0] if rows else []) if c not in _VOLATILE]
+            h.update(json.dumps([[r[i] for i in keep if i < len(r)] for r in rows]).encode())
         elif q.suffix in (".fits", ".fit"):
             from astropy.io import fits
 
@@ -166,7 +173,7 @@ def make_fixtures(fx: Path, quick: bool) -> dict[str, Path]:
     rng = np.random.default_rng(0)
     ra, dec = 161.926 + rng.normal(0, 0.03, 60), 13.986 + rng.normal(0, 0.03, 60)
     v = 690 + rng.normal(0, 100, 60)
-    rows = [f"{a:.6f},{d:.6f},{vv:.1f},10" for a, d, vv in zip(ra, dec, v)]
+    rows = [f"{a:.6f},{d:.6f},{vv:.1f},10" for a, d, vv in zip(ra, dec, v, strict=True)]
     (fx / "cat.csv").write_text("RA,Dec,v,v_err\n" + "\n".join(rows) + "\n")
     f["cat"] = fx / "cat.csv"
     f["rows"] = rows  # type: ignore[assignment]
@@ -656,7 +663,7 @@ def part_concurrent(work: Path, f: dict, quick: bool, rng: random.Random, comman
                                           preexec_fn=_limit) for s in seeds]
                 res = [(p.wait(), *p.communicate()) for p in procs]
                 codes = [c for c, _, _ in res]
-                ok = [s for s, (c, _, _) in zip(seeds, res) if c == 0]
+                ok = [s for s, (c, _, _) in zip(seeds, res, strict=True) if c == 0]
                 msgs = [e.strip().splitlines()[-1] if e.strip() else "" for c, _, e in res if c != 0]
                 cls = "ok"
                 if any(c not in (0, 2) for c in codes):
