@@ -264,3 +264,14 @@ def test_python_api_takes_skycoord_and_angles(tmp_path, tiny_model):
     assert b.to_table()["mass_total"].unit == u.Msun
     with pytest.raises(InputError, match="ra: a quantity in kpc cannot be converted to deg"):
         predict_image(tmp_path / "c.fits", model=tiny_model, ra=3 * u.kpc, dec=DEC)
+
+
+def test_quicklook_axes_are_sky_offsets_east_left():
+    from gcml.io.fits import make_tan_wcs
+    from gcml.prediction.images import sky_extent
+
+    ext, xl, yl = sky_extent(make_tan_wcs((160, 160), 0.25, ra_deg=10.0, dec_deg=-30.0), (160, 160))
+    # 160 px of 0.25": +-20"; RA offset grows to the left (east left), Dec upwards (north up)
+    assert ext == pytest.approx([20.0, -20.0, -20.0, 20.0])
+    assert "east left" in xl and "north up" in yl
+    assert sky_extent(None, (10, 10)) is None

@@ -723,20 +723,41 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
     return paths
 
 
+def sky_extent(wcs: Any, shape: tuple[int, int]) -> tuple[list[float], str, str] | None:
+    """imshow extent [arcsec] of a north-up TAN field about its centre, east to the left (RA offset grows to
+    the left), and the axis labels; None when the WCS is not a north-up celestial one (then pixels are shown)."""
+    if wcs is None or not getattr(wcs, "has_celestial", False):
+        return None
+    try:
+        pc = wcs.wcs.get_pc()
+        cd = np.asarray(wcs.wcs.cdelt, float)[:2] * 3600.0
+    except Exception:  # noqa: BLE001  (a WCS without PC/CDELT: show pixels)
+        return None
+    if abs(pc[0, 1]) > 1e-9 or abs(pc[1, 0]) > 1e-9:
+        return None  # rotated: offsets along the pixel axes would not be RA/Dec
+    h, w = shape
+    x0, x1 = -w / 2 * cd[0], w / 2 * cd[0]  # CDELT1 < 0 (east left): x0 > 0 on the left
+    y0, y1 = -h / 2 * cd[1], h / 2 * cd[1]
+    return [x0, x1, y0, y1], "ΔRA cos Dec [arcsec] (east left)", "ΔDec [arcsec] (north up)"
+
+
 def _quicklook(pred: ImagePrediction, path: Path, overwrite: bool) -> None:
+    """Three panels: the prepared V flux, the mass map, its uncertainty, in arcsec offsets from the field's
+    centre (RA/Dec given in the title), east left, north up. Plain matplotlib axes: WCSAxes and
+    tight_layout took 0.5-0.8 s of CPU, more than the whole prediction (docs/benchmarks.md)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from gcml.io.common import atomic_output
 
-    # sky axes (RA, Dec from the map's WCS; east to the left as on the sky) when there is a WCS
-    fig = plt.figure(figsize=(13, 4.4))
-    sky = pred.wcs is not None and getattr(pred.wcs, "has_celestial", False)
-    ax = [fig.add_subplot(1, 3, i + 1, projection=pred.wcs if sky else None) for i in range(3)]
     h, w = pred.mass_map.shape
-    ext = None if sky else [-w / 2, w / 2, -h / 2, h / 2]
+    sky = sky_extent(pred.wcs, (h, w))
+    ext, xl, yl = sky if sky else ([-w / 2, w / 2, -h / 2, h / 2], "x [pixel]", "y [pixel]")
+    fig = Figure(figsize=(13, 4.4))
+    fig.subplots_adjust(left=0.05, right=0.97, bottom=0.13, top=0.86, wspace=0.32)
+    ax = fig.subplots(1, 3)
     ax[0].imshow(np.log10(np.maximum(pred.flux_v, 1e-9)), origin="lower", extent=ext, cmap="gray")
     ax[0].set_title("log10 V flux (model input)")
     im = ax[1].imshow(np.log10(pred.mass_map), origin="lower", extent=ext, cmap="magma")
@@ -747,15 +768,9 @@ def _quicklook(pred: ImagePrediction, path: Path, overwrite: bool) -> None:
     ax[2].set_title(f"d = {pred.distance_kpc:.1f}±{pred.distance_err_kpc:.1f} kpc, age {pred.age_gyr:.1f}±{pred.age_err_gyr:.1f} Gyr",
                     fontsize=9)
     for a in ax:
-        if sky:
-            a.coords[0].set_axislabel("RA (ICRS)")
-            a.coords[1].set_axislabel("Dec (ICRS)")
-            a.coords[0].set_major_formatter("hh:mm:ss")
-            a.coords[1].set_major_formatter("dd:mm:ss")
-        else:
-            a.set_xlabel("x [pixel]")
-            a.set_ylabel("y [pixel]")
-    fig.tight_layout()
+        a.set_xlabel(xl)
+        a.set_ylabel(yl)
+    if sky:
+        fig.suptitle(f"field centre RA {pred.ra_deg:.5f}, Dec {pred.dec_deg:+.5f} (ICRS, deg)", fontsize=10)
     with atomic_output(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
