@@ -23,7 +23,7 @@ def _catalogue(path: Path, n: int = 40, header: str = "RA,Dec,v,v_err", dec0: fl
     rng = np.random.default_rng(0)
     ra, dec = 161.926 + rng.normal(0, 0.03, n), dec0 + rng.normal(0, 0.03, n)
     v = 690 + rng.normal(0, 100, n)
-    path.write_text(header + "\n" + "\n".join(f"{a:.6f},{d:.6f},{vv:.1f},10" for a, d, vv in zip(ra, dec, v)) + "\n")
+    path.write_text(header + "\n" + "\n".join(f"{a:.6f},{d:.6f},{vv:.1f},10" for a, d, vv in zip(ra, dec, v, strict=True)) + "\n")
     return path
 
 
@@ -77,11 +77,11 @@ def test_library_configs_refuse_nonfinite():
     from gcml.observe.photometric import NoiseConfig
     from gcml.training.config import TrainConfig
 
-    with pytest.raises(ConfigError, match="option --fov: expected a finite number"):
+    with pytest.raises(ConfigError, match="option `fov_arcsec`: expected a finite number"):
         MockObserveConfig(fov_arcsec=float("nan"))
-    with pytest.raises(ConfigError, match="option --zeropoint: expected a finite number"):
+    with pytest.raises(ConfigError, match="option `zeropoint`: expected a finite number"):
         NoiseConfig(zeropoint=float("nan"))
-    with pytest.raises(ConfigError, match="option --lr: expected a finite number"):
+    with pytest.raises(ConfigError, match="option `lr`: expected a finite number"):
         TrainConfig(model="mass-cnn", lr=float("inf"))
 
 

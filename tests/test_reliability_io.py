@@ -56,8 +56,8 @@ def test_second_writer_fails_at_once(tmp_path):
 
 def test_lock_held_by_another_process(tmp_path):
     out = tmp_path / "run"
-    code = ("import sys,time; sys.path.insert(0, %r); from gcml.io.common import output_lock\n"
-            "with output_lock(%r):\n    print('locked', flush=True); time.sleep(30)\n") % (str(ROOT), str(out))
+    code = (f"import sys,time; sys.path.insert(0, {str(ROOT)!r}); from gcml.io.common import output_lock\n"
+            f"with output_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(30)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "locked"
