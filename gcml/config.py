@@ -15,10 +15,11 @@ from typing import Any
 from gcml.errors import ConfigError
 
 
-def check_finite_fields(obj: Any, *, names: dict[str, str] | None = None) -> None:
+def check_finite_fields(obj: Any) -> None:
     """Refuse NaN and infinity in the float fields (and tuples of floats) of a config dataclass.
 
-    ``names`` maps field names to the option names used in the message (default ``--field-name``).
+    The message names the field in library terms, backquoted (```sky_mag```); the command line shows the
+    option that sets it (:func:`gcml.cli.common.user_errors`).
     """
     import dataclasses
 
@@ -27,8 +28,7 @@ def check_finite_fields(obj: Any, *, names: dict[str, str] | None = None) -> Non
         vals = v if isinstance(v, (tuple, list)) else (v,)
         for x in vals:
             if isinstance(x, float) and not math.isfinite(x):
-                opt = (names or {}).get(f.name, "--" + f.name.replace("_", "-"))
-                raise ConfigError(f"option {opt}: expected a finite number, got {x}")
+                raise ConfigError(f"option `{f.name}`: expected a finite number, got {x}")
 
 
 def parse_list(text: str | float | int | list | tuple, *, name: str = "value", kind: type = float) -> list:
@@ -39,7 +39,7 @@ def parse_list(text: str | float | int | list | tuple, *, name: str = "value", k
     text
         A string such as ``"10,25,50"`` or ``"0.5:14:0.5"``, a single number, or a list.
     name
-        Option name used in error messages.
+        How messages name the parameter: in library terms, backquoted (```ages```; the CLI shows its option).
     kind
         ``float``, ``int`` or ``str``.
     """
@@ -209,8 +209,8 @@ def shard_from_environment(environ: dict[str, str] | None = None) -> tuple[int, 
 
     e = os.environ if environ is None else environ
     if "SLURM_ARRAY_TASK_ID" not in e:
-        raise ConfigError("option --shard auto: SLURM_ARRAY_TASK_ID is not set (not a SLURM job-array task); "
-                          "give --shard K/N")
+        raise ConfigError("option `shard` auto: SLURM_ARRAY_TASK_ID is not set (not a SLURM job-array task); "
+                          "give `shard` K/N")
     try:
         tid = int(e["SLURM_ARRAY_TASK_ID"])
         count = int(e["SLURM_ARRAY_TASK_COUNT"])
@@ -218,11 +218,11 @@ def shard_from_environment(environ: dict[str, str] | None = None) -> tuple[int, 
         hi = int(e.get("SLURM_ARRAY_TASK_MAX", str(lo + count - 1)))
         step = int(e.get("SLURM_ARRAY_TASK_STEP", "1") or 1)
     except (KeyError, ValueError):
-        raise ConfigError("option --shard auto: SLURM_ARRAY_TASK_ID/COUNT/MIN are not integers; "
-                          "give --shard K/N") from None
+        raise ConfigError("option `shard` auto: SLURM_ARRAY_TASK_ID/COUNT/MIN are not integers; "
+                          "give `shard` K/N") from None
     if step < 1 or (tid - lo) % step or (hi - lo) // step + 1 != count:
-        raise ConfigError(f"option --shard auto: the job array ({lo}-{hi}:{step}, {count} tasks) has gaps; "
-                          "use --array=A-B or give --shard K/N")
+        raise ConfigError(f"option `shard` auto: the job array ({lo}-{hi}:{step}, {count} tasks) has gaps; "
+                          "use sbatch --array=A-B or give `shard` K/N")
     return (tid - lo) // step + 1, count
 
 
@@ -237,9 +237,9 @@ def parse_shard_spec(text: str | tuple[int, int] | None) -> tuple[int, int] | No
         try:
             k, n = (int(v) for v in text.split("/"))
         except ValueError:
-            raise ConfigError(f"option --shard: expected 'K/N' such as 2/8, or auto, got '{text}'") from None
+            raise ConfigError(f"option `shard`: expected 'K/N' such as 2/8, or auto, got '{text}'") from None
     else:
         k, n = (int(v) for v in text)
     if not (n >= 1 and 1 <= k <= n):
-        raise ConfigError(f"option --shard: expected K/N with 1 <= K <= N, got {k}/{n}")
+        raise ConfigError(f"option `shard`: expected K/N with 1 <= K <= N, got {k}/{n}")
     return k, n

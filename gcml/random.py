@@ -20,8 +20,8 @@ SeedLike = int | np.random.Generator | np.random.SeedSequence | None
 SEED_MAX = 2**63 - 1
 
 
-def check_seed(seed: object, option: str = "--seed") -> int:
-    """``seed`` as an int in 0..2**63-1, or a ConfigError naming ``option``."""
+def check_seed(seed: object, option: str = "`seed`") -> int:
+    """``seed`` as an int in 0..2**63-1, or a ConfigError naming ``option`` (a library parameter, backquoted)."""
     from gcml.errors import ConfigError
 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= SEED_MAX:

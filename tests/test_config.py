@@ -12,8 +12,8 @@ def test_parse_list():
     assert parse_list("1:3:1,7", kind=int) == [1, 2, 3, 7]
     assert parse_list("disk,merger", kind=str) == ["disk", "merger"]
     assert len(parse_list("0.5:14:0.01")) == 1351
-    with pytest.raises(ConfigError, match="--ages"):
-        parse_list("a,b", name="--ages")
+    with pytest.raises(ConfigError, match="option `ages`: "):
+        parse_list("a,b", name="`ages`")
     with pytest.raises(ConfigError, match="step > 0"):
         parse_list("1:0:1", name="x")
 

@@ -60,7 +60,7 @@ def test_environment_detection(monkeypatch):
 
 def test_too_many_gpus_is_one_clear_error():
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    with pytest.raises(DeviceError, match=f"option --gpus {n + 1}: this machine has {n} CUDA GPU"):
+    with pytest.raises(DeviceError, match=f"option `gpus` {n + 1}: this machine has {n} CUDA GPU"):
         resolve_device("auto", n + 1)
     assert resolve_device("cpu").type == "cpu"
 

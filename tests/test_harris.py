@@ -38,7 +38,7 @@ def test_lookup_other_clusters():
 def test_unknown_name_is_a_clear_error():
     from gcml.prediction.harris import lookup
 
-    with pytest.raises(InputError, match="--target NGC 99999: not a Milky Way globular cluster"):
+    with pytest.raises(InputError, match="`target` NGC 99999: not a Milky Way globular cluster"):
         lookup("NGC 99999")
     with pytest.raises(InputError, match="did you mean"):
         lookup("Tuc")

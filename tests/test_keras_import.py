@@ -172,9 +172,9 @@ def test_unsupported_layer_and_wrong_graph(shared_data, tmp_path):
 
 def test_kind_must_match(shared_data):
     arch, weights, _ = _files(shared_data, "cnn")
-    with pytest.raises(FormatError, match="--kind ced was given but the file describes a pi-DOC CNN"):
+    with pytest.raises(FormatError, match="`kind` ced was given but the file describes a pi-DOC CNN"):
         import_keras(arch, weights, kind="ced")
-    with pytest.raises(InputError, match="--kind: expected 'cnn' or 'ced'"):
+    with pytest.raises(InputError, match="`kind`: expected 'cnn' or 'ced'"):
         import_keras(arch, weights, kind="vgg")
 
 
@@ -220,7 +220,7 @@ def test_flux_definition_shifts_input_by_log10_4pi(shared_data):
     assert "L_V / d^2" in b["inputs"]["flux_definition"]
     pred = TrainedModel.load(b).predict(f_authors / (4 * np.pi))
     np.testing.assert_allclose(pred["raw"], z["y"], atol=1e-4)
-    with pytest.raises(InputError, match="--flux-definition"):
+    with pytest.raises(InputError, match="`flux_definition`"):
         import_keras(arch, weights, flux_definition="sr")
 
 

@@ -75,7 +75,7 @@ def test_geometry_round_trip_and_checks():
     assert MapGeometry.from_attrs({**g.to_attrs(), "channels": "x"}) == g
     assert g.pixel_scale == pytest.approx(2.5)
     assert g.extent == (-15.0, 15.0, -15.0, 15.0)
-    with pytest.raises(InputError, match="--smoothing .kernel sigma. must be a positive number of kpc"):
+    with pytest.raises(InputError, match="`smoothing_kpc` .kernel sigma. must be a positive number of kpc"):
         MapGeometry(smoothing_kpc=0)
     with pytest.raises(InputError, match="extent_kpc"):
         MapGeometry.from_attrs({"n_pix": 10})

@@ -42,7 +42,7 @@ def test_round_trip(tmp_path):
 def test_overwrite_guard_and_no_partial_file(tmp_path):
     p = tmp_path / "a.h5"
     write_mapset(p, _ms())
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="pass `overwrite`"):
         write_mapset(p, _ms())
     write_mapset(p, _ms(seed=1), overwrite=True)
     # a failing write leaves nothing behind

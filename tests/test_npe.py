@@ -266,7 +266,7 @@ def test_mass_npe_refuses_maps_without_catalogues_and_map_channels(sim, tmp_path
     cfg = TrainConfig(model="mass-npe", epochs=1, threads=1, channels=CATALOGUE_COLUMNS, targets=NPE_TARGETS)
     with pytest.raises(InputError, match="no GC catalogues"):
         train(d / "c.h5", cfg, tmp_path / "r1")
-    with pytest.raises(InputError, match="leave --channels out"):
+    with pytest.raises(InputError, match="leave `channels` out"):
         train(d / "a.h5", cfg.replace(channels=("sigma", "v")), tmp_path / "r2")
 
 

@@ -53,7 +53,7 @@ def test_fill_empty_kaur_table4():
     # pixel (0, 1) is equidistant from the two full pixels: the mean of their values
     assert fi[0, 1, 0, 1] == pytest.approx(80.0) and fi[0, 0, 0, 1] == pytest.approx(20.0)
     assert fi[0, 1, 0, 0] == 100  # full pixels untouched
-    with pytest.raises(ConfigError, match="--fill"):
+    with pytest.raises(ConfigError, match="option `fill`"):
         fill_empty(maps, maps[:, 2], 0.1, "25")
 
 

@@ -105,6 +105,6 @@ def test_bad_psf():
     with pytest.raises(ConfigError, match="beta"):
         moffat_alpha(1.0, beta=1.0)
     imager = PhotometricImager(ImageGeometry())
-    with pytest.raises(ConfigError, match="--psf"):
+    with pytest.raises(ConfigError, match="`psf_fwhm`"):
         imager.images(np.zeros((1, 2)), np.ones(1), np.ones(1), distance_kpc=np.array([10.0]),
                       psf_fwhm=np.array([-1.0]))

@@ -77,11 +77,11 @@ def test_library_configs_refuse_nonfinite():
     from gcml.observe.photometric import NoiseConfig
     from gcml.training.config import TrainConfig
 
-    with pytest.raises(ConfigError, match="option --fov: expected a finite number"):
+    with pytest.raises(ConfigError, match="option `fov_arcsec`: expected a finite number"):
         MockObserveConfig(fov_arcsec=float("nan"))
-    with pytest.raises(ConfigError, match="option --zeropoint: expected a finite number"):
+    with pytest.raises(ConfigError, match="option `zeropoint`: expected a finite number"):
         NoiseConfig(zeropoint=float("nan"))
-    with pytest.raises(ConfigError, match="option --lr: expected a finite number"):
+    with pytest.raises(ConfigError, match="option `lr`: expected a finite number"):
         TrainConfig(model="mass-cnn", lr=float("inf"))
 
 

@@ -134,7 +134,7 @@ def test_library_errors_are_config_errors():
     # library messages name the config field; the CLI shows the option (test_library_terms_become_options)
     with pytest.raises(ConfigError, match="`views`"):
         SimulateMapsConfig(views=0)
-    with pytest.raises(ConfigError, match="--shard"):
+    with pytest.raises(ConfigError, match="option `shard`"):
         parse_shard("a/b", 10)
     with pytest.raises(ConfigError, match="empty"):
         parse_shard("1/2", 4, 128)  # 4 galaxies are one block of 128: a second shard would be empty

@@ -63,7 +63,7 @@ def test_sexagesimal_and_named_columns(tmp_path):
     np.testing.assert_allclose(r.ra_deg, t["RAJ2000"].value, atol=2e-6)
     np.testing.assert_allclose(r.dec_deg, t["DEJ2000"].value, atol=2e-6)
     # without the options the velocity column is found ('vel'), the positions are not
-    with pytest.raises(InputError, match="no RA column found.*--ra-col"):
+    with pytest.raises(InputError, match="no RA column found.*`ra_col`"):
         read_gc_table(p)
 
 
@@ -113,9 +113,9 @@ def test_bad_tables(tmp_path):
         read_gc_table(_csv(tmp_path, rows[:11] + ["161.99,13.99,700,-3"]))
     p = tmp_path / "nov.csv"
     p.write_text("RA,Dec,mag\n" + "\n".join(f"{161.9 + 0.01 * i},{13.9 + 0.01 * i},20" for i in range(12)) + "\n")
-    with pytest.raises(InputError, match="no velocity column found.*--v-col.*the table has RA, Dec, mag"):
+    with pytest.raises(InputError, match="no velocity column found.*`v_col`.*the table has RA, Dec, mag"):
         read_gc_table(p)
-    with pytest.raises(InputError, match="no column 'HRV' \\(given by --v-col\\)"):
+    with pytest.raises(InputError, match="no column 'HRV' \\(given by `v_col`\\)"):
         read_gc_table(p, v_col="HRV")
     with pytest.raises(InputError, match="catalogue file not found"):
         read_gc_table(tmp_path / "missing.tsv")

@@ -119,8 +119,15 @@ def field_options(params: dict[str, str], fields: dict[str, str]) -> dict[str, s
     return out
 
 
+#: option (parameter) -> the library parameter it sets, where the names differ, for every command that has
+#: the option (a command's own ``PARAMETERS`` table adds to it): library messages name the parameter
+#: (```fits_dir```), the CLI shows the option (``--fits``). Config fields are in each command's ``FIELDS``.
+PARAMETERS = {"fits": "fits_dir", "partial": "partial_series"}
+
+
 def command_options(ctx: typer.Context | None) -> dict[str, str]:
-    """Parameter and config-field names -> the option shown for them, for the command of ``ctx``."""
+    """Parameter, library-parameter and config-field names -> the option shown for them, for the command of
+    ``ctx`` (its module's ``FIELDS`` and ``PARAMETERS`` tables, and :data:`PARAMETERS`)."""
     import sys
 
     if ctx is None:
@@ -132,8 +139,11 @@ def command_options(ctx: typer.Context | None) -> dict[str, str]:
             params[p.name] = longs[0]
     callback = getattr(ctx.command, "callback", None)
     module = sys.modules.get(getattr(callback, "__module__", ""), None)
-    fields = getattr(module, "FIELDS", None) or {}
-    return {**field_options(params, fields), **params}
+    out: dict[str, str] = {}
+    for table in (getattr(module, "FIELDS", None), getattr(module, "PARAMETERS", None), PARAMETERS):
+        for name, opt in field_options(params, table or {}).items():
+            out.setdefault(name, opt)
+    return {**out, **params}
 
 
 def is_quiet(quiet: bool = False) -> bool:
@@ -146,8 +156,10 @@ def user_errors(options: dict[str, str] | None = None, *, ctx: typer.Context | N
 
     Library messages name parameters in backquotes (```distance_mpc```); every message is shown with them
     replaced by the command's option: ``options`` maps parameter -> option (``{"distance_mpc": "--distance"}``);
-    then, given the command's ``ctx``, its own parameters and the config fields its module's ``FIELDS`` table
-    maps (``extent_kpc`` -> ``--extent``); other names become ``--name-with-dashes``.
+    then, given the command's ``ctx`` (every command passes it), its own parameters, the config fields its
+    module's ``FIELDS`` table maps (``extent_kpc`` -> ``--extent``) and the library parameters of its
+    ``PARAMETERS`` and the shared :data:`PARAMETERS` (``fits_dir`` -> ``--fits``); other names become
+    ``--name-with-dashes``.
     """
     try:
         yield

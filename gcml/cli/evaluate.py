@@ -33,7 +33,7 @@ def evaluate_cmd(
 
     Example: gcml evaluate runs/dl2/best.pt runs/gcml/best.pt maps.h5 --split test -o report/
     """
-    with user_errors():
+    with user_errors(ctx=ctx):
         from gcml.api import evaluate
         from gcml.errors import InputError
         from gcml.evaluation.pidoc_metrics import PidocEvaluateResult

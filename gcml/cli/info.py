@@ -12,6 +12,7 @@ from gcml.cli.common import OverwriteOpt, console, user_errors
 
 
 def info_cmd(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="A file gcml writes or reads: MapSet or snapshot (HDF5), model "
                                               "bundle (.pt), FITS, JSON, ECSV/CSV/VOTable/VizieR table, .npz, "
                                               "NBODY6/NBODY6++ conf.3, ASCII particle table.")],
@@ -27,7 +28,7 @@ def info_cmd(
     from gcml.cli.common import state
     from gcml.io.info import describe
 
-    with user_errors():
+    with user_errors(ctx=ctx):
         d = describe(path, verbose=verbose or state.verbose)
         if as_json:
             console.print_json(json.dumps(d, default=str))

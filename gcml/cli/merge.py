@@ -11,6 +11,7 @@ from gcml.cli.common import OverwriteOpt, console, user_errors
 
 
 def merge_cmd(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="MapSet files to join (e.g. shards of one run).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output MapSet.")] = Path("maps.h5"),
     virtual: Annotated[bool, typer.Option("--virtual", help="Write an HDF5 virtual dataset pointing at the inputs instead of copying.")] = False,
@@ -20,6 +21,6 @@ def merge_cmd(
     """Join MapSets with the same channels, geometry and fields (e.g. --shard outputs) into one."""
     from gcml.io.mapset import merge_mapsets
 
-    with user_errors():
+    with user_errors(ctx=ctx):
         p = merge_mapsets(inputs, out, overwrite=overwrite, virtual=virtual, renumber=renumber)
     console.print(f"wrote {p}")

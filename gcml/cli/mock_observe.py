@@ -36,6 +36,9 @@ FIELDS = {"psf": "psf_fwhm", "distance": "distance_kpc", "axis": "axes", "fov": 
           "zeropoint": "noise.zeropoint", "exptime": "noise.exptime", "field_stars": "noise.field_density",
           "flavour": "fits_flavour", "ra": "fits_ra", "dec": "fits_dec", "map_pixels": "kin_n_pix",
           "map_extent": "kin_extent_kpc", "map_smoothing": "kin_smoothing_kpc", "split": "split_fractions"}
+#: option -> the parameter of a library function it sets, for messages: the kinematic map options set the
+#: MapGeometry made from kin_* (its messages name ``n_pix``, ``extent_kpc``, ``smoothing_kpc``)
+PARAMETERS = {"map_pixels": "n_pix", "map_extent": "extent_kpc", "map_smoothing": "smoothing_kpc"}
 #: options that are not MockObserveConfig fields, besides gcml.cli.common.CLI_ONLY
 CLI_ONLY = {"fits": "the FITS folder: a parameter (fits_dir) of mock_observe, like the output path"}
 

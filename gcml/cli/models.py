@@ -22,13 +22,14 @@ SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
 
 @models_app.command("list")
 def list_cmd(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
     """Show the registered architectures (names for 'gcml train') and the default models shipped with gcml."""
     from gcml.io.bundle import describe_bundle
     from gcml.models.registry import list_models
 
-    with user_errors():
+    with user_errors(ctx=ctx):
         specs = list_models()
         shipped = []
         for p in sorted(SHIPPED_DIR.glob("*.pt")) if SHIPPED_DIR.is_dir() else []:
@@ -61,6 +62,7 @@ def list_cmd(
 
 @models_app.command("import-keras")
 def import_keras_cmd(
+    ctx: typer.Context,
     architecture: Annotated[Path, typer.Argument(help="Keras model JSON (the authors' CNN.json or CED.json).")],
     weights: Annotated[Path, typer.Argument(help="Keras HDF5 weights (e.g. CNN_100.h5).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle to write (default: pidoc_<kind>.pt).")] = None,
@@ -78,7 +80,7 @@ def import_keras_cmd(
     """Convert a published pi-DOC Keras model into a gcml bundle (predictions in Msun, kpc and Gyr)."""
     from gcml.models.keras_import import import_keras, read_keras_architecture
 
-    with user_errors():
+    with user_errors(ctx=ctx):
         if out is None:
             out = Path(f"pidoc_{read_keras_architecture(architecture, kind=kind).kind}.pt")
         res = import_keras(architecture, weights, out, kind=kind, standardization=standardization,

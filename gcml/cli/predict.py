@@ -1,8 +1,8 @@
 """``gcml predict``: galaxy masses from a GC catalogue, or (FITS images) pi-DOC predictions.
 
-A thin layer over :func:`gcml.api.predict`, which chooses the method from the input. :data:`OPTIONS` maps
-the options whose names differ from the library's parameters (one place, both directions: the call and
-the error messages).
+A thin layer over :func:`gcml.api.predict`, which chooses the method from the input. :data:`PARAMETERS`
+maps the options whose names differ from the library's parameters (one place, both directions: the call
+and the error messages, through :func:`gcml.cli.common.user_errors`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,8 @@ from gcml.cli.common import (
 )
 
 #: option (parameter name of predict_cmd) -> parameter of gcml.api.predict, where they differ
-OPTIONS = {"input": "path", "distance": "distance_mpc", "distance_err": "distance_err_mpc", "re": "r_e_kpc",
-           "samples": "n_samples"}
-#: library parameter -> the option users type, for error messages
-OPTION_NAMES = {lib: "--" + opt.replace("_", "-") for opt, lib in OPTIONS.items()}
-OPTION_NAMES["table_format"] = "--format"
+PARAMETERS = {"input": "path", "distance": "distance_mpc", "distance_err": "distance_err_mpc", "re": "r_e_kpc",
+              "samples": "n_samples"}
 
 
 def predict_cmd(
@@ -91,11 +88,11 @@ def predict_cmd(
     gcml predict gcs.csv --ra 161.926 --dec 13.986 --distance 10.9 --vsys 690 ;
     gcml predict ps1_cutout.fits
     """
-    with user_errors(OPTION_NAMES):
+    with user_errors(ctx=ctx):
         from gcml.api import predict
 
         o = resolve_options(ctx, config, "predict")
-        kwargs = {OPTIONS.get(k, k): v for k, v in o.items() if k not in ("quiet", "as_json")}
+        kwargs = {PARAMETERS.get(k, k): v for k, v in o.items() if k not in ("quiet", "as_json")}
         res = predict(**kwargs)
     if res.kind == "image":
         from gcml.cli.predict_image import print_image_prediction

@@ -231,7 +231,7 @@ def evaluate_photometry(models: list[str | Path], mapset: str | Path, split: str
 
     out = check_output_dir(out)
     if not overwrite and (out / "metrics.json").exists():
-        raise OutputExistsError(f"{out / 'metrics.json'} already exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{out / 'metrics.json'} already exists; pass `overwrite` to replace it")
     from gcml.models.bundle import ModelBundle
 
     ms = read_mapset(mapset, split=None if split == "all" else split, channels=None)

@@ -105,19 +105,19 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     from gcml.models.trained import TrainedModel
 
     if split not in SPLIT_CHOICES:
-        raise InputError(f"option --split: expected one of {', '.join(SPLIT_CHOICES)}, got '{split}'")
+        raise InputError(f"option `split`: expected one of {', '.join(SPLIT_CHOICES)}, got '{split}'")
     if not models:
         raise InputError("evaluate: give at least one model bundle")
     mpath, out = Path(mapset), Path(out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"-o {out}: exists and is not a folder")
+        raise InputError(f"`out` {out}: exists and is not a folder")
     check_output_dir(out)
     names = ("metrics.json", "report.md", "pred_vs_true.png", "errors.png", "coverage.png", "sbc_ranks.png",
              "tarp.png", "predictions.npz")
     if not overwrite:
         for n in names:
             if (out / n).exists():
-                raise OutputExistsError(f"{out / n} already exists; pass --overwrite to replace it")
+                raise OutputExistsError(f"{out / n} already exists; pass `overwrite` to replace it")
     hdr = read_header(mpath)
     dev = resolve_device(device)
     loaded = []

@@ -37,7 +37,7 @@ def check_output_path(path: str | Path, *, overwrite: bool = False) -> Path:
     if p.is_dir():
         raise OutputExistsError(f"{p} is a folder; expected a file name for this output")
     if p.exists() and not overwrite:
-        raise OutputExistsError(f"{p} already exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{p} already exists; pass `overwrite` to replace it")
     anc = _first_existing_ancestor(p)
     if not anc.is_dir():
         raise InputError(f"cannot write {p}: {anc} is not a folder")
@@ -254,7 +254,7 @@ def _commit_folder(tmp: Path, path: Path, *, overwrite: bool) -> None:
             os.rmdir(path)  # empty: just take its place
     if path.exists() or path.is_symlink():
         if not overwrite or not path.is_dir():
-            raise OutputExistsError(f"{path} already exists and is not empty; pass --overwrite to replace it")
+            raise OutputExistsError(f"{path} already exists and is not empty; pass `overwrite` to replace it")
         aside = path.parent / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-old-{path.name}"
         os.rename(path, aside)
         os.rename(tmp, path)
@@ -263,13 +263,13 @@ def _commit_folder(tmp: Path, path: Path, *, overwrite: bool) -> None:
     os.rename(tmp, path)
 
 
-def check_output_folder(path: str | Path, *, overwrite: bool = False, option: str = "-o") -> Path:
+def check_output_folder(path: str | Path, *, overwrite: bool = False, option: str = "`out`") -> Path:
     """Check that a folder output (written whole, see ``atomic_output(folder=True)``) may be made at ``path``."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise InputError(f"option {option}: {p} is a file; expected a folder")
     if p.is_dir() and any(p.iterdir()) and not overwrite:
-        raise OutputExistsError(f"option {option}: {p} already exists and is not empty; pass --overwrite to replace it")
+        raise OutputExistsError(f"option {option}: {p} already exists and is not empty; pass `overwrite` to replace it")
     check_output_dir(p)
     return p
 

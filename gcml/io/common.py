@@ -99,8 +99,9 @@ def check_resources(what: str, *, memory: float = 0.0, disk: float = 0.0, folder
 
 
 def check_name(name: str, option: str) -> str:
-    """A name that becomes part of file names (``--simulation``): letters, digits, ``. _ + -``, no leading
-    dot, at most 128 characters; anything else (``/``, ``..``, spaces, an absolute path) is refused."""
+    """A name that becomes part of file names (``simulation``): letters, digits, ``. _ + -``, no leading
+    dot, at most 128 characters; anything else (``/``, ``..``, spaces, an absolute path) is refused.
+    ``option`` names the parameter in messages, backquoted (```simulation```: the CLI shows its option)."""
     if not isinstance(name, str) or not _SAFE_NAME.match(name):
         raise InputError(f"option {option}: '{name}' cannot be used in a file name; use letters, digits and "
                          "'.', '_', '+', '-' (no '/', no leading '.', at most 128 characters)")

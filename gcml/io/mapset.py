@@ -564,7 +564,7 @@ def _group_id_offsets(inputs: Sequence[str | Path], hdrs: list[dict[str, Any]], 
                 raise InputError(
                     f"{inputs[members[0]]}: galaxy ids (/meta/group_id {ids.min()}-{ids.max()}) overlap those of "
                     f"{inputs[clash]}, which comes from another run (other seed or options), so one id would name "
-                    "two galaxies; pass --renumber to shift this run's ids, or merge only shards of one run")
+                    "two galaxies; pass `renumber` to shift this run's ids, or merge only shards of one run")
             off = top + 1 - int(ids.min())
         for i in members:
             offsets[i] = off
@@ -611,12 +611,12 @@ def merge_mapsets(inputs: Sequence[str | Path], output: str | Path, *, overwrite
         key = (seed, json.dumps(cfg_h, sort_keys=True, default=str))
         if key in made:
             raise InputError(f"{pth}: made with the same seed and options (shard included) as {made[key]}, so it "
-                             "holds the same maps; expected disjoint shards (--shard K/N) of one run")
+                             "holds the same maps; expected disjoint shards (`shard` K/N) of one run")
         made[key] = pth
     offsets = _group_id_offsets(inputs, hdrs, renumber)
     if virtual and any(offsets):
-        raise InputError("merge: --renumber rewrites /meta/group_id, which a virtual dataset cannot; "
-                         "merge without --virtual")
+        raise InputError("merge: `renumber` rewrites /meta/group_id, which a virtual dataset cannot; "
+                         "merge without `virtual`")
     ns = [h["n"] for h in hdrs]
     total = int(sum(ns))
     out = Path(output)

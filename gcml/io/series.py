@@ -111,15 +111,15 @@ def check_series(files: Sequence[Path], folder: str | Path, *, partial: bool = F
             raise InputError(
                 f"{folder}: snapshot series '{sim}' is incomplete: {mname} is missing ({n_here} of "
                 f"{tag.get('n_files', '?')} snapshots present; the run that wrote them did not finish); "
-                "pass --partial to use the snapshots that are there")
+                "pass `partial` to use the snapshots that are there")
         listed = {e.get("name"): e for e in doc.get("files", []) if isinstance(e, dict)}
         entry = listed.get(f.name)
         if entry is None or doc.get("run_id") != tag.get("run_id"):
             raise InputError(f"{f}: not part of the series recorded in {folder / mname} (written by another run); "
-                             "remove it or pass --partial to use the snapshots that are there")
+                             "remove it or pass `partial` to use the snapshots that are there")
         if entry.get("size") != f.stat().st_size:
             raise InputError(f"{f}: size differs from the one recorded in {folder / mname} (file changed after "
-                             "the series was written); pass --partial to use it anyway")
+                             "the series was written); pass `partial` to use it anyway")
     if not partial and whole_folder:
         for mname, doc in manifests.items():
             if doc is None:
@@ -128,6 +128,6 @@ def check_series(files: Sequence[Path], folder: str | Path, *, partial: bool = F
             missing = [e.get("name") for e in doc.get("files", []) if e.get("name") not in present]
             if missing:
                 raise InputError(f"{folder}: snapshot series '{doc.get('simulation')}' lacks {len(missing)} of its "
-                                 f"{doc.get('n_files')} snapshots (e.g. {missing[0]}; see {mname}); pass --partial "
+                                 f"{doc.get('n_files')} snapshots (e.g. {missing[0]}; see {mname}); pass `partial` "
                                  "to use the snapshots that are there")
     return list(files)

@@ -376,10 +376,10 @@ def gc_columns(t: Any, p: Path, *, ra_col: str | None = None, dec_col: str | Non
     """The RA, Dec, velocity and (optional) velocity-error columns of a GC table: the names given, else the
     usual VizieR/CSV names; raises InputError naming the missing column."""
     names = list(t.colnames)
-    c_ra = _find(names, ra_col, RA_NAMES, "RA", p, "--ra-col")
-    c_dec = _find(names, dec_col, DEC_NAMES, "Dec", p, "--dec-col")
-    c_v = _find(names, v_col, V_NAMES, "velocity", p, "--v-col")
-    c_e = _find(names, verr_col, VERR_NAMES, "velocity-error", p, "--verr-col", required=False)
+    c_ra = _find(names, ra_col, RA_NAMES, "RA", p, "`ra_col`")
+    c_dec = _find(names, dec_col, DEC_NAMES, "Dec", p, "`dec_col`")
+    c_v = _find(names, v_col, V_NAMES, "velocity", p, "`v_col`")
+    c_e = _find(names, verr_col, VERR_NAMES, "velocity-error", p, "`verr_col`", required=False)
     if c_e == c_v:
         c_e = None
     return c_ra, c_dec, c_v, c_e
@@ -520,8 +520,8 @@ def lookup_galaxy(name: str) -> GalaxyInfo:
     gals = sluggs_galaxies()
     key = _norm_name(name)
     if key not in gals:
-        raise InputError(f"option --galaxy: '{name}' is not in gcml's SLUGGS table (Forbes et al. 2017); expected "
-                         f"one of {', '.join(g.name for g in gals.values())}, or give --ra, --dec, --distance")
+        raise InputError(f"option `galaxy`: '{name}' is not in gcml's SLUGGS table (Forbes et al. 2017); expected "
+                         f"one of {', '.join(g.name for g in gals.values())}, or give `ra`, `dec`, `distance_mpc`")
     return gals[key]
 
 

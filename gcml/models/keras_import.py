@@ -188,9 +188,9 @@ def read_keras_architecture(path: str | Path, *, kind: str | None = None) -> Ker
     if kind is not None:
         kind = kind.lower()
         if kind not in KINDS:
-            raise InputError(f"option --kind: expected 'cnn' or 'ced', got '{kind}'")
+            raise InputError(f"option `kind`: expected 'cnn' or 'ced', got '{kind}'")
         if kind != detected:
-            raise FormatError(f"{p}: --kind {kind} was given but the file describes a pi-DOC {detected.upper()} "
+            raise FormatError(f"{p}: `kind` {kind} was given but the file describes a pi-DOC {detected.upper()} "
                               f"({'has UpSampling2D layers' if detected == 'ced' else 'ends in Dense layers'})")
     arch = KerasArchitecture(p, layers, detected, KINDS[detected], {}, shapes,
                              str(doc.get("keras_version", "")), str(doc.get("backend", "")))
@@ -566,7 +566,7 @@ def pidoc_norms(kind: str, consts: dict[str, float], *, flux_definition: str = "
     y * std + mean`` with one scalar pair for both columns.
     """
     if flux_definition not in FLUX_DEFINITIONS:
-        raise InputError(f"option --flux-definition: expected '4pi' or 'd2', got '{flux_definition}'")
+        raise InputError(f"option `flux_definition`: expected '4pi' or 'd2', got '{flux_definition}'")
     text, offset = FLUX_DEFINITIONS[flux_definition]
     mean_l, std_l = consts["meanluminosityVtrain"] - offset, consts["stdluminosityVtrain"]
     inputs = {"channels": ["flux"], "units": ["Lsun/kpc2"],

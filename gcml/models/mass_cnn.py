@@ -107,13 +107,13 @@ def resolve_channels(channels: int | str | list[str] | tuple[str, ...]) -> list[
         if s.isdigit():
             k = int(s)
             if k not in CHANNEL_PRESETS:
-                raise ConfigError(f"option --channels: a count must be 1, 2 or 3, got {k}")
+                raise ConfigError(f"option `channels`: a count must be 1, 2 or 3, got {k}")
             return list(CHANNEL_PRESETS[k])
         names = [c.strip() for c in s.split(",") if c.strip()]
     if not names:
-        raise ConfigError("option --channels: expected a count (1, 2, 3) or channel names like 'sigma,v'")
+        raise ConfigError("option `channels`: expected a count (1, 2, 3) or channel names like 'sigma,v'")
     if len(set(names)) != len(names):
-        raise ConfigError(f"option --channels: channel names repeat in {','.join(names)}")
+        raise ConfigError(f"option `channels`: channel names repeat in {','.join(names)}")
     return names
 
 

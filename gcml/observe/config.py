@@ -27,10 +27,10 @@ class ImageGeometry:
         for name in ("fov_arcsec", "pixel_scale"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ConfigError(f"option --{name.replace('_', '-').replace('-arcsec', '')}: "
+                raise ConfigError(f"option `{name}`: "
                                   f"expected a positive number of arcsec, got {v}")
         if self.fov_arcsec < self.pixel_scale:
-            raise ConfigError(f"option --fov: the field ({self.fov_arcsec} arcsec) is smaller than one pixel "
+            raise ConfigError(f"option `fov_arcsec`: the field ({self.fov_arcsec} arcsec) is smaller than one pixel "
                               f"({self.pixel_scale} arcsec)")
 
     @property
@@ -94,13 +94,13 @@ class NoiseConfig:
     def __post_init__(self) -> None:
         from gcml.config import check_finite_fields
 
-        check_finite_fields(self, names={"field_density": "--field-stars"})
+        check_finite_fields(self)
         if not self.exptime > 0:
-            raise ConfigError(f"option --exptime: expected a positive number of seconds, got {self.exptime}")
+            raise ConfigError(f"option `exptime`: expected a positive number of seconds, got {self.exptime}")
         if self.read_noise < 0:
-            raise ConfigError(f"option --read-noise: expected >= 0, got {self.read_noise}")
+            raise ConfigError(f"option `read_noise`: expected >= 0, got {self.read_noise}")
         if self.saturation is not None and not self.saturation > 0:
-            raise ConfigError(f"option --saturation: expected a positive number of counts, got {self.saturation}")
+            raise ConfigError(f"option `saturation`: expected a positive number of counts, got {self.saturation}")
         if self.field_density < 0 or self.field_mag_max < self.field_mag_min:
             raise ConfigError("field stars: expected density >= 0 and field_mag_min <= field_mag_max")
 
@@ -181,58 +181,55 @@ class MockObserveConfig:
     def __post_init__(self) -> None:
         from gcml.config import check_finite_fields
 
-        check_finite_fields(self, names={"fov_arcsec": "--fov", "smoothing_px": "--smoothing", "age_gyr": "--age",
-                                         "max_shift_arcsec": "--max-shift", "fits_ra": "--ra", "fits_dec": "--dec",
-                                         "psf_fwhm": "--psf", "distance_kpc": "--distance",
-                                         "kin_extent_kpc": "--map-extent", "kin_smoothing_kpc": "--map-smoothing"})
+        check_finite_fields(self)
         if self.kind not in KINDS:
-            raise ConfigError(f"option --kind: expected photometry or kinematics, got '{self.kind}'")
+            raise ConfigError(f"option `kind`: expected photometry or kinematics, got '{self.kind}'")
         if self.flux_convention not in FLUX_CONVENTIONS:
-            raise ConfigError(f"option --flux-convention: expected gcml or pidoc, got '{self.flux_convention}'")
+            raise ConfigError(f"option `flux_convention`: expected gcml or pidoc, got '{self.flux_convention}'")
         if self.centre not in CENTRES:
-            raise ConfigError(f"option --centre: expected one of {', '.join(CENTRES)}, got '{self.centre}'")
+            raise ConfigError(f"option `centre`: expected one of {', '.join(CENTRES)}, got '{self.centre}'")
         if not self.axes:
-            raise ConfigError("option --axis: give at least one of x, y, z, random")
+            raise ConfigError("option `axes`: give at least one of x, y, z, random")
         for a in self.axes:
             if a not in AXIS_CHOICES:
-                raise ConfigError(f"option --axis: expected x, y, z or random, got '{a}'")
+                raise ConfigError(f"option `axes`: expected x, y, z or random, got '{a}'")
         f = self.split_fractions
         if len(f) != 3 or any(not (v >= 0) for v in f) or abs(sum(f) - 1) > 1e-6:
-            raise ConfigError(f"option --split: expected three fractions >= 0 summing to 1, got {list(f)}")
+            raise ConfigError(f"option `split_fractions`: expected three fractions >= 0 summing to 1, got {list(f)}")
         if self.split_by not in SPLIT_BY:
-            raise ConfigError(f"option --split-by: expected one of {', '.join(SPLIT_BY)}, got '{self.split_by}'")
+            raise ConfigError(f"option `split_by`: expected one of {', '.join(SPLIT_BY)}, got '{self.split_by}'")
         if self.fits_flavour not in FITS_FLAVOURS:
-            raise ConfigError(f"option --flavour: expected gcml or ps1, got '{self.fits_flavour}'")
+            raise ConfigError(f"option `fits_flavour`: expected gcml or ps1, got '{self.fits_flavour}'")
         if self.fits_flavour == "ps1" and (self.kind != "photometry" or self.flux_convention != "gcml"):
-            raise ConfigError("option --flavour ps1: PS1-style cutouts are made from photometry with "
-                              "--flux-convention gcml")
+            raise ConfigError("option `fits_flavour` ps1: PS1-style cutouts are made from photometry with "
+                              "`flux_convention` gcml")
         if self.compression not in ("gzip", "none"):
-            raise ConfigError(f"option --compression: expected gzip or none, got '{self.compression}'")
+            raise ConfigError(f"option `compression`: expected gzip or none, got '{self.compression}'")
         if self.n_random < 0:
-            raise ConfigError(f"option --n-random: expected a number of images >= 0, got {self.n_random}")
+            raise ConfigError(f"option `n_random`: expected a number of images >= 0, got {self.n_random}")
         if self.kind == "photometry":
             if not self.psf_fwhm or any(not (math.isfinite(f) and f > 0) for f in self.psf_fwhm):
-                raise ConfigError(f"option --psf: FWHM must be positive arcsec, got {list(self.psf_fwhm)}")
+                raise ConfigError(f"option `psf_fwhm`: FWHM must be positive arcsec, got {list(self.psf_fwhm)}")
             if not self.distance_kpc or any(not (math.isfinite(d) and d > 0) for d in self.distance_kpc):
-                raise ConfigError(f"option --distance: distances must be positive kpc, got {list(self.distance_kpc)}")
+                raise ConfigError(f"option `distance_kpc`: distances must be positive kpc, got {list(self.distance_kpc)}")
             self.geometry  # noqa: B018  (validates the field)
             if not (math.isfinite(self.smoothing_px) and self.smoothing_px >= 0):
-                raise ConfigError(f"option --smoothing: expected a sigma >= 0 pixels, got {self.smoothing_px}")
+                raise ConfigError(f"option `smoothing_px`: expected a sigma >= 0 pixels, got {self.smoothing_px}")
             if not (math.isfinite(self.max_shift_arcsec) and self.max_shift_arcsec >= 0):
-                raise ConfigError(f"option --max-shift: expected >= 0 arcsec, got {self.max_shift_arcsec}")
+                raise ConfigError(f"option `max_shift_arcsec`: expected >= 0 arcsec, got {self.max_shift_arcsec}")
             if not self.beta > 1:
-                raise ConfigError(f"option --beta: the Moffat index must be > 1, got {self.beta}")
+                raise ConfigError(f"option `beta`: the Moffat index must be > 1, got {self.beta}")
         from gcml.physics.stellar import AGE_MAX_GYR
 
         if self.age_gyr is not None and not 0 < self.age_gyr <= AGE_MAX_GYR:
-            raise ConfigError(f"option --age: expected an age in Gyr in (0, {AGE_MAX_GYR:g}] (the stellar table's "
+            raise ConfigError(f"option `age_gyr`: expected an age in Gyr in (0, {AGE_MAX_GYR:g}] (the stellar table's "
                               f"range), got {self.age_gyr}")
         if not -90.0 <= self.fits_dec <= 90.0:
-            raise ConfigError(f"option --dec: expected a declination in -90..90 deg, got {self.fits_dec}")
+            raise ConfigError(f"option `fits_dec`: expected a declination in -90..90 deg, got {self.fits_dec}")
         if not 0.0 <= self.fits_ra < 360.0:
-            raise ConfigError(f"option --ra: expected a right ascension in 0..360 deg, got {self.fits_ra}")
+            raise ConfigError(f"option `fits_ra`: expected a right ascension in 0..360 deg, got {self.fits_ra}")
         if self.metallicity is not None and not 0 < self.metallicity < 0.1:
-            raise ConfigError(f"option --metallicity: expected a metal mass fraction Z in (0, 0.1), got {self.metallicity}")
+            raise ConfigError(f"option `metallicity`: expected a metal mass fraction Z in (0, 0.1), got {self.metallicity}")
 
     @property
     def geometry(self) -> ImageGeometry:

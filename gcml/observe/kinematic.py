@@ -65,15 +65,15 @@ class MapGeometry:
 
     def __post_init__(self) -> None:
         if int(self.n_pix) < 1:
-            raise InputError(f"map geometry: --n-pix (pixels per side) must be at least 1, got {self.n_pix}")
+            raise InputError(f"map geometry: `n_pix` (pixels per side) must be at least 1, got {self.n_pix}")
         if not (np.isfinite(self.extent_kpc) and self.extent_kpc > 0):
-            raise InputError(f"map geometry: --extent (full map width) must be a positive number of kpc, "
+            raise InputError(f"map geometry: `extent_kpc` (full map width) must be a positive number of kpc, "
                              f"got {self.extent_kpc}")
         if not (np.isfinite(self.smoothing_kpc) and self.smoothing_kpc > 0):
-            raise InputError(f"map geometry: --smoothing (kernel sigma) must be a positive number of kpc, "
+            raise InputError(f"map geometry: `smoothing_kpc` (kernel sigma) must be a positive number of kpc, "
                              f"got {self.smoothing_kpc}")
         if not (self.min_count >= 0):
-            raise InputError(f"map geometry: --min-count must be >= 0, got {self.min_count}")
+            raise InputError(f"map geometry: `min_count` must be >= 0, got {self.min_count}")
 
     @property
     def pixel_scale(self) -> float:

@@ -157,13 +157,13 @@ def resolve_split_by(files: Sequence[Path], config: MockObserveConfig) -> tuple[
     where = Path(files[0]).parent
     f_min = min(config.split_fractions[i] for i in wanted)
     fix = (f"simulate more clusters into the folder ('gcml simulate-clusters -o {where}/ --seed 2', 3, ...: each "
-           f"simulation lands in a split at random with the --split fractions, so about {math.ceil(2 / f_min)} "
+           f"simulation lands in a split at random with the fractions of `split_fractions`, so about {math.ceil(2 / f_min)} "
            "runs give every split one)")
     what = (f"the {len(files)} snapshots come from {len(uniq)} simulation{'s' if len(uniq) != 1 else ''} "
             f"({', '.join(uniq[:3])}{', ...' if len(uniq) > 3 else ''}), so splitting over simulations leaves "
             f"the {' and '.join(missing)} split{'s' if len(missing) > 1 else ''} empty")
     if config.split_by == "simulation":
-        raise InputError(f"{where}: {what} and 'gcml train' could not validate; {fix}, or pass --split-by "
+        raise InputError(f"{where}: {what} and 'gcml train' could not validate; {fix}, or pass `split_by` "
                          "snapshot (ages of one cluster then fall in different splits: correlated, optimistic)")
     need = [i for i in (0, 1) if i in wanted]  # training needs train and validation; test may stay empty
     for mode in ("snapshot", "image"):
@@ -213,8 +213,8 @@ def load_snapshot(path: Path, config: MockObserveConfig) -> Any:
     else:
         age, z = snap.age, snap.metallicity
         if age is None or not np.isfinite(age) or z is None or not np.isfinite(z):
-            raise InputError(f"{path}: the snapshot has no V-band luminosities; pass --age GYR and "
-                             "--metallicity Z to take them from the stellar-evolution table")
+            raise InputError(f"{path}: the snapshot has no V-band luminosities; pass `age_gyr` GYR and "
+                             "`metallicity` Z to take them from the stellar-evolution table")
         snap = replace(snap, lum_v=stellar_lum_v(snap, float(age), float(z), path))
     if np.any(~np.isfinite(snap.lum_v)) or np.any(snap.lum_v < 0):
         raise InputError(f"{path}: lum_v has negative or non-finite values")
@@ -480,14 +480,14 @@ def mock_observe(inputs: Sequence[str | Path], out: str | Path, config: MockObse
     t0 = time.perf_counter()
     k, nshard = (int(v) for v in shard)
     if not (nshard >= 1 and 0 <= k < nshard):
-        raise ConfigError(f"option --shard: expected K/N with 1 <= K <= N, got {k + 1}/{nshard}")
+        raise ConfigError(f"option `shard`: expected K/N with 1 <= K <= N, got {k + 1}/{nshard}")
     if workers < 1:
-        raise ConfigError(f"option --workers: expected at least 1, got {workers}")
+        raise ConfigError(f"option `workers`: expected at least 1, got {workers}")
     if fits_dir is not None and config.kind != "photometry":
-        raise ConfigError("option --fits: FITS images are written for --kind photometry only")
+        raise ConfigError("option `fits_dir`: FITS images are written for `kind` photometry only")
     check_output_path(out, overwrite=overwrite)
     if fits_dir is not None:
-        check_output_folder(fits_dir, overwrite=overwrite, option="--fits")
+        check_output_folder(fits_dir, overwrite=overwrite, option="`fits_dir`")
     files = expand_inputs(inputs, pattern=config.pattern, partial=config.partial_series)
     split_by, warnings = resolve_split_by(files, config)
     if split_by != config.split_by:

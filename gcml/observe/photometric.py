@@ -99,7 +99,7 @@ def projection_matrix(axis: str | tuple[float, float]) -> np.ndarray:
     """
     if isinstance(axis, str):
         if axis not in AXES:
-            raise ConfigError(f"option --axis: expected x, y, z or random, got '{axis}'")
+            raise ConfigError(f"option `axis`: expected x, y, z or random, got '{axis}'")
         i = AXES.index(axis)
         e = np.eye(3)
         return np.stack([e[(i + 1) % 3], e[(i + 2) % 3], e[i]])
@@ -188,7 +188,7 @@ def bin_views(xy_pc: np.ndarray, weights: np.ndarray, distance_kpc: np.ndarray, 
     d = np.atleast_1d(np.asarray(distance_kpc, np.float64))
     b, k = len(d), w.shape[1]
     if np.any(~np.isfinite(d)) or np.any(d <= 0):
-        raise ConfigError(f"option --distance: distances must be positive kpc, got {d.tolist()}")
+        raise ConfigError(f"option `distance_kpc`: distances must be positive kpc, got {d.tolist()}")
     rot = np.zeros(b, int) if rotation_k is None else np.asarray(rotation_k, int) % 4
     sh = np.zeros((b, 2)) if shift_arcsec is None else np.asarray(shift_arcsec, np.float64).reshape(b, 2)
     npx = geometry.n_pix
@@ -400,7 +400,7 @@ class PhotometricImager:
         key = ("moffat", float(fwhm_arcsec))
         if key not in self._kernels:
             if not fwhm_arcsec > 0:
-                raise ConfigError(f"option --psf: FWHM must be a positive number of arcsec, got {fwhm_arcsec}")
+                raise ConfigError(f"option `psf_fwhm`: FWHM must be a positive number of arcsec, got {fwhm_arcsec}")
             self._kernels[key] = moffat_kernel(fwhm_arcsec / self.geometry.pixel_scale, beta=self.beta)
         return self._kernels[key]
 
@@ -427,7 +427,7 @@ class PhotometricImager:
         d = np.atleast_1d(np.asarray(distance_kpc, np.float64))
         fw = np.broadcast_to(np.asarray(psf_fwhm, np.float64), d.shape)
         if np.any(~np.isfinite(fw)) or np.any(fw < 0):
-            raise ConfigError(f"option --psf: FWHM must be a positive number of arcsec, got {fw.tolist()}")
+            raise ConfigError(f"option `psf_fwhm`: FWHM must be a positive number of arcsec, got {fw.tolist()}")
         raw, inside = bin_views(xy_pc, np.stack([lum_v, mass], axis=1), d, self.geometry,
                                 rotation_k=rotation_k, shift_arcsec=shift_arcsec)
         four_pi_d2 = 4.0 * math.pi * d ** 2

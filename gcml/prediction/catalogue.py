@@ -98,7 +98,7 @@ def default_model_path() -> Path:
     InputError : the file is not installed.
     """
     if not DEFAULT_MODEL_FILE.is_file():
-        raise InputError(f"{DEFAULT_MODEL_FILE}: the default mass model is not installed; give --model or run "
+        raise InputError(f"{DEFAULT_MODEL_FILE}: the default mass model is not installed; give `model` or run "
                          "scripts/train_default_mass_model.py --install")
     return DEFAULT_MODEL_FILE
 
@@ -279,21 +279,21 @@ def gc_sample(tab: Any, gal: GalaxyValues, extent_kpc: float) -> GCSample:
     x, y = xi * d_kpc, eta * d_kpc
     if np.any(far):
         raise InputError(f"{tab.path}: {int(far.sum())} GC(s) lie more than 60 deg from the centre "
-                         f"({gal.ra:.5f}, {gal.dec:.5f}); expected a centre among the GCs (check --ra/--dec or "
-                         "--galaxy)")
+                         f"({gal.ra:.5f}, {gal.dec:.5f}); expected a centre among the GCs (check `ra`/`dec` or "
+                         "`galaxy`)")
     R = np.sqrt(x * x + y * y)
     r_med = float(np.median(R))
     off = float(np.hypot(np.median(x), np.median(y)))
     if off > CENTRE_OFFSET_LIMIT * r_med:
         raise InputError(f"{tab.path}: the centre ({gal.ra:.5f}, {gal.dec:.5f}) is far from the GCs (their median "
                          f"position is {off:.1f} kpc from it, their median radius about it {r_med:.1f} kpc); "
-                         "expected a centre among the GCs (check --ra/--dec or --galaxy)")
+                         "expected a centre among the GCs (check `ra`/`dec` or `galaxy`)")
     half = float(extent_kpc) / 2.0
     infield = (np.abs(x) <= half) & (np.abs(y) <= half)
     n_in = int(infield.sum())
     if n_in < MIN_GCS:
         raise InputError(f"{tab.path}: only {n_in} GCs fall inside the model's {extent_kpc:g} kpc map at "
-                         f"{gal.distance_mpc:g} Mpc; expected at least {MIN_GCS} (check --distance and the centre)")
+                         f"{gal.distance_mpc:g} Mpc; expected at least {MIN_GCS} (check `distance_mpc` and the centre)")
     v_obs, e_obs = tab.v_kms, tab.v_err_kms
     vsys_est = gal.vsys is None
     vsys = float(np.mean(v_obs)) if vsys_est else float(gal.vsys)

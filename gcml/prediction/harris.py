@@ -134,4 +134,4 @@ def lookup(name: str) -> HarrisCluster:
             return c
     close = [c.id for c in cat.values() if k and (k in _key(c.id) or k in _key(c.name))][:5]
     hint = f"; did you mean {', '.join(close)}?" if close else " (names as in Harris 1996, 2010 edition, e.g. 'NGC 104', '47 Tuc', 'Pal 5')"
-    raise InputError(f"--target {name}: not a Milky Way globular cluster in the Harris catalogue{hint}")
+    raise InputError(f"`target` {name}: not a Milky Way globular cluster in the Harris catalogue{hint}")

@@ -284,7 +284,7 @@ def resample_field(img: SkyImage, ra: float, dec: float, shape: tuple[int, int],
         raise InputError(
             f"{img.path}: the image ({iw} x {ih} px of {in_scale:.3f}\") is too small for the model's "
             f"{w * pixel_scale:.0f}\" x {h * pixel_scale:.0f}\" field around RA {ra:.5f}, Dec {dec:.5f} "
-            f"({100 * off.mean():.1f}% of the field lies outside it); give a larger image or move --ra/--dec")
+            f"({100 * off.mean():.1f}% of the field lies outside it); give a larger image or move `ra`/`dec`")
     good = np.isfinite(img.data)
     sb = np.where(good, img.data, 0.0) / img.pixel_area_arcsec2  # counts per arcsec^2, 0 where missing
     coords = np.vstack([np.where(off, 0.0, iy), np.where(off, 0.0, ix)])
@@ -396,7 +396,7 @@ def _load(model: str | Path | None, device: str):
 
     path = Path(model) if model is not None else default_model_path()
     if model is None and not path.is_file():
-        raise InputError(f"{path}: the default pi-DOC model is not installed; give one with --model "
+        raise InputError(f"{path}: the default pi-DOC model is not installed; give one with `model` "
                          "(train it with scripts/train_default_pidoc.py)")
     tm = TrainedModel.load(path, device=device)
     if not tm.is_map_model:
@@ -437,7 +437,7 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     if (ra is None) != (dec is None):
         raise InputError("`ra` and `dec`: give both or neither")
     if ra is not None and not (math.isfinite(ra) and math.isfinite(dec) and -90 <= dec <= 90):
-        raise InputError(f"--ra {ra} --dec {dec}: expected finite degrees with -90 <= Dec <= 90")
+        raise InputError(f"`ra` {ra} `dec` {dec}: expected finite degrees with -90 <= Dec <= 90")
     mpath, tm = _load(model, device)
     task = tm.task
     bundle = tm.bundle.to_dict()
@@ -459,12 +459,12 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
             im = read_sky_image(extra)
             im.band = im.band or want
             if im.band != want:
-                raise InputError(f"--{want} {extra}: the header says band '{im.band}', expected {want}")
+                raise InputError(f"`{want}` {extra}: the header says band '{im.band}', expected {want}")
             images.append(im)
     by_band: dict[str, SkyImage] = {}
     for im in images:
         if not im.band:
-            raise InputError(f"{im.path}: no filter in the header (FPA.FILTER, FILTER or BAND); give it as --g or --r")
+            raise InputError(f"{im.path}: no filter in the header (FPA.FILTER, FILTER or BAND); give it as `g` or `r`")
         by_band.setdefault(im.band, im)
     if ra is None:
         ra, dec = (hc.ra_deg, hc.dec_deg) if hc is not None else images[0].centre()
@@ -660,7 +660,7 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
 
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"-o {out}: exists and is not a folder")
+        raise InputError(f"`out` {out}: exists and is not a folder")
     make_output_dir(out)
     stem = stem or Path(pred.image).name.split(".")[0]
     paths = {"fits": out / f"{stem}_mass.fits", "json": out / f"{stem}_prediction.json",
@@ -670,7 +670,7 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
             if p.exists():
                 from gcml.errors import OutputExistsError
 
-                raise OutputExistsError(f"{p} already exists; pass --overwrite to replace it")
+                raise OutputExistsError(f"{p} already exists; pass `overwrite` to replace it")
 
     def num(v: float) -> float | str:
         return float(v) if math.isfinite(v) else "nan"

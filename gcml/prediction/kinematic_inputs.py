@@ -65,7 +65,7 @@ def fill_empty(maps: np.ndarray, count: np.ndarray, min_count: float, fill: str)
     "interp": V and sigma of empty pixels from the non-empty ones by inverse-distance weighting (power 2).
     """
     if fill not in FILLS:
-        raise ConfigError(f"option --fill: expected one of {', '.join(FILLS)}, got '{fill}'")
+        raise ConfigError(f"option `fill`: expected one of {', '.join(FILLS)}, got '{fill}'")
     out = maps.copy()
     empty = count < max(min_count, 1e-30)                        # (B, H, W)
     if fill != "interp":

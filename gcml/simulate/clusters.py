@@ -144,7 +144,7 @@ def simulate_clusters(
         raise ConfigError(f"output {out}: is a file; expected a folder for the snapshots")
     paths = [out / snapshot_name(sim, a) for a in ages]
     if len(set(paths)) != len(paths):
-        raise ConfigError("option --ages: two ages round to the same file name (ages are kept to 0.001 Gyr)")
+        raise ConfigError("option `ages`: two ages round to the same file name (ages are kept to 0.001 Gyr)")
     created_dir = not out.exists()
     make_output_dir(out)
     run_id = new_run_id()
@@ -158,7 +158,7 @@ def simulate_clusters(
             existing = [p for p in paths if p.exists()]
             if existing and not overwrite:
                 raise OutputExistsError(
-                    f"{existing[0]} already exists ({len(existing)} of {len(paths)} snapshots); pass --overwrite "
+                    f"{existing[0]} already exists ({len(existing)} of {len(paths)} snapshots); pass `overwrite` "
                     "to replace them")
             # An older manifest goes first: until this run writes its own, the series reads as incomplete
             # (it is put back if this run fails without having replaced any of the files it lists).

@@ -11,11 +11,6 @@ from dataclasses import dataclass
 
 from gcml.errors import ConfigError, InputError
 
-# ClusterParams fields -> simulate-clusters options.
-_OPTION_NAMES = {"n_stars": "--n-stars", "metallicity": "--metallicity", "r_half_pc": "--r-half",
-                 "r_gal_kpc": "--r-gal", "retain_ns": "--retain-ns", "retain_bh": "--retain-bh"}
-
-
 PRESETS: dict[str, dict] = {
     "mw15-r1.6": {"r_half_pc": 1.6},
     "mw15": {"r_half_pc": 3.2},
@@ -58,17 +53,17 @@ class SimulateClustersConfig:
     def age_list(self) -> list[float]:
         from gcml.config import parse_list
 
-        ages = parse_list(self.ages, name="--ages", kind=float)
+        ages = parse_list(self.ages, name="`ages`", kind=float)
         bad = [a for a in ages if not 0 <= a <= 20]
         if bad:
-            raise ConfigError(f"option --ages: ages must lie in 0-20 Gyr, got {bad[0]}")
+            raise ConfigError(f"option `ages`: ages must lie in 0-20 Gyr, got {bad[0]}")
         return ages
 
     def cluster_params(self):
         from gcml.physics.cluster import ClusterParams
 
         if self.preset not in PRESETS:
-            raise ConfigError(f"option --preset: unknown preset '{self.preset}'; choose one of {', '.join(PRESETS)}")
+            raise ConfigError(f"option `preset`: unknown preset '{self.preset}'; choose one of {', '.join(PRESETS)}")
         kw = {**_BASE, **PRESETS[self.preset]}
         for f in ("n_stars", "metallicity", "r_half_pc", "r_gal_kpc", "v_circ_kms", "m_min", "m_max",
                   "retain_ns", "retain_bh"):
@@ -76,28 +71,29 @@ class SimulateClustersConfig:
             if v is not None:
                 kw[f] = v
         if self.dtype not in ("float32", "float64"):
-            raise ConfigError(f"option dtype: expected float32 or float64, got {self.dtype}")
+            raise ConfigError(f"option `dtype`: expected float32 or float64, got {self.dtype}")
         params = ClusterParams(**kw)
         try:
             params.check()
         except InputError as exc:
-            # ClusterParams names its fields (n_stars: ...); name the option the user gave instead.
+            # ClusterParams names its fields (n_stars: ..., m_min, m_max: ...), which are fields of this
+            # config too: name them as every config message does (backquoted; the CLI shows the options)
             msg = str(exc)
-            for field, opt in _OPTION_NAMES.items():
-                if msg.startswith(f"{field}: "):
-                    msg = f"option {opt}: " + msg[len(field) + 2:]
-                    break
+            head, sep, rest = msg.partition(": ")
+            names = head.split(", ")
+            if sep and all(n in self.__dataclass_fields__ for n in names):
+                msg = f"option{'s' if len(names) > 1 else ''} {'/'.join(f'`{n}`' for n in names)}: {rest}"
             raise ConfigError(msg) from None
         return params
 
     def __post_init__(self) -> None:
         from gcml.config import check_finite_fields
 
-        check_finite_fields(self, names={"r_half_pc": "--r-half", "r_gal_kpc": "--r-gal"})
+        check_finite_fields(self)
 
     def simulation_name(self) -> str:
         from gcml.io.common import check_name
 
         if self.simulation is not None:
-            return check_name(self.simulation, "--simulation")
-        return check_name(f"{self.preset}-s{self.seed}", "--preset")
+            return check_name(self.simulation, "`simulation`")
+        return check_name(f"{self.preset}-s{self.seed}", "`preset`")

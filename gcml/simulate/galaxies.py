@@ -631,8 +631,8 @@ def parse_shard(shard: tuple[int, int] | str | None, n_galaxies: int, block: int
     k, n = spec
     nb = -(-n_galaxies // block)
     if n > nb:
-        raise ConfigError(f"option --shard: {n} shards of {n_galaxies} galaxies in blocks of {block} "
-                          f"(--block-size) leave some shards empty; use at most {nb} shards or a smaller --block-size")
+        raise ConfigError(f"option `shard`: {n} shards of {n_galaxies} galaxies in blocks of {block} "
+                          f"(`batch_galaxies`) leave some shards empty; use at most {nb} shards or a smaller `batch_galaxies`")
     start = min((k - 1) * nb // n * block, n_galaxies)
     stop = min(k * nb // n * block, n_galaxies)
     return start, stop
@@ -672,7 +672,7 @@ def simulate_maps(
     bs = cfg.batch_galaxies
     start, stop = parse_shard(shard, cfg.n_galaxies, bs)
     if workers < 1:
-        raise ConfigError(f"option --workers: expected at least 1, got {workers}")
+        raise ConfigError(f"option `workers`: expected at least 1, got {workers}")
     v = cfg.views
     n_ids = stop - start
     geom = cfg.geometry

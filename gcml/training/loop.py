@@ -111,11 +111,11 @@ def make_task(config: TrainConfig, channel_units: list[str] | None = None) -> Ta
         task.configure(input_transform=config.input_transform, softening=config.softening,
                        physical_outputs=config.physical_outputs)
     elif config.input_transform != "log10":
-        raise ConfigError(f"input_transform '{config.input_transform}' applies to image map models (pidoc-ced, "
+        raise ConfigError(f"option `input_transform` '{config.input_transform}' applies to image map models (pidoc-ced, "
                           f"pidoc-net, ...), not to '{config.model}'")
     if config.vgg16_weights:
         if not hasattr(task, "set_perceptual"):
-            raise ConfigError(f"--vgg16-weights: the perceptual loss applies to map models (pidoc-ced, "
+            raise ConfigError(f"option `vgg16_weights`: the perceptual loss applies to map models (pidoc-ced, "
                               f"pidoc-net, ...), not to '{config.model}'")
         from gcml.models.vgg import PerceptualLoss, load_vgg16_features
 
@@ -153,7 +153,7 @@ def resume_mode(resume: bool | str | None) -> str:
         return "no"
     r = {"true": "yes", "false": "no"}.get(str(resume).strip().lower(), str(resume).strip().lower())
     if r not in RESUME_MODES:
-        raise ConfigError(f"option --resume: expected yes, no or auto, got '{resume}'")
+        raise ConfigError(f"option `resume`: expected yes, no or auto, got '{resume}'")
     return r
 
 
@@ -312,7 +312,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     import pickle
 
     if not path.is_file():
-        raise InputError(f"{path}: no checkpoint to resume from (run without --resume to start afresh)")
+        raise InputError(f"{path}: no checkpoint to resume from (run without `resume` to start afresh)")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
@@ -493,7 +493,7 @@ def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, over
         raise InputError(f"{data}: the MapSet has no maps")
     resolve_device(config.device, config.gpus)
     if out.exists() and not out.is_dir():
-        raise InputError(f"-o {out}: exists and is not a folder; expected a run folder")
+        raise InputError(f"`out` {out}: exists and is not a folder; expected a run folder")
     check_output_dir(out)
     if resume:
         load_checkpoint(out / "checkpoint.pt")
@@ -501,14 +501,14 @@ def _preflight(data: Path, config: TrainConfig, out: Path, *, resume: bool, over
         # --resume auto without a checkpoint: files of a run stopped before its first epoch ended are replaced
         for name in ("best.pt", "last.pt") if auto else ("best.pt", "last.pt", "checkpoint.pt", "metrics.jsonl"):
             if (out / name).exists():
-                raise OutputExistsError(f"{out / name} already exists; pass --overwrite to start again "
-                                        "or --resume yes to continue that run")
+                raise OutputExistsError(f"{out / name} already exists; pass `overwrite` to start again "
+                                        "or `resume` yes to continue that run")
     if config.logger == "tensorboard":
         try:
             import tensorboard  # noqa: F401
         except ImportError:
-            raise ConfigError("option --logger tensorboard: the tensorboard package is not installed "
-                              "(pip install 'gcml[tensorboard]'), or use --logger csv") from None
+            raise ConfigError("option `logger` tensorboard: the tensorboard package is not installed "
+                              "(pip install 'gcml[tensorboard]'), or use `logger` csv") from None
 
 
 def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
@@ -621,7 +621,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                     lv = float(loss.detach())
                     if not math.isfinite(lv):
                         raise InputError(f"training diverged: the loss became {lv} in epoch {epoch + 1} "
-                                         f"(batch {bi + 1}); lower --lr (now {config.lr:g})")
+                                         f"(batch {bi + 1}); lower `lr` (now {config.lr:g})")
                     s_loss += lv * len(xb)
                     s_n += len(xb)
                     if env.is_main and progress is not None:
@@ -634,7 +634,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                 val_loss = vm["loss"]
                 if not math.isfinite(val_loss):
                     raise InputError(f"training diverged: the validation loss became {val_loss} in epoch "
-                                     f"{epoch + 1} (training loss {s_loss / max(s_n, 1):.4g}); lower --lr "
+                                     f"{epoch + 1} (training loss {s_loss / max(s_n, 1):.4g}); lower `lr` "
                                      f"(now {config.lr:g})")
                 line = {"epoch": epoch + 1, "train_loss": s_loss / max(s_n, 1), "val_loss": val_loss,
                         "val_mae": vm["mae"], "val_rmse": vm["rmse"], "val_bias": vm["bias"], "lr": _lr(opt),

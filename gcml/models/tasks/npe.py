@@ -50,10 +50,10 @@ class CatalogueNPETask(ScalarRegressionTask):
 
         if loss not in ("flow_nll", "gaussian_nll"):
             raise InputError(f"loss '{loss}' is not available for mass-npe: it is trained by the flow's "
-                             "negative log-likelihood (leave --loss at its default)")
+                             "negative log-likelihood (leave `loss` at its default)")
         if list(channels) != list(CATALOGUE_COLUMNS):
             raise InputError(f"mass-npe reads GC catalogues ({', '.join(CATALOGUE_COLUMNS)}), not map channels "
-                             f"{', '.join(channels)}; leave --channels out")
+                             f"{', '.join(channels)}; leave `channels` out")
         super().__init__(channels, targets, "gaussian_nll", channel_units=CATALOGUE_UNITS, target_units=target_units)
         self.loss_name = "flow_nll"
         self.min_gc = MIN_GC
