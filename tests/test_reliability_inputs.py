@@ -299,6 +299,7 @@ def test_truncated_hdf5_everywhere(cli, tmp_path):
     ("--patience", "-1"), ("--nproc", "-1"), ("--workers", "-1"), ("--threads", "-1"), ("--max-memory-gb", "-1"),
     ("--perceptual-weight", "-1"), ("--depth", "3"), ("--channels", "7"), ("--loss", "l7"),
     ("--lr-schedule", "sometimes"), ("--in-memory", "maybe"), ("--target", "nothing"), ("--gpus", "-1"),
+    ("--input-transform", "sqrt"), ("--softening", "-1"),
 ])
 def test_train_option_ranges(cli, tmp_path, opt, val):
     maps = make_mapset(tmp_path / "maps.h5", n_gal=30, views=2)

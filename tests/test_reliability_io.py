@@ -74,6 +74,39 @@ def test_lock_held_by_another_process(tmp_path):
     assert not lock_path_for(out).exists()
 
 
+def _hold_lock(path):
+    code = (f"import sys,time; sys.path.insert(0, {str(ROOT)!r}); from gcml.io.common import output_lock\n"
+            f"with output_lock({str(path)!r}):\n    print('locked', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_prediction_files_are_one_output(tmp_path):
+    """A catalogue prediction's four files and an image prediction's four files are written under one lock:
+    a second run (even with --overwrite) fails with one sentence before writing any of them, so two runs
+    into one folder never leave a mix (seen before: prediction.json of a failed run beside maps.png of the
+    run that succeeded)."""
+    from types import SimpleNamespace
+
+    from gcml.prediction.catalogue_result import save_prediction
+    from gcml.prediction.images import save_image_prediction
+
+    out = tmp_path / "pred"
+    for lock, save in ((out / "prediction", lambda: save_prediction(SimpleNamespace(), out, overwrite=True)),
+                       (out / "img", lambda: save_image_prediction(SimpleNamespace(image="img.fits"), out,
+                                                                   overwrite=True))):
+        proc = _hold_lock(lock)
+        try:
+            with pytest.raises(OutputBusyError, match="being written by another gcml run"):
+                save()
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+    assert not out.exists() or not any(p for p in out.iterdir() if not p.name.startswith("."))
+
+
 def test_interrupt_and_disk_full_remove_the_temporary(tmp_path):
     out = tmp_path / "a.h5"
     with pytest.raises(KeyboardInterrupt):

@@ -304,6 +304,16 @@ def save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite
     ------
     OutputExistsError : a file exists and ``overwrite`` is False (checked before anything is written).
     """
+    from gcml.io.common import output_lock
+
+    # the files are one output: a run holds their lock from the existence checks to the last file, so two
+    # runs into one folder never leave a mix of their files (a second writer fails with one sentence)
+    with output_lock(Path(out_dir) / "prediction"):
+        return _save_prediction(pred, out_dir, overwrite=overwrite, command=command, table_format=table_format)
+
+
+def _save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite: bool, command: str | None,
+                     table_format: str) -> dict[str, Path]:
     from gcml.io.common import atomic_output, check_output_path, command_line, utc_now
     from gcml.io.tables import TABLE_FORMATS, write_table
 

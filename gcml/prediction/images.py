@@ -654,15 +654,27 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
     """Write ``<stem>_mass.fits`` (mass map with the cutout's WCS; LOGSTD and FLUXV extensions),
     ``<stem>_prediction.json``, ``<stem>_prediction.ecsv`` (or ``.vot`` with ``table_format="votable"``; the
     scalars with units, :meth:`ImagePrediction.to_table`) and ``<stem>_quicklook.png`` into the folder ``out``."""
-    from gcml.io.common import atomic_output, make_output_dir
-    from gcml.io.fits import FitsExtension, write_fits_image
-    from gcml.io.tables import TABLE_FORMATS, write_table
+    from gcml.io.common import make_output_dir
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"`out` {out}: exists and is not a folder")
     make_output_dir(out)
     stem = stem or Path(pred.image).name.split(".")[0]
+    from gcml.io.common import output_lock
+
+    # one image's files are one output: locked from the existence checks to the last file, so two runs
+    # never leave a mix of their files (a second writer fails with one sentence)
+    with output_lock(out / stem):
+        return _save_image_prediction(pred, out, stem, overwrite, table_format)
+
+
+def _save_image_prediction(pred: ImagePrediction, out: Path, stem: str, overwrite: bool,
+                           table_format: str) -> dict[str, Path]:
+    from gcml.io.common import atomic_output
+    from gcml.io.fits import FitsExtension, write_fits_image
+    from gcml.io.tables import TABLE_FORMATS, write_table
+
     paths = {"fits": out / f"{stem}_mass.fits", "json": out / f"{stem}_prediction.json",
              "table": out / f"{stem}_prediction{TABLE_FORMATS[table_format]}", "png": out / f"{stem}_quicklook.png"}
     if not overwrite:
