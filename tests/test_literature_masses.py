@@ -2,6 +2,7 @@
 
 import importlib.util
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _module():
     spec = importlib.util.spec_from_file_location("compare_literature", ROOT / "benchmarks" / "compare_literature.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
     return mod
 
