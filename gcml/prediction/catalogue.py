@@ -376,8 +376,9 @@ def tme_baseline(gcs: GCSample, mc: MonteCarloMaps, extent_kpc: float, settings:
 
 
 def range_checks(tm: Any, gcs: GCSample, masses: dict[str, MassEstimate], map_disp: float, r_out: float,
-                 extent_kpc: float) -> tuple[dict[str, Any], list[str], list[str]]:
-    """Step 6: the catalogue compared with the training data; returns (training ranges, warnings, notes)."""
+                 extent_kpc: float, *, posterior: bool = False) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Step 6: the catalogue compared with the training data; returns (training ranges, warnings, notes).
+    ``posterior``: a mass-npe model (GCs outside the map are its input with ``in_map = 0``)."""
     b = tm.bundle
     warns: list[str] = []
     notes: list[str] = []
@@ -406,7 +407,10 @@ def range_checks(tm: Any, gcs: GCSample, masses: dict[str, MassEstimate], map_di
         warns.append(f"the median velocity error {np.median(e_obs):.0f} km/s exceeds the training maps' "
                      f"{float(vmax):.0f} km/s; the dispersion is inflated by noise the model has not seen")
     n_out = gcs.n - n_in
-    if n_out:
+    if n_out and posterior:
+        notes.append(f"{n_out} GC(s) lie outside the {extent_kpc:g} kpc map; they are passed to the network "
+                     "flagged as outside it (in_map = 0), as in training")
+    elif n_out:
         notes.append(f"{n_out} GC(s) lie outside the {extent_kpc:g} kpc map; they weigh on the edge pixels "
                      "through the smoothing kernel, as in training")
     task = tm.task
@@ -569,7 +573,8 @@ def _posterior_prediction(tm: Any, mpath: Path | None, tab: Any, gal: GalaxyValu
     post = posterior_masses(tm, cats, mc.dscale, gal.distance_mpc, n_samples, seed, r_out, gal.r_e_kpc)
     tme = tme_baseline(gcs, mc, extent, _tme_settings(tm.bundle), r_out)
     mdisp = float(map_dispersion(mc.maps[:1], float(geom.min_count))[0])
-    ranges, range_warns, range_notes = range_checks(tm, gcs, post.masses, mdisp, r_out, extent)
+    ranges, range_warns, range_notes = range_checks(tm, gcs, post.masses, mdisp, r_out, extent,
+                                                      posterior=True)
     notes = [f"mass-npe posterior: {len(post.samples)} samples over {k} distance draws; the velocity errors are an "
              "input of the network and the GC sampling noise is part of its posterior (no bootstrap)"]
     if gcs.vsys_estimated:

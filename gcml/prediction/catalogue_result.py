@@ -114,8 +114,9 @@ class CataloguePrediction:
     masses : target name -> MassEstimate
     tme : Watkins et al. (2010) tracer mass estimate within r_out (percentiles, log10 Msun)
     maps : (3, H, W) v, sigma, count maps of the observed GCs (before any fill)
-    network_input : (C, H, W) what went into the network (the model's channels, fill applied)
-    channels : names of the network_input channels
+    network_input : (C, H, W) what went into the network (the model's channels, fill applied); mass-npe
+        reads the GCs, not maps: (0, H, W), and ``maps`` are shown for reference only
+    channels : names of the network_input channels (empty for mass-npe)
     geometry : the map geometry used (bundle's)
     warnings : inputs outside the training range, estimated quantities
     notes : assumptions made (e.g. the distance error)

@@ -155,9 +155,13 @@ def plot_profile(pred: Any, path: str | Path, *, overwrite: bool = False) -> Pat
         ax.axhspan(tot.p16, tot.p84, color="0.5", alpha=0.2, lw=0)
         ax.axhline(tot.median, color="0.4", ls="--", lw=1, label=f"M200 + M* = {tot.median:.2f}")
     ax.set_xscale("log")
+    ticks = sorted({*(f[0] for f in fixed), *([round(pred.r_out_kpc, 1)] if m is not None else [])})
+    if ticks:
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+        ax.minorticks_off()
     ax.set_xlabel("r [kpc]")
     ax.set_ylabel("log10 M(< r) [Msun]")
     ax.set_title(f"{pred.galaxy or Path(pred.table).name}: enclosed mass (mass-npe posterior, "
                  f"{pred.n_gc_in_map} GCs in the map)", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     return _save(fig, path, overwrite)
