@@ -13,8 +13,8 @@ steps of this module instead of ``network_masses``:
    sigma_D / D): positions scale with the distance, so GCs may enter or leave the map. When v_sys was
    estimated from the GCs, each draw also draws it from its standard error (std(v) / sqrt(N)).
 2. :func:`posterior_masses`: ``n_samples`` posterior samples spread evenly over the K distance draws
-   (:func:`gcml.models.npe.posterior_samples`; the flow's draws are seeded by ``seed``, so the same seed gives
-   the same samples): a Monte Carlo marginalisation of the distance, p(theta | GCs) = E_D[p(theta | GCs, D)].
+   (:func:`gcml.models.npe.posterior_samples`, at most :data:`GCS_PER_PASS` GCs per pass; the flow's draws
+   are seeded by ``seed``, so the same seed gives the same samples): a Monte Carlo marginalisation of the distance, p(theta | GCs) = E_D[p(theta | GCs, D)].
    The velocity errors are an input of the network and the GC sampling noise is part of the learnt
    posterior, so there is no bootstrap (it would count that noise twice). Each target's percentiles come
    from the samples; the posterior mean and standard deviation at the nominal distance are reported as the
@@ -38,6 +38,8 @@ DEFAULT_NPE_SAMPLES = 10_000
 MAX_DISTANCE_DRAWS = 1000
 #: Posterior samples at the nominal distance behind the "network" mean and standard deviation.
 NOMINAL_SAMPLES = 2000
+#: GCs (summed over catalogues) per pass of the set encoder: bounds its memory for large GC systems.
+GCS_PER_PASS = 200_000
 
 
 def distance_draws(n_samples: int) -> int:
@@ -96,7 +98,8 @@ def posterior_masses(tm: Any, cats: Any, dscale: np.ndarray, distance_mpc: float
     net, task, dev = tm.network, tm.task, tm.device
     nominal = posterior_samples(net, task, cats, min(n, NOMINAL_SAMPLES), rows=[0], seed=int(seed), min_gc=min_gc,
                                 device=dev)[:, 0].astype(np.float64)                  # (n_nom, T)
-    draws = posterior_samples(net, task, cats, per, rows=np.arange(1, k + 1), batch_size=k, seed=int(seed) + 1,
+    batch = max(1, min(k, GCS_PER_PASS // max(int(cats.counts.max()), 1)))
+    draws = posterior_samples(net, task, cats, per, rows=np.arange(1, k + 1), batch_size=batch, seed=int(seed) + 1,
                               min_gc=min_gc, device=dev).astype(np.float64)           # (per, K, T)
     t = draws.shape[-1]
     samples = draws.reshape(per * k, t)[:n]                      # round-robin over the distance draws
