@@ -56,7 +56,7 @@ class PredictResult:
 
 
 def predict(path: str | Path, *, model: str | Path | None = None, out: str | Path | None = None,
-            overwrite: bool = False, device: str = "auto", seed: int = 0, n_samples: int = 1000,
+            overwrite: bool = False, device: str = "auto", seed: int = 0, n_samples: int | None = None,
             ra: float | None = None, dec: float | None = None, galaxy: str | None = None,
             distance_mpc: float | None = None, distance_err_mpc: float | None = None, vsys: float | None = None,
             r_e_kpc: float | None = None, fill: str | None = None, ra_col: str | None = None,
@@ -76,8 +76,10 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
     out : folder to write the results into (None: write nothing)
     overwrite : replace earlier results in ``out``
     device : torch device ("auto", "cpu", "cuda", "cuda:K")
-    seed : random seed of the catalogue's Monte Carlo draws (images draw none)
-    n_samples, galaxy, distance_mpc, distance_err_mpc, vsys, r_e_kpc, fill, ra_col, dec_col, v_col, verr_col :
+    seed : random seed of the catalogue's Monte Carlo draws or posterior samples (images draw none)
+    n_samples : catalogues: Monte Carlo draws of a CNN model (default 1000) or posterior samples of a
+        mass-npe model (default 10,000); see :func:`gcml.prediction.catalogue.predict_catalogue`
+    galaxy, distance_mpc, distance_err_mpc, vsys, r_e_kpc, fill, ra_col, dec_col, v_col, verr_col :
         catalogues only, see :func:`gcml.prediction.catalogue.predict_catalogue`
     ra, dec : centre [deg], or astropy Angles / Quantities
     g, r, target, refine_centre : images only, see :func:`gcml.prediction.images.predict_image`

@@ -45,6 +45,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def npe_mapset(tmp_path_factory):
+    """(folder, config): a small simulate-maps MapSet with GC catalogues, ``folder / "a.h5"`` (16 disk and merger
+    galaxies x 5 views), for mass-npe training and prediction tests (tests/test_npe.py,
+    tests/test_predict_catalogue_npe.py). Tests may write other files into the folder, never ``a.h5``."""
+    from gcml.simulate.galaxies import SimulateMapsConfig, simulate_maps
+
+    d = tmp_path_factory.mktemp("npe")
+    cfg = SimulateMapsConfig(families=("disk", "merger"), n_galaxies=16, views=5, seed=5, subsample=(0.2, 1.0),
+                             v_error_kms=(5.0, 20.0), merger_steps=100, batch_galaxies=8)
+    simulate_maps(cfg, d / "a.h5")
+    return d, cfg
+
+
 @pytest.fixture
 def cli():
     """Invoke the gcml CLI in-process; returns typer's Result (exit_code, output)."""

@@ -135,14 +135,9 @@ def test_catalogues_ragged_helpers():
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    from gcml.simulate.galaxies import SimulateMapsConfig, simulate_maps
-
-    d = tmp_path_factory.mktemp("npe")
-    cfg = SimulateMapsConfig(families=("disk", "merger"), n_galaxies=16, views=5, seed=5, subsample=(0.2, 1.0),
-                             v_error_kms=(5.0, 20.0), merger_steps=100, batch_galaxies=8)
-    simulate_maps(cfg, d / "a.h5")
-    return d, cfg
+def sim(npe_mapset):
+    """(folder, config) of a small simulate-maps MapSet with catalogues, ``a.h5`` (conftest ``npe_mapset``)."""
+    return npe_mapset
 
 
 def test_simulate_maps_catalogues_match_the_maps(sim):

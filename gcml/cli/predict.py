@@ -61,8 +61,9 @@ def predict_cmd(
                                                    "e.g. NGC4278_S12).")] = None,
     split_half: Annotated[bool, typer.Option("--split-half", help="Multi-galaxy tables: also predict two random halves "
                                              "of each catalogue (consistency check).")] = False,
-    samples: Annotated[int, typer.Option("--samples", min=10, help="Catalogue: Monte Carlo draws (distance, "
-                                         "bootstrap of GCs, velocity errors).")] = 1000,
+    samples: Annotated[int | None, typer.Option("--samples", min=10, show_default=False, help="Catalogue: Monte "
+                                                "Carlo draws (distance, bootstrap of GCs, velocity errors; default "
+                                                "1000), or posterior samples of a mass-npe model (default 10000).")] = None,
     g: Annotated[Path | None, typer.Option("--g", help="Image: g-band FITS (combined with --r into V).")] = None,
     r: Annotated[Path | None, typer.Option("--r", help="Image: r-band FITS.")] = None,
     target: Annotated[str | None, typer.Option("--target", help="Image: Milky Way globular cluster (Harris 2010 "
@@ -128,9 +129,11 @@ def _report(pred, paths: dict[str, Path], quiet: bool) -> None:
             f"v_sys = {pred.vsys_kms:.0f} km/s{' (estimated)' if pred.vsys_estimated else ''}, "
             f"sigma = {pred.velocity_dispersion_kms:.0f} km/s, R_out = {pred.r_out_kpc:.1f} kpc{re_txt}",
             highlight=False, soft_wrap=True)
-    t = Table(title=f"log10 mass [Msun] (model {pred.model.name if pred.model else 'in memory'}, "
-                    f"{pred.n_samples} Monte Carlo draws)")
-    for col in ("quantity", "median", "68% interval", "95% interval", "network"):
+    how = (f"mass-npe posterior, {pred.n_samples} samples over {pred.n_distance_draws} distance draws"
+           if pred.is_posterior else f"{pred.n_samples} Monte Carlo draws")
+    t = Table(title=f"log10 mass [Msun] (model {pred.model.name if pred.model else 'in memory'}, {how})")
+    for col in ("quantity", "median", "68% interval", "95% interval",
+                "posterior at D" if pred.is_posterior else "network"):
         t.add_column(col, justify="left" if col == "quantity" else "right")
     for m in pred.masses.values():
         t.add_row(m.label, f"{m.median:.2f}", f"{m.p16:.2f} - {m.p84:.2f}", f"{m.p2_5:.2f} - {m.p97_5:.2f}",

@@ -61,34 +61,28 @@ import numpy as np
 from gcml.errors import ConfigError, FormatError, InputError
 from gcml.physics.units import C_KMS
 from gcml.prediction.catalogue_result import (  # noqa: F401  (the result and its writers, re-exported)
+    TARGET_LABELS,
     CataloguePrediction,
     MassEstimate,
+    percentiles,
     plot_prediction_maps,
+    prediction_files,
     save_prediction,
+    target_label,
+    target_radius,
 )
 from gcml.prediction.kinematic_inputs import FILLS, fill_empty, map_dispersion, training_ranges  # noqa: F401
 from gcml.prediction.sky import inverse_tangent_plane, mock_catalogue, tangent_plane  # noqa: F401
 
 #: The shipped default model (``scripts/train_default_mass_model.py``; model card docs/model-cards/).
 DEFAULT_MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "models" / "mass-cnn-default.pt"
+#: Monte Carlo draws of a CNN prediction when ``n_samples`` is not given.
+DEFAULT_SAMPLES = 1000
 #: Fractional distance error assumed when none is given.
 DEFAULT_DISTANCE_FRACTION = 0.1
 #: A centre is "far from the GCs" when the GCs' median position lies further from it than this many
 #: median GC radii (about the centre).
 CENTRE_OFFSET_LIMIT = 0.75
-
-TARGET_LABELS = {
-    "log10_mass_total": "total mass M200+M*",
-    "log10_m200": "halo mass M200",
-    "log10_mstar": "stellar mass",
-    "log10_mass_within_5kpc": "M(< 5 kpc)",
-    "log10_mass_within_10kpc": "M(< 10 kpc)",
-    "log10_mass_within_20kpc": "M(< 20 kpc)",
-    "log10_mass_within_50kpc": "M(< 50 kpc)",
-    "log10_mass_within_5re": "M(< 5 R_e)",
-    "log10_mass_within_rout": "M(< R_out)",
-}
-
 
 def default_model_path() -> Path:
     """The shipped default galaxy-mass model (``gcml/data/models/mass-cnn-default.pt``).
@@ -118,7 +112,7 @@ def _geometry(b: Any, path: Path | None) -> Any:
     g = b.geometry
     if g.kind not in ("", "kinematics"):
         raise InputError(f"{path or 'model'}: is a '{g.kind}' model; catalogue prediction needs a model "
-                         "trained on kinematic maps (mass-cnn, mass-cnn-gcml)")
+                         "trained on kinematic MapSets (mass-cnn, mass-cnn-gcml, mass-npe)")
     try:
         return MapGeometry.from_attrs(g.map_attrs)
     except InputError as exc:
@@ -132,11 +126,6 @@ def _tme_settings(b: Any) -> dict[str, float]:
     except (TypeError, ValueError):
         d = {}
     return {"alpha": float(d.get("alpha", 0.0)), "gamma": float(d.get("gamma", 3.0)), "beta": float(d.get("beta", 0.0))}
-
-
-def _pct(a: np.ndarray) -> tuple[float, float, float, float, float]:
-    q = np.percentile(a, [50, 16, 84, 2.5, 97.5])
-    return tuple(float(v) for v in q)  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------------------- predict
@@ -309,13 +298,14 @@ def gc_sample(tab: Any, gal: GalaxyValues, extent_kpc: float) -> GCSample:
 class MonteCarloMaps:
     """Step 3's maps: row 0 the observed GCs, rows 1..S at the drawn distances (all GCs), rows S+1..2S the
     bootstrap resamples with perturbed velocities at those distances; ``xb``, ``yb``, ``vb`` the resampled
-    GCs (for the tracer mass estimator)."""
+    GCs (for the tracer mass estimator); ``dscale`` (S,) the drawn distances over the nominal one."""
 
     maps: np.ndarray
     xb: np.ndarray
     yb: np.ndarray
     vb: np.ndarray
     n_samples: int
+    dscale: np.ndarray | None = None
 
 
 def monte_carlo_maps(gcs: GCSample, gal: GalaxyValues, geom: Any, n_samples: int, rng: np.random.Generator
@@ -341,21 +331,7 @@ def monte_carlo_maps(gcs: GCSample, gal: GalaxyValues, geom: Any, n_samples: int
     vs = np.concatenate([gcs.v_rel[None], vd, vb])
     es = np.concatenate([e_obs[None], np.broadcast_to(e_obs, (s, n)), e_obs[boot]])
     maps = kinematic_maps(xs, ys, vs, geom, v_err=es)                                # (1 + 2S, 3, H, W)
-    return MonteCarloMaps(maps=maps, xb=xb, yb=yb, vb=vb, n_samples=s)
-
-
-def _target_radius(name: str, r_out: float, r_e_kpc: float | None) -> float | None:
-    """The radius [kpc] an enclosed-mass target refers to (None for total masses)."""
-    if name.startswith("log10_mass_within_") and name.endswith("kpc"):
-        try:
-            return float(name[len("log10_mass_within_"):-3])
-        except ValueError:
-            return None
-    if name == "log10_mass_within_rout":
-        return r_out
-    if name == "log10_mass_within_5re" and r_e_kpc:
-        return 5.0 * float(r_e_kpc)
-    return None
+    return MonteCarloMaps(maps=maps, xb=xb, yb=yb, vb=vb, n_samples=s, dscale=dscale)
 
 
 def network_masses(tm: Any, x_net: np.ndarray, n_samples: int, rng: np.random.Generator, r_out: float,
@@ -372,15 +348,12 @@ def network_masses(tm: Any, x_net: np.ndarray, n_samples: int, rng: np.random.Ge
     for j, name in enumerate(tm.targets):
         boot_sd = float(np.std(mu_b[:, j] - mu_d[:, j]))
         width = max(float(sd0[j]), boot_sd)
-        med, p16, p84, p2, p97 = _pct(mu_d[:, j] + width * zz[:, j])
-        label = TARGET_LABELS.get(name, name)
-        if name == "log10_mass_within_rout":
-            label = f"M(<R_out={r_out:.1f} kpc)"
+        med, p16, p84, p2, p97 = percentiles(mu_d[:, j] + width * zz[:, j])
         masses[name] = MassEstimate(
-            name=name, label=label, unit=(units[j] if j < len(units) else "") or "dex(Msun)",
+            name=name, label=target_label(name, r_out), unit=(units[j] if j < len(units) else "") or "dex(Msun)",
             median=med, p16=p16, p84=p84, p2_5=p2, p97_5=p97, network_mean=float(mu0[j]),
             network_std=float(sd0[j]), bootstrap_std=boot_sd, distance_std=float(np.std(mu_d[:, j])),
-            radius_kpc=_target_radius(name, r_out, r_e_kpc))
+            radius_kpc=target_radius(name, r_out, r_e_kpc))
     return masses
 
 
@@ -398,13 +371,14 @@ def tme_baseline(gcs: GCSample, mc: MonteCarloMaps, extent_kpc: float, settings:
     tme = {"log10_mass_observed": float(np.log10(tm0[0])) if np.isfinite(tm0[0]) and tm0[0] > 0 else float("nan"),
            "r_out_kpc": r_out, **settings, "reference": "Watkins, Evans & An 2010, MNRAS 406, 264"}
     if len(ltm):
-        tme.update(zip(("median", "p16", "p84", "p2_5", "p97_5"), _pct(ltm), strict=True))
+        tme.update(zip(("median", "p16", "p84", "p2_5", "p97_5"), percentiles(ltm), strict=True))
     return tme
 
 
 def range_checks(tm: Any, gcs: GCSample, masses: dict[str, MassEstimate], map_disp: float, r_out: float,
-                 extent_kpc: float) -> tuple[dict[str, Any], list[str], list[str]]:
-    """Step 6: the catalogue compared with the training data; returns (training ranges, warnings, notes)."""
+                 extent_kpc: float, *, posterior: bool = False) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Step 6: the catalogue compared with the training data; returns (training ranges, warnings, notes).
+    ``posterior``: a mass-npe model (GCs outside the map are its input with ``in_map = 0``)."""
     b = tm.bundle
     warns: list[str] = []
     notes: list[str] = []
@@ -433,7 +407,10 @@ def range_checks(tm: Any, gcs: GCSample, masses: dict[str, MassEstimate], map_di
         warns.append(f"the median velocity error {np.median(e_obs):.0f} km/s exceeds the training maps' "
                      f"{float(vmax):.0f} km/s; the dispersion is inflated by noise the model has not seen")
     n_out = gcs.n - n_in
-    if n_out:
+    if n_out and posterior:
+        notes.append(f"{n_out} GC(s) lie outside the {extent_kpc:g} kpc map; they are passed to the network "
+                     "flagged as outside it (in_map = 0), as in training")
+    elif n_out:
         notes.append(f"{n_out} GC(s) lie outside the {extent_kpc:g} kpc map; they weigh on the edge pixels "
                      "through the smoothing kernel, as in training")
     task = tm.task
@@ -457,7 +434,7 @@ def predict_catalogue(
     vsys: float | None = None,
     r_e_kpc: float | None = None,
     fill: str | None = None,
-    n_samples: int = 1000,
+    n_samples: int | None = None,
     seed: int = 0,
     ra_col: str | None = None,
     dec_col: str | None = None,
@@ -472,6 +449,12 @@ def predict_catalogue(
     (:func:`gcml.io.tables.read_gc_table`) -> :func:`gc_sample` (select and convert) -> :func:`monte_carlo_maps`
     (build maps) -> :func:`network_masses` (predict) -> :func:`tme_baseline` (baseline) -> :func:`range_checks`
     -> the :class:`CataloguePrediction`.
+
+    A ``mass-npe`` model (task ``catalogue-npe``) goes through the same steps up to the Monte Carlo draws,
+    whose distances it uses; instead of :func:`network_masses` the GCs themselves are passed to its
+    posterior (:func:`gcml.prediction.catalogue_npe.npe_catalogues` and
+    :func:`~gcml.prediction.catalogue_npe.posterior_masses`): the result then has ``method == "posterior"``
+    and carries the posterior ``samples``.
 
     The galaxy's values may be plain numbers in the units below or astropy Quantities in any compatible
     unit (``distance_mpc=10.9 * u.Mpc``, ``vsys=690 * u.km / u.s``, ``r_e_kpc=35 * u.arcsec``), and the
@@ -489,7 +472,8 @@ def predict_catalogue(
     vsys : systemic velocity [km/s]; None: the mean GC velocity (with a warning)
     r_e_kpc : effective radius [kpc], or an angle (converted at the distance) (only reported: R_out / R_e)
     fill : Kaur et al. Table 4 filling of empty pixels ("0", "50", "100", "interp"), or None
-    n_samples : Monte Carlo draws (distance, bootstrap, velocity errors)
+    n_samples : Monte Carlo draws (distance, bootstrap, velocity errors; default 1000), or for a mass-npe
+        model posterior samples (default 10,000, spread over up to 1000 distance draws)
     seed : random seed (same seed, same result)
     ra_col, dec_col, v_col, verr_col : catalogue column names (found automatically otherwise)
     device : torch device
@@ -508,11 +492,10 @@ def predict_catalogue(
     from gcml.observe.kinematic import CHANNELS
     from gcml.random import make_rng
 
-    if n_samples < 10:
+    if n_samples is not None and n_samples < 10:
         raise ConfigError(f"`n_samples`: expected at least 10 Monte Carlo samples, got {n_samples}")
     from gcml.io.common import check_resources
 
-    check_resources("predict", memory=float(n_samples) * 8 * 3 * 10 * 10 * 4)
     if fill is not None:
         fill = str(fill).strip().lower()
         fill = {"interpolation": "interp", "0.0": "0", "50.0": "50", "100.0": "100"}.get(fill, fill)
@@ -524,8 +507,22 @@ def predict_catalogue(
     tm, mpath = _load(bundle_or_path, device)
     if getattr(tm.task, "source", "targets") != "targets":
         raise InputError(f"{mpath or 'model'}: predicts maps, not scalar masses; expected a mass-cnn model")
+    posterior = getattr(tm.task, "input_kind", "maps") == "catalogue"  # mass-npe: reads the GCs themselves
+    if posterior and fill is not None:
+        raise ConfigError(f"`fill`: fills empty map pixels; {mpath or 'the model'} is a mass-npe model, which reads "
+                          "the GCs themselves, not maps (leave `fill` out)")
+    if n_samples is None:
+        from gcml.prediction.catalogue_npe import DEFAULT_NPE_SAMPLES
+
+        n_samples = DEFAULT_NPE_SAMPLES if posterior else DEFAULT_SAMPLES
+    n_draws = n_samples
+    if posterior:
+        from gcml.prediction.catalogue_npe import distance_draws
+
+        n_draws = distance_draws(n_samples)
+    check_resources("predict", memory=float(n_draws) * 8 * 3 * 10 * 10 * 4)
     geom = _geometry(tm.bundle, mpath)
-    missing = [c for c in tm.channels if c not in CHANNELS]
+    missing = [] if posterior else [c for c in tm.channels if c not in CHANNELS]
     if missing:
         raise FormatError(f"{mpath or 'model'}: reads channel(s) {', '.join(missing)} that kinematic maps do not "
                           f"have (v, sigma, count)")
@@ -534,7 +531,10 @@ def predict_catalogue(
     disp = float(np.sqrt(max(np.mean(gcs.v_rel[gcs.infield] ** 2) - np.mean(gcs.e_obs[gcs.infield] ** 2), 0.0)))
 
     rng = make_rng(seed)
-    mc = monte_carlo_maps(gcs, gal, geom, n_samples, rng)
+    mc = monte_carlo_maps(gcs, gal, geom, n_draws, rng)
+    r_out = float(gcs.R[gcs.infield].max())
+    if posterior:
+        return _posterior_prediction(tm, mpath, tab, gal, gcs, mc, geom, n_samples, seed, rng, r_out, disp, warns)
     net_in = mc.maps
     if fill is not None:
         net_in = fill_empty(mc.maps, mc.maps[:, 2], float(geom.min_count), fill)
@@ -543,7 +543,6 @@ def predict_catalogue(
                          "at V = sigma = 0; filled maps lie outside its training data (Kaur et al. Table 4 "
                          "fillings are meant for models without a count channel)")
     x_net = net_in[:, [CHANNELS.index(c) for c in tm.channels]]
-    r_out = float(gcs.R[gcs.infield].max())
     masses = network_masses(tm, x_net, mc.n_samples, rng, r_out, gal.r_e_kpc)
     tme = tme_baseline(gcs, mc, float(geom.extent_kpc), _tme_settings(tm.bundle), r_out)
     mdisp = float(map_dispersion(mc.maps[:1], float(geom.min_count))[0])
@@ -558,3 +557,36 @@ def predict_catalogue(
         channels=list(tm.channels), geometry=geom.to_attrs(), fill=fill, n_samples=mc.n_samples, seed=int(seed),
         columns=tab.columns, training_ranges=ranges, warnings=warns + range_warns,
         notes=gal.notes + range_notes)
+
+
+def _posterior_prediction(tm: Any, mpath: Path | None, tab: Any, gal: GalaxyValues, gcs: GCSample, mc: MonteCarloMaps,
+                          geom: Any, n_samples: int, seed: int, rng: np.random.Generator, r_out: float, disp: float,
+                          warns: list[str]) -> CataloguePrediction:
+    """The mass-npe branch of :func:`predict_catalogue` after the common steps: the GCs as the model's
+    catalogues at the Monte Carlo distances, the posterior, the TME baseline and the range checks."""
+    from gcml.prediction.catalogue_npe import npe_catalogues, posterior_masses, vsys_draws
+
+    extent = float(geom.extent_kpc)
+    k = mc.n_samples
+    vk = vsys_draws(gcs.v_obs, gcs.vsys, gcs.vsys_estimated, k, rng)
+    cats = npe_catalogues(gcs.x, gcs.y, gcs.v_obs, gcs.e_obs, gcs.vsys, vk, mc.dscale, extent)
+    post = posterior_masses(tm, cats, mc.dscale, gal.distance_mpc, n_samples, seed, r_out, gal.r_e_kpc)
+    tme = tme_baseline(gcs, mc, extent, _tme_settings(tm.bundle), r_out)
+    mdisp = float(map_dispersion(mc.maps[:1], float(geom.min_count))[0])
+    ranges, range_warns, range_notes = range_checks(tm, gcs, post.masses, mdisp, r_out, extent,
+                                                      posterior=True)
+    notes = [f"mass-npe posterior: {len(post.samples)} samples over {k} distance draws; the velocity errors are an "
+             "input of the network and the GC sampling noise is part of its posterior (no bootstrap)"]
+    if gcs.vsys_estimated:
+        notes.append("v_sys estimated from the GCs: drawn from its standard error in every distance draw")
+    h, w = mc.maps.shape[-2:]
+    return CataloguePrediction(
+        table=tab.path, model=mpath, galaxy=gal.name, ra_deg=gal.ra, dec_deg=gal.dec,
+        distance_mpc=gal.distance_mpc, distance_err_mpc=gal.distance_err_mpc, vsys_kms=gcs.vsys,
+        vsys_estimated=gcs.vsys_estimated, r_e_kpc=float(gal.r_e_kpc) if gal.r_e_kpc else None, n_gc=gcs.n,
+        n_gc_in_map=gcs.n_in, r_out_kpc=r_out, r_max_kpc=float(gcs.R.max()), velocity_dispersion_kms=disp,
+        map_dispersion_kms=mdisp, masses=post.masses, tme=tme, maps=mc.maps[0],
+        network_input=np.zeros((0, h, w), np.float32), channels=[], geometry=geom.to_attrs(), fill=None,
+        n_samples=len(post.samples), seed=int(seed), columns=tab.columns, training_ranges=ranges,
+        warnings=warns + range_warns, notes=gal.notes + notes + range_notes, method="posterior",
+        samples=post.samples, sample_distance_mpc=post.sample_distance_mpc, n_distance_draws=post.n_distance_draws)

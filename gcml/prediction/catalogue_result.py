@@ -1,5 +1,6 @@
 """The result of :func:`gcml.prediction.catalogue.predict_catalogue` and writing it (JSON, an ECSV/VOTable
-with units, the maps as FITS with a celestial WCS, and a PNG)."""
+with units, the maps as FITS with a celestial WCS, and a PNG; for mass-npe models also the posterior
+samples, a corner plot and a mass-profile plot, :mod:`gcml.prediction.posterior_outputs`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,48 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+#: Human-readable names of the mass targets.
+TARGET_LABELS = {
+    "log10_mass_total": "total mass M200+M*",
+    "log10_m200": "halo mass M200",
+    "log10_mstar": "stellar mass",
+    "log10_mass_within_5kpc": "M(< 5 kpc)",
+    "log10_mass_within_10kpc": "M(< 10 kpc)",
+    "log10_mass_within_20kpc": "M(< 20 kpc)",
+    "log10_mass_within_50kpc": "M(< 50 kpc)",
+    "log10_mass_within_5re": "M(< 5 R_e)",
+    "log10_mass_within_rout": "M(< R_out)",
+}
+#: ``CataloguePrediction.method``: kinematic maps through a CNN with Monte Carlo draws, or mass-npe's posterior.
+METHODS = ("maps", "posterior")
+
+
+def percentiles(a: np.ndarray) -> tuple[float, float, float, float, float]:
+    """(median, p16, p84, p2.5, p97.5) of the draws ``a``."""
+    q = np.percentile(a, [50, 16, 84, 2.5, 97.5])
+    return tuple(float(v) for v in q)  # type: ignore[return-value]
+
+
+def target_radius(name: str, r_out: float, r_e_kpc: float | None) -> float | None:
+    """The radius [kpc] an enclosed-mass target refers to (None for total masses)."""
+    if name.startswith("log10_mass_within_") and name.endswith("kpc"):
+        try:
+            return float(name[len("log10_mass_within_"):-3])
+        except ValueError:
+            return None
+    if name == "log10_mass_within_rout":
+        return r_out
+    if name == "log10_mass_within_5re" and r_e_kpc:
+        return 5.0 * float(r_e_kpc)
+    return None
+
+
+def target_label(name: str, r_out: float) -> str:
+    """The label of a target in tables and plots (M(< R_out) with its radius)."""
+    if name == "log10_mass_within_rout":
+        return f"M(<R_out={r_out:.1f} kpc)"
+    return TARGET_LABELS.get(name, name)
 
 
 @dataclass
@@ -22,9 +65,11 @@ class MassEstimate:
     label : human-readable label
     unit : "dex(Msun)"
     median, p16, p84, p2_5, p97_5 : percentiles of the combined distribution [log10 Msun]
-    network_mean, network_std : network output on the observed map at the nominal distance
-    bootstrap_std : spread of the network mean over GC resamples (velocity errors included) [dex]
-    distance_std : spread of the network mean over distance draws [dex]
+    network_mean, network_std : network output on the observed map at the nominal distance (mass-npe: the
+        posterior mean and standard deviation at the nominal distance)
+    bootstrap_std : spread of the network mean over GC resamples (velocity errors included) [dex]; NaN for
+        mass-npe, whose posterior holds the GC sampling noise itself
+    distance_std : spread of the network mean (mass-npe: of the posterior mean) over distance draws [dex]
     radius_kpc : the radius the mass refers to, when it is an enclosed mass
     """
 
@@ -69,11 +114,17 @@ class CataloguePrediction:
     masses : target name -> MassEstimate
     tme : Watkins et al. (2010) tracer mass estimate within r_out (percentiles, log10 Msun)
     maps : (3, H, W) v, sigma, count maps of the observed GCs (before any fill)
-    network_input : (C, H, W) what went into the network (the model's channels, fill applied)
-    channels : names of the network_input channels
+    network_input : (C, H, W) what went into the network (the model's channels, fill applied); mass-npe
+        reads the GCs, not maps: (0, H, W), and ``maps`` are shown for reference only
+    channels : names of the network_input channels (empty for mass-npe)
     geometry : the map geometry used (bundle's)
     warnings : inputs outside the training range, estimated quantities
     notes : assumptions made (e.g. the distance error)
+    method : "maps" (a CNN on kinematic maps, ``n_samples`` Monte Carlo draws) or "posterior" (mass-npe:
+        ``n_samples`` posterior samples of the GC catalogue, over ``n_distance_draws`` distance draws)
+    samples : mass-npe: (n_samples, T) posterior samples [log10 Msun] of the targets in ``masses`` order
+    sample_distance_mpc : mass-npe: (n_samples,) the distance each sample was drawn at [Mpc]
+    n_distance_draws : mass-npe: distance draws the samples are spread over
     """
 
     table: Path
@@ -105,12 +156,31 @@ class CataloguePrediction:
     training_ranges: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    method: str = "maps"
+    samples: np.ndarray | None = None
+    sample_distance_mpc: np.ndarray | None = None
+    n_distance_draws: int = 0
+
+    @property
+    def is_posterior(self) -> bool:
+        """True for mass-npe predictions (posterior samples, corner and profile plots)."""
+        return self.method == "posterior"
+
+    def samples_table(self) -> Any:
+        """mass-npe: the posterior samples as an ``astropy.table.QTable`` with units
+        (:func:`gcml.prediction.posterior_outputs.samples_table`)."""
+        from gcml.prediction.posterior_outputs import samples_table
+
+        return samples_table(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types for JSON (maps as nested lists)."""
         from gcml._version import __version__
 
-        d = {k: v for k, v in asdict(self).items() if k not in ("masses", "maps", "network_input")}
+        skip = ("masses", "maps", "network_input", "samples", "sample_distance_mpc")
+        d = {k: v for k, v in asdict(self).items() if k not in skip}
+        if not self.is_posterior:
+            d.pop("n_distance_draws")
         d["table"] = str(self.table)
         d["model"] = str(self.model) if self.model is not None else None
         d["masses"] = {k: {**asdict(m), "minus": m.minus, "plus": m.plus} for k, m in self.masses.items()}
@@ -153,8 +223,13 @@ class CataloguePrediction:
         for k, name in enumerate(("network_std", "bootstrap_std", "distance_std"), start=8):
             t[name] = np.asarray(cols[k], float) * dex
         t["radius"] = np.asarray(cols[11], float) * u.kpc
-        t["median"].description = "median of the Monte Carlo draws, log10(M / solMass)"
-        t["network_mean"].description = "network output on the observed map (TME row: the observed GCs' estimate)"
+        if self.is_posterior:
+            t["median"].description = "median of the posterior samples (distance marginalised), log10(M / solMass)"
+            t["network_mean"].description = ("posterior mean at the nominal distance (TME row: the observed GCs' "
+                                             "estimate)")
+        else:
+            t["median"].description = "median of the Monte Carlo draws, log10(M / solMass)"
+            t["network_mean"].description = "network output on the observed map (TME row: the observed GCs' estimate)"
         t["radius"].description = "radius of an enclosed mass (NaN: total mass)"
         t.meta.update({
             "galaxy": self.galaxy or "", "table": str(self.table),
@@ -166,7 +241,9 @@ class CataloguePrediction:
             "n_gc": int(self.n_gc), "n_gc_in_map": int(self.n_gc_in_map), "r_out": self.r_out_kpc * u.kpc,
             "r_max": self.r_max_kpc * u.kpc, "velocity_dispersion": self.velocity_dispersion_kms * u.km / u.s,
             "map_dispersion": self.map_dispersion_kms * u.km / u.s, "fill": self.fill or "",
-            "n_samples": int(self.n_samples), "seed": int(self.seed), "gcml_version": __version__,
+            "n_samples": int(self.n_samples), "seed": int(self.seed), "method": self.method,
+            **({"n_distance_draws": int(self.n_distance_draws)} if self.is_posterior else {}),
+            "gcml_version": __version__,
             "warnings": list(self.warnings), "notes": list(self.notes)})
         return t
 
@@ -294,11 +371,27 @@ def write_maps_fits(pred: CataloguePrediction, path: str | Path, *, overwrite: b
                                   cards={"COMMENT": "kernel-weighted number of GCs per pixel"})])
 
 
+def prediction_files(out_dir: str | Path, *, table_format: str = "ecsv", posterior: bool = False) -> dict[str, Path]:
+    """The files :func:`save_prediction` writes into ``out_dir``: ``prediction.json``, the table, ``maps.fits``,
+    ``maps.png`` and, for mass-npe (``posterior``), ``posterior_samples.ecsv``, ``corner.png``, ``profile.png``."""
+    from gcml.io.tables import TABLE_FORMATS
+
+    out = Path(out_dir)
+    paths = {"json": out / "prediction.json", "table": out / f"prediction{TABLE_FORMATS[table_format]}",
+             "fits": out / "maps.fits", "png": out / "maps.png"}
+    if posterior:
+        paths.update({"samples": out / "posterior_samples.ecsv", "corner": out / "corner.png",
+                      "profile": out / "profile.png"})
+    return paths
+
+
 def save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite: bool = False,
                     command: str | None = None, table_format: str = "ecsv") -> dict[str, Path]:
     """Write ``prediction.json``, ``prediction.ecsv`` (or ``prediction.vot`` with ``table_format="votable"``:
     :meth:`CataloguePrediction.to_table`, through :func:`gcml.io.tables.write_table` as for images),
-    ``maps.fits`` (:func:`write_maps_fits`) and ``maps.png`` into ``out_dir``; returns their paths.
+    ``maps.fits`` (:func:`write_maps_fits`) and ``maps.png`` into ``out_dir``; for mass-npe predictions also
+    ``posterior_samples.ecsv`` (the samples with units), ``corner.png`` and ``profile.png``
+    (:mod:`gcml.prediction.posterior_outputs`). Returns their paths (:func:`prediction_files`).
 
     Raises
     ------
@@ -315,19 +408,25 @@ def save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite
 def _save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite: bool, command: str | None,
                      table_format: str) -> dict[str, Path]:
     from gcml.io.common import atomic_output, check_output_path, command_line, utc_now
-    from gcml.io.tables import TABLE_FORMATS, write_table
+    from gcml.io.tables import write_table
 
-    out = Path(out_dir)
-    paths = {"json": out / "prediction.json", "table": out / f"prediction{TABLE_FORMATS[table_format]}",
-             "fits": out / "maps.fits", "png": out / "maps.png"}
+    paths = prediction_files(out_dir, table_format=table_format, posterior=pred.is_posterior)
     for p in paths.values():
         check_output_path(p, overwrite=overwrite)
     d = pred.to_dict()
     d["created_utc"] = utc_now()
     d["command"] = command if command is not None else command_line()
+    if pred.is_posterior:
+        d["posterior_samples"] = paths["samples"].name
     with atomic_output(paths["json"], overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(d, indent=1))
     write_table(pred.to_table(), paths["table"], overwrite=overwrite)
     write_maps_fits(pred, paths["fits"], overwrite=overwrite, command=command)
     plot_prediction_maps(pred, paths["png"], overwrite=overwrite)
+    if pred.is_posterior:
+        from gcml.prediction.posterior_outputs import plot_corner, plot_profile
+
+        write_table(pred.samples_table(), paths["samples"], overwrite=overwrite)
+        plot_corner(pred, paths["corner"], overwrite=overwrite)
+        plot_profile(pred, paths["profile"], overwrite=overwrite)
     return paths

@@ -148,7 +148,7 @@ def _write_gcs(path: Path, sg: Any, info: Any, member: np.ndarray, overwrite: bo
 
 
 def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", model: str | Path | dict | None = None,
-                   n_samples: int = 1000, seed: int = 0, split_half: bool = False, overwrite: bool = False,
+                   n_samples: int | None = None, seed: int = 0, split_half: bool = False, overwrite: bool = False,
                    distance_err_fraction: float | None = None, galaxy_col: str | None = None, plots: bool = True,
                    progress: Any = None, **columns: Any) -> SurveyResult:
     """Predict every galaxy (or one) of a multi-galaxy GC table; see the module docstring.
@@ -159,7 +159,8 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
     out : output folder (one sub-folder per galaxy and ``summary.ecsv``)
     galaxy : "all" or one galaxy's name
     model : model bundle path (default: the shipped model)
-    n_samples : Monte Carlo draws per galaxy
+    n_samples : Monte Carlo draws (CNN models, default 1000) or posterior samples (mass-npe models, default
+        10,000) per galaxy
     split_half : also predict two random halves of each catalogue (seeded by ``seed``)
     plots : write masses.png, mass_vs_mstar.png (and split_half.png) (:func:`plot_survey`)
     progress : ``True`` for a tqdm.auto bar (notebooks), a callable ``progress(done, total)`` called after
@@ -185,15 +186,17 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
     summary = out / "summary.ecsv"
     for f in ("summary.ecsv", "masses.png", "mass_vs_mstar.png", "split_half.png"):
         check_output_path(out / f, overwrite=overwrite)
-    for name in gals:
-        for f in ("gcs.ecsv", "prediction.json", "prediction.ecsv", "maps.fits", "maps.png"):
-            check_output_path(out / name.replace(" ", "_") / f, overwrite=overwrite)
-    make_output_dir(out)
     from gcml.io.bundle import load_bundle
-    from gcml.prediction.catalogue import default_model_path
+    from gcml.prediction.catalogue import default_model_path, prediction_files
 
     # the bundle is read once and reused for every galaxy
     bundle = model if isinstance(model, dict) else load_bundle(Path(model) if model is not None else default_model_path())
+    posterior = bundle.get("task") == "catalogue-npe"  # mass-npe: posterior samples and plots as well
+    for name in gals:
+        gdir = out / name.replace(" ", "_")
+        for p in (gdir / "gcs.ecsv", *prediction_files(gdir, posterior=posterior).values()):
+            check_output_path(p, overwrite=overwrite)
+    make_output_dir(out)
     results: list[GalaxyResult] = []
     names = sorted(gals, key=lambda s: (len(s), s))
     from gcml.progress import as_progress
