@@ -232,8 +232,10 @@ def test_resume_auto_after_a_kill(tmp_path, cli):
 def test_ctrl_c_keeps_checkpoint_and_prints_resume_command(tmp_path):
     data = make_mapset(tmp_path / "syn.h5", n_gal=150, views=16)
     run = tmp_path / "run"
-    p = _gcml(["train", "mass-cnn", "--data", data, "--epochs", "50", "--batch-size", "32", "--device", "cpu",
-               "--threads", "1", "-o", run])
+    # long enough, and no early stopping, that the run cannot end by itself before the signal lands (with
+    # 50 epochs and early stopping a loaded machine's delay once let it finish first: exit 0)
+    p = _gcml(["train", "mass-cnn", "--data", data, "--epochs", "1000", "--patience", "0", "--batch-size", "32",
+               "--device", "cpu", "--threads", "1", "-o", run])
     _wait_for(run / "checkpoint.pt", p)
     time.sleep(0.3)
     p.send_signal(signal.SIGINT)
