@@ -202,6 +202,18 @@ def test_series_manifest_written_last_and_checked(cli, tmp_path):
         assert f["maps"].shape[0] == 2
 
 
+def test_another_series_still_being_written_does_not_break_a_run(cli, tmp_path):
+    """Parallel simulate-clusters runs into one folder: a run that finishes while another's series has no
+    manifest yet (still being written) succeeds (its closing note once read every series and ended in a
+    traceback)."""
+    snaps = tmp_path / "snaps"
+    assert _series(cli, snaps, "--simulation", "a").exit_code == 0
+    (snaps / "a.manifest.json").unlink()  # series 'a' as it is while its run is still writing
+    r = _series(cli, snaps, "--simulation", "b")
+    assert r.exit_code == 0, r.output
+    assert (snaps / "b.manifest.json").is_file()
+
+
 def test_series_mixed_or_shortened_is_refused(cli, tmp_path):
     snaps = tmp_path / "snaps"
     assert _series(cli, snaps, "--simulation", "a").exit_code == 0
