@@ -275,3 +275,27 @@ def test_quicklook_axes_are_sky_offsets_east_left():
     assert ext == pytest.approx([20.0, -20.0, -20.0, 20.0])
     assert "east left" in xl and "north up" in yl
     assert sky_extent(None, (10, 10)) is None
+
+
+def test_noisy_ps1_flavour_mock_states_its_own_exposure(tmp_path, cli):
+    """mock-observe --fits --flavour ps1 with noise: EXPTIME is the exposure the noise was drawn for (not
+    PS1's 600 s stack default), and the fluxes read back through that zero point equal the MapSet's."""
+    from astropy.io import fits
+
+    from gcml.io.mapset import read_mapset
+    from gcml.prediction.images import _colour_factor, counts_to_flux_factor, read_sky_image
+
+    snaps = tmp_path / "snaps"
+    assert cli("simulate-clusters", "-o", snaps, "--n-stars", "3000", "--ages", "1", "-q").exit_code == 0
+    r = cli("mock-observe", snaps, "-o", tmp_path / "i.h5", "--psf", "1", "--distance", "30", "--smoothing", "0",
+            "--sky-mag", "20.9", "--exptime", "129", "--poisson", "--read-noise", "5", "--fits", tmp_path / "f",
+            "--flavour", "ps1", "--split-by", "image", "-q")
+    assert r.exit_code == 0, r.output
+    path = tmp_path / "f" / "ps1_cutout_0000000.fits"
+    assert fits.getheader(path)["EXPTIME"] == 129.0
+    im = read_sky_image(path)
+    flux = read_mapset(tmp_path / "i.h5").maps[0, 0]
+    h, w = flux.shape
+    y0, x0 = (im.data.shape[0] - h) // 2, (im.data.shape[1] - w) // 2
+    back = im.data[y0:y0 + h, x0:x0 + w] * counts_to_flux_factor(im.zero_point) * _colour_factor("ps1", 0.5)
+    np.testing.assert_allclose(back, flux, rtol=1e-4, atol=1e-6 * np.abs(flux).max())

@@ -127,7 +127,9 @@ def _card_key(key: str) -> str:
     return k
 
 
-def _set_cards(header: Any, cards: Mapping[str, Any] | Sequence[tuple] | None) -> None:
+def set_cards(header: Any, cards: Mapping[str, Any] | Sequence[tuple] | None) -> None:
+    """Set (key, value[, comment]) cards: HIERARCH keys, FITS units in comments, non-finite floats as text,
+    and a comment that does not fit on its card dropped rather than truncated with a warning."""
     if not cards:
         return
     items = cards.items() if isinstance(cards, Mapping) else cards
@@ -202,7 +204,7 @@ def write_fits_image(path: str | Path, data: np.ndarray, wcs: Any | None = None,
     now = utc_now().rstrip("Z")
     hdr["DATE"] = (now, "UTC date the file was written")
     hdr["GCMLVER"] = (__version__, "gcml version")
-    _set_cards(hdr, header_cards)
+    set_cards(hdr, header_cards)
     for line in (f"gcml {__version__} {now}: {command_line()}", *history):
         hdr.add_history(str(line))
     for line in comments:
@@ -214,7 +216,7 @@ def write_fits_image(path: str | Path, data: np.ndarray, wcs: Any | None = None,
             raise InputError(f"{path}: extension {ext.name} has shape {e.shape}, the image {arr.shape}")
         eh = wcs.to_header() if wcs is not None else fits.Header()
         _set_unit(eh, ext.unit)
-        _set_cards(eh, ext.cards)
+        set_cards(eh, ext.cards)
         hdus.append(fits.ImageHDU(data=e, header=eh, name=ext.name.upper()))
     out = Path(path)
     with atomic_output(out, overwrite=overwrite) as tmp:

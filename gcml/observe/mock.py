@@ -581,9 +581,13 @@ def _write_fits(fits_dir: str | Path, row0: int, res: dict[str, Any], config: Mo
 
             truth = [c for c in cards if c[0] in ("GCMLSNAP", "GCMLSIM", "GCMLROW", "GCMLDIST", "GCMLAGE",
                                                   "GCMLPSF", "GCMLLUM", "GCMLMASS")]
+            # a noisy mock's noise was drawn for its own exposure: the header says that exposure (zero point
+            # 25 + 2.5 log10 EXPTIME, as the noise model's 25 per second), so EXPTIME and the noise agree
+            noisy = config.noise is not None and config.noise.active
             out.append(write_ps1_cutout(Path(fits_dir) / f"ps1_cutout_{row0 + j:07d}.fits", res["maps"][j, 0],
                                         ra=config.fits_ra, dec=config.fits_dec, band="r", g_minus_r=0.5,
-                                        extra_cards=truth, overwrite=overwrite))
+                                        extra_cards=truth, overwrite=overwrite,
+                                        **({"exptime": float(config.noise.exptime)} if noisy else {})))
             continue
         path = Path(fits_dir) / f"image_{row0 + j:07d}.fits"
         out.append(write_fits_image(

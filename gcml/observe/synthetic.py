@@ -89,12 +89,11 @@ def write_ps1_cutout(path: str | Path, flux_v: np.ndarray, *, overwrite: bool = 
     from astropy.io import fits
 
     from gcml.io.common import atomic_output
-    from gcml.io.fits import fits_comment
+    from gcml.io.fits import set_cards
 
     data, cards = ps1_cutout_from_flux(flux_v, **kwargs)
     hdr = fits.Header()
-    for key, value, *comment in [*cards, *extra_cards]:
-        hdr[key] = (value, fits_comment(comment[0])) if comment else value
+    set_cards(hdr, [*cards, *extra_cards])  # as every gcml FITS: FITS units, over-long comments dropped
     out = Path(path)
     with atomic_output(out, overwrite=overwrite) as tmp:
         fits.PrimaryHDU(data=data, header=hdr).writeto(tmp)
