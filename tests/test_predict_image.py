@@ -177,6 +177,9 @@ def test_outputs_and_cli(tmp_path, tiny_model, cli):
     r = cli(*args)
     assert r.exit_code == 0, r.output
     assert "mass in the field" in r.output
+    # notes speak in library terms in the files and name the options on the terminal
+    text = " ".join(r.output.split())
+    assert "no --ra/--dec or --target" in text and "give --target to use Harris" in text
     with fits.open(out / "ps1_cutout_mass.fits") as h:
         assert h[0].header["BUNIT"] == "solMass" and h[0].data.shape == (32, 32)
         from test_fits import assert_fits_units
@@ -190,6 +193,7 @@ def test_outputs_and_cli(tmp_path, tiny_model, cli):
         assert [x.name for x in h[1:]] == ["LOGSTD", "FLUXV"]
     js = json.loads((out / "ps1_cutout_prediction.json").read_text())
     assert js["log10_mass_total_err"] > 0 and "ml_v" in js
+    assert "field centred on the image centre (no `ra`/`dec` or `target`)" in js["notes"]
     with fits.open(out / "ps1_cutout_mass.fits") as h:  # the assumed colour and the warnings in the header
         assert h[0].header["GCMLGR"] == pytest.approx(js["g_minus_r"])
         comments = " ".join(str(v) for v in h[0].header["COMMENT"]).split()

@@ -184,6 +184,16 @@ def user_errors(options: dict[str, str] | None = None, *, ctx: typer.Context | N
         raise typer.Exit(2) from None
 
 
+def print_warning(text: str) -> None:
+    """A library warning on stderr, its backquoted parameters named as options (``warning: ...``)."""
+    err_console.print(f"[bold yellow]warning:[/] {cli_message(text)}", highlight=False, soft_wrap=True)
+
+
+def print_note(text: str) -> None:
+    """A library note on stderr, its backquoted parameters named as options (``note: ...``)."""
+    err_console.print(f"note: {cli_message(text)}", highlight=False, soft_wrap=True)
+
+
 def cli_message(message: str, options: dict[str, str] | None = None) -> str:
     """``message`` with every backquoted library parameter replaced by its command-line option."""
     import re

@@ -19,8 +19,9 @@ from gcml.cli.common import (
     QuietOpt,
     SeedOpt,
     console,
-    err_console,
     is_quiet,
+    print_note,
+    print_warning,
     resolve_options,
     user_errors,
 )
@@ -108,7 +109,7 @@ def predict_cmd(
         return
     if o["as_json"]:  # what was written, for scripts
         for w in res.prediction.warnings:
-            err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+            print_warning(w)
         typer.echo(Path(res.files["json"]).read_text())
         return
     _report(res.prediction, res.files, is_quiet(o["quiet"]))
@@ -118,10 +119,10 @@ def _report(pred, paths: dict[str, Path], quiet: bool) -> None:
     from rich.table import Table
 
     for w in pred.warnings:
-        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        print_warning(w)
     if not quiet:
         for nline in pred.notes:
-            err_console.print(f"note: {nline}", highlight=False, soft_wrap=True)
+            print_note(nline)
         re_txt = f", R_out/R_e = {pred.r_out_kpc / pred.r_e_kpc:.1f}" if pred.r_e_kpc else ""
         console.print(
             f"{pred.galaxy or pred.table.name}: {pred.n_gc} GCs ({pred.n_gc_in_map} in the "
@@ -166,7 +167,7 @@ def _report_survey(res, quiet: bool) -> None:
         console.print(t)
         for g in res.galaxies:
             for w in (g.prediction.warnings if g.prediction else []):
-                err_console.print(f"[bold yellow]warning:[/] {g.name}: {w}", highlight=False, soft_wrap=True)
+                print_warning(f"{g.name}: {w}")
     agree, n = res.split_half_consistency()
     if n:
         console.print(f"split halves agree within their 68% intervals for {agree} of {n} galaxies ({agree / n:.2f}; "
@@ -183,7 +184,7 @@ def _print_survey_json(res) -> None:
     t = res.to_table()
     for g in res.galaxies:
         for w in (g.prediction.warnings if g.prediction else []):
-            err_console.print(f"[bold yellow]warning:[/] {g.name}: {w}", highlight=False, soft_wrap=True)
+            print_warning(f"{g.name}: {w}")
 
     def plain(v):
         v = getattr(v, "value", v)

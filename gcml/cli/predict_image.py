@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from gcml.cli.common import console, err_console
+from gcml.cli.common import console, err_console, print_note, print_warning
 
 
 def print_image_prediction(pred, paths: dict[str, Path], quiet: bool = False, as_json: bool = False) -> None:
@@ -14,7 +14,7 @@ def print_image_prediction(pred, paths: dict[str, Path], quiet: bool = False, as
     if pred.status != "ok":  # said first, before any number
         err_console.print(f"[bold red]{pred.status}[/]", highlight=False, soft_wrap=True)
     for w in pred.warnings:
-        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        print_warning(w)
     if as_json:  # for scripts: the JSON written beside the map, on stdout
         import json
 
@@ -29,7 +29,7 @@ def print_image_prediction(pred, paths: dict[str, Path], quiet: bool = False, as
     from rich.table import Table
 
     for n in pred.notes:
-        err_console.print(f"note: {n}", highlight=False, soft_wrap=True)
+        print_note(n)
 
     def pm(v: float, e: float, fmt: str = ".3g") -> str:
         if not math.isfinite(v):

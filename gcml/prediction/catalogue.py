@@ -539,7 +539,7 @@ def predict_catalogue(
     if fill is not None:
         net_in = fill_empty(mc.maps, mc.maps[:, 2], float(geom.min_count), fill)
         if "count" in tm.channels:
-            warns.append(f"--fill {fill}: this model reads the count channel and was trained with empty pixels "
+            warns.append(f"`fill` {fill}: this model reads the count channel and was trained with empty pixels "
                          "at V = sigma = 0; filled maps lie outside its training data (Kaur et al. Table 4 "
                          "fillings are meant for models without a count channel)")
     x_net = net_in[:, [CHANNELS.index(c) for c in tm.channels]]

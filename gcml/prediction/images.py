@@ -469,10 +469,10 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     if ra is None:
         ra, dec = (hc.ra_deg, hc.dec_deg) if hc is not None else images[0].centre()
         if hc is None:
-            notes.append("field centred on the image centre (no --ra/--dec or --target)")
+            notes.append("field centred on the image centre (no `ra`/`dec` or `target`)")
     av = 3.1 * hc.ebv if hc is not None and math.isfinite(hc.ebv) else 0.0
     if hc is None:
-        notes.append("no foreground extinction correction (give --target to use Harris E(B-V))")
+        notes.append("no foreground extinction correction (give `target` to use Harris E(B-V))")
     else:
         notes.append(f"foreground extinction A_V = 3.1 E(B-V) = {av:.3f} mag removed")
     already_px = max(im.smoothing_arcsec for im in images) / pscale
@@ -533,7 +533,7 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
                      + ("" if ref.converged else " (not converged)"))
         if ref.capped:
             warn.append(f"the light centroid lies more than {ref.moved_arcsec:.1f}\" from the given position; the "
-                        "centre was moved that far only: check --ra/--dec or --target (a bright star nearby?)")
+                        "centre was moved that far only: check `ra`/`dec` or `target` (a bright star nearby?)")
     warn.extend(w1)
     notes.extend(n1)
     prepared = prep.prepare(flux, already_px=already_px)
