@@ -229,24 +229,45 @@ def test_resume_auto_after_a_kill(tmp_path, cli):
         assert torch.equal(a[k], b[k]), k
 
 
-def test_ctrl_c_keeps_checkpoint_and_prints_resume_command(tmp_path):
+def _ctrl_c_run(tmp_path, nproc: str):
+    """Train, send SIGINT to the gcml process once the first checkpoint exists, return (rc, stderr)."""
     data = make_mapset(tmp_path / "syn.h5", n_gal=150, views=16)
     run = tmp_path / "run"
     # long enough, and no early stopping, that the run cannot end by itself before the signal lands (with
     # 50 epochs and early stopping a loaded machine's delay once let it finish first: exit 0)
     p = _gcml(["train", "mass-cnn", "--data", data, "--epochs", "1000", "--patience", "0", "--batch-size", "32",
-               "--device", "cpu", "--threads", "1", "-o", run])
-    _wait_for(run / "checkpoint.pt", p)
-    time.sleep(0.3)
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=120)
-    assert p.returncode == 130, err[-2000:]
+               "--device", "cpu", "--threads", "1", "--nproc", nproc, "-o", run])
+    try:
+        _wait_for(run / "checkpoint.pt", p)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+    finally:  # never leave the process (or its pipes) behind, whatever happened
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    return p.returncode, err
+
+
+def _check_interrupted(rc: int, err: str) -> None:
+    assert rc == 130, err[-2000:]
     text = " ".join(err.split())
     assert "interrupted: training interrupted;" in text and "checkpoint.pt holds epoch" in text
     assert "resume with: gcml train mass-cnn --data" in text and text.rstrip().endswith("--resume yes")
     assert "Traceback" not in err
     # size and ETA were printed before training (on stderr, with the progress bars)
     assert "training mass-cnn (" in text and "parameters) on" in text and "estimated" in text
+
+
+def test_ctrl_c_keeps_checkpoint_and_prints_resume_command(tmp_path):
+    _check_interrupted(*_ctrl_c_run(tmp_path, "1"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_distributed_run(tmp_path):
+    """SIGINT to the launching process of a 2-process gloo run (as `kill -INT` or a scheduler sends it;
+    a terminal's Ctrl-C reaches every process): the ranks are stopped and the resume command printed."""
+    _check_interrupted(*_ctrl_c_run(tmp_path, "2"))
 
 
 def test_auto_nproc_rule(tmp_path, monkeypatch, clean_env):
