@@ -235,8 +235,11 @@ def _ctrl_c_run(tmp_path, nproc: str):
     run = tmp_path / "run"
     # long enough, and no early stopping, that the run cannot end by itself before the signal lands (with
     # 50 epochs and early stopping a loaded machine's delay once let it finish first: exit 0)
+    # SIGINT as a terminal delivers it: a test run started in the background of a non-interactive shell
+    # (nohup ... &) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler
     p = _gcml(["train", "mass-cnn", "--data", data, "--epochs", "1000", "--patience", "0", "--batch-size", "32",
-               "--device", "cpu", "--threads", "1", "--nproc", nproc, "-o", run])
+               "--device", "cpu", "--threads", "1", "--nproc", nproc, "-o", run],
+              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for(run / "checkpoint.pt", p)
         time.sleep(0.3)
