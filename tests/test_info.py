@@ -38,6 +38,8 @@ def test_bundle_metrics_arrays_are_summarised(cli):
     assert "architecture: pidoc-net" in out
     assert "edges: 21 values," in out  # binned metrics: a count and a range, not 21 numbers
     assert "data_sha256" not in out
+    # what an image goes through before the network, and how age and distance are decoded
+    assert "transform: softlog10" in out and "softening: 7.22e-08" in out and "logit:0:14.5" in out
 
 
 def test_snapshot_hdf5(tmp_path, cli):

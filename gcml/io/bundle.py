@@ -93,9 +93,14 @@ def describe_bundle(path: Path) -> dict[str, Any]:
         "architecture": b["architecture"],
         "arch_kwargs": b["arch_kwargs"],
         "parameters (incl. buffers)": n_params,
-        "inputs": {"channels": b["inputs"].get("channels"), "units": b["inputs"].get("units")},
+        "inputs": {"channels": b["inputs"].get("channels"), "units": b["inputs"].get("units"),
+                   **({"transform": norm["transform"]} if (norm := b["inputs"].get("norm") or {}).get("transform")
+                      else {})},
         "targets": {"names": b["targets"].get("names"), "units": b["targets"].get("units"),
-                    "output": b["targets"].get("output")},
+                    "output": b["targets"].get("output"),
+                    **({"scalar_transform": st} if (st := (b["targets"].get("norm") or {}).get("scalar_transform"))
+                       else {})},
+        **({"preparation": b["preparation"]} if b.get("preparation") else {}),
         "geometry": b["geometry"],
         "metrics": b.get("metrics", {}),
         "provenance": {**b.get("provenance", {}), "gcml_version": b.get("gcml_version"),
