@@ -541,10 +541,11 @@ def _run(jobs: list[tuple], workers: int, threads: int) -> Iterator[dict[str, An
             yield _work((path, s, config, threads))
         return
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-        yield from ex.map(_work, [(p, s, c, 1) for p, s, c in jobs], chunksize=1)
+    from gcml.parallel import process_pool
+
+    with process_pool(workers, mp.get_context("spawn")) as ex:
+        yield from ex.map(_work, [(p, s, c, 1) for p, s, c in jobs])
 
 
 def _write_fits(fits_dir: str | Path, row0: int, res: dict[str, Any], config: MockObserveConfig, *,

@@ -14,13 +14,13 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from gcml.errors import ConfigError, OutputExistsError
+from gcml.parallel import process_pool
 from gcml.simulate.clusters_config import (  # noqa: F401  (re-exported: they lived here before issue 14)
     _BASE,
     PRESETS,
@@ -182,11 +182,11 @@ def simulate_clusters(
                 n_chunks = max(1, min(len(ages), workers * 3))
                 chunks = [list(c) for c in np.array_split(np.arange(len(ages)), n_chunks) if len(c)]
                 done = 0
-                with ProcessPoolExecutor(max_workers=workers) as ex:
-                    futs = {ex.submit(_run_chunk, config, [ages[i] for i in c], [str(paths[i]) for i in c],
-                                      overwrite, cmd, None, tag, options): c for c in chunks}
-                    try:
-                        for fut in as_completed(futs):
+                try:
+                    with process_pool(workers) as ex:
+                        futs = {ex.submit(_run_chunk, config, [ages[i] for i in c], [str(paths[i]) for i in c],
+                                          overwrite, cmd, None, tag, options): c for c in chunks}
+                        for fut in ex.as_completed(futs):
                             c = futs[fut]
                             for i, r in zip(c, fut.result(), strict=True):
                                 infos[i] = r
@@ -194,13 +194,10 @@ def simulate_clusters(
                             done += len(c)
                             if progress:
                                 progress(done, len(ages))
-                    except BaseException:
-                        for f in futs:
-                            f.cancel()
-                        ex.shutdown(wait=True)
-                        # files of chunks that finished or were cut short carry this run's id
-                        made.extend(p for p in paths if p.exists() and _run_id_of(p) == run_id)
-                        raise
+                except BaseException:
+                    # the workers have stopped; files of chunks that finished or were cut short carry this run's id
+                    made.extend(p for p in paths if p.exists() and _run_id_of(p) == run_id)
+                    raise
             write_manifest(out, sim, run_id, paths, ages=ages)
     except BaseException:
         # A failed series (e.g. the cluster dissolves before the last age) leaves nothing behind: the

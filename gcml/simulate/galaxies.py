@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ from gcml.observe.kinematic import (
     random_views,
     view_basis,
 )
+from gcml.parallel import process_pool
 from gcml.physics import potentials as pot
 from gcml.physics.gcs import (
     GC_CORE_FRACTION,
@@ -730,7 +730,7 @@ def simulate_maps(
             for blk in blocks:
                 write(simulate_galaxies(blk, cfg))
         else:
-            with ProcessPoolExecutor(max_workers=workers) as ex:
+            with process_pool(workers) as ex:
                 for res in ex.map(_worker, [(blk, cfg) for blk in blocks]):
                     write(res)
     dt = time.perf_counter() - t0
