@@ -162,3 +162,32 @@ def test_npe_multi_galaxy_table(npe_model, tmp_path):
         assert (tmp_path / "o" / "NGC_3377" / f).is_file(), f
     t = Table.read(tmp_path / "o" / "summary.ecsv", format="ascii.ecsv")
     assert np.isfinite(t["logM_rout"][0]) and t["status"][1] == "refused"
+
+
+def test_trained_bundle_records_training_ranges_and_predict_warns(npe_mapset, npe_model, view, tmp_path):
+    """`gcml train` stores what the training maps span (extra.training_ranges, read in chunks) in every
+    kinematic-map bundle, so a catalogue far outside it is warned about with a model a user trained."""
+    from astropy.table import Table
+
+    from gcml.io.mapset import read_mapset
+    from gcml.models.kinematic_inputs import map_dispersion, training_ranges
+    from gcml.models.trained import TrainedModel
+    from gcml.prediction.catalogue import predict_catalogue
+
+    d, _ = npe_mapset
+    ranges = TrainedModel.load(npe_model).bundle.training_ranges
+    assert ranges == training_ranges(d / "a.h5")
+    # the chunked read gives the in-memory answer
+    ms = read_mapset(d / "a.h5", split="train")
+    disp = map_dispersion(ms.maps, float(ms.map_attrs.get("min_count", 0.0)), ms.channels)
+    assert training_ranges(d / "a.h5", chunk=7)["map_dispersion_kms"] == ranges["map_dispersion_kms"]
+    assert ranges["map_dispersion_kms"]["median"] == pytest.approx(float(np.median(disp)))
+    assert ranges["n_gc"]["min"] == float(ms.meta["n_gc"].min()) and ranges["n_maps"] == ms.n
+    # twelve GCs of the view: fewer than the training maps had
+    p, _ = view
+    few = Table.read(p)[:12]
+    assert ranges["n_gc"]["p01"] > 12
+    few.write(tmp_path / "few.ecsv")
+    res = predict_catalogue(tmp_path / "few.ecsv", npe_model, **CENTRE, n_samples=100, seed=1)
+    assert any("GCs lie in the map; the model was trained on maps with" in w for w in res.warnings), res.warnings
+    assert not any("records no training ranges" in n for n in res.notes)

@@ -218,8 +218,8 @@ class ModelBundle:
 
     @property
     def training_ranges(self) -> dict[str, Any]:
-        """Scalar models: the training maps' ranges (``extra.training_ranges``, written by the default model's
-        script); empty when the bundle records none."""
+        """Kinematic-map models: the training maps' ranges (``extra.training_ranges``, written by ``gcml train``
+        since 2026-11-26); empty when the bundle records none (older bundles)."""
         return dict(self.extra.get("training_ranges") or {})
 
 

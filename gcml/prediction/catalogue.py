@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from gcml.errors import ConfigError, FormatError, InputError
+from gcml.models.kinematic_inputs import FILLS, fill_empty, map_dispersion, training_ranges  # noqa: F401
 from gcml.physics.units import C_KMS
 from gcml.prediction.catalogue_result import (  # noqa: F401  (the result and its writers, re-exported)
     TARGET_LABELS,
@@ -71,7 +72,6 @@ from gcml.prediction.catalogue_result import (  # noqa: F401  (the result and it
     target_label,
     target_radius,
 )
-from gcml.prediction.kinematic_inputs import FILLS, fill_empty, map_dispersion, training_ranges  # noqa: F401
 from gcml.prediction.sky import inverse_tangent_plane, mock_catalogue, tangent_plane  # noqa: F401
 
 #: The shipped default model (``scripts/train_default_mass_model.py``; model card docs/model-cards/).

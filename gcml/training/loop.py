@@ -243,6 +243,16 @@ def _make_scheduler(opt, config: TrainConfig):
     return None
 
 
+def _data_ranges(data: str | Path, hdr: dict[str, Any]) -> dict[str, Any]:
+    """``extra.training_ranges`` of kinematic-map models (mass-cnn, mass-npe): what the training maps span, for
+    the out-of-range warnings of ``gcml predict`` on a real catalogue; ``{}`` for other data."""
+    if hdr.get("kind") != "kinematics":
+        return {}
+    from gcml.models.kinematic_inputs import training_ranges
+
+    return {"training_ranges": training_ranges(data)}
+
+
 def _preparation(task: Task, hdr: dict[str, Any], config: TrainConfig) -> dict[str, Any]:
     """What the training images went through (:class:`gcml.models.preparation.ImagePreparation`), recorded
     in image map models: the MapSet's grid and smoothing, the task's flux transform, the training PSF
@@ -580,6 +590,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
         logger = _Logger(config.logger, out, history, start_epoch) if env.is_main else None
 
         preparation = _preparation(task, hdr, config)
+        extra = _data_ranges(data, hdr) if env.is_main else {}
 
         def bundle(state_dict, metrics: dict[str, Any], epoch: int) -> ModelBundle:
             return ModelBundle(
@@ -588,7 +599,7 @@ def _run(env: DistEnv, data: Path, config: TrainConfig, out: Path, resume: bool,
                 provenance={"data": str(data), "data_sha256": data_sha, "command": command or "",
                             "data_gcml_version": hdr["attrs"].get("gcml_version", ""),
                             "epoch": epoch, "world_size": env.world_size},
-                metrics=metrics, preparation=preparation).set_task(task)
+                metrics=metrics, preparation=preparation, extra=dict(extra)).set_task(task)
 
         n_batches = ds.n_batches("train", config.batch_size, env.world_size)
         if env.is_main and progress is not None:
