@@ -1,9 +1,9 @@
 """mass-npe speed: posterior sampling per catalogue, and training catalogues/s beside mass-cnn's maps/s.
 
 Inference: one catalogue of ``--n-gc`` GCs, ``--samples`` posterior draws, ``torch.set_num_threads(--threads)``;
-median and minimum wall time of ``--repeat`` calls of ``MassNPE.sample`` (encoder + flow), for the default
-architecture and the variants given with ``--variant key=value,...`` (speed does not depend on the weights,
-so untrained networks are timed).
+median and minimum wall time of ``--repeat`` calls of ``MassNPE.sample`` (encoder + flow), for the
+architecture ``gcml train mass-npe`` builds and the variants given with ``--variant key=value,...`` (on top
+of it; speed does not depend on the weights, so untrained networks are timed).
 
 Training: one MapSet (``--galaxies`` x ``--views`` maps with their catalogues, simulated here with a fixed
 seed), then ``gcml train mass-npe`` and ``gcml train mass-cnn`` (the library call, ``--epochs`` epochs,
@@ -12,7 +12,7 @@ after the first epoch, as the loop records it in ``metrics.jsonl``.
 
 Example::
 
-    python benchmarks/bench_npe.py --threads 1 --variant flow=maf --variant flow=maf,transforms=3,flow_hidden=32,context=32
+    python benchmarks/bench_npe.py --threads 1 --variant flow=nsf,transforms=4,flow_hidden=64
 """
 
 from __future__ import annotations
@@ -66,9 +66,12 @@ def main() -> None:
     x = torch.from_numpy(cat)
     print(f"load average at start: {os.getloadavg()}")
     print(f"# inference: 1 catalogue of {a.n_gc} GCs, {a.samples} draws, {a.threads} thread(s)")
+    from gcml.models.registry import get_model_spec
+
+    train_default = dict(get_model_spec("mass-npe").train_defaults)   # what `gcml train mass-npe` builds
     for kw in [{}] + [_variant(v) for v in a.variant]:
         torch.manual_seed(0)
-        m = MassNPE(**kw).eval()
+        m = MassNPE(**{**train_default, **kw}).eval()
         m.sample(x, a.samples, seed=0)
         ts = []
         for _ in range(a.repeat):

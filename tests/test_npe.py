@@ -206,6 +206,16 @@ def test_train_mass_npe_in_the_loop_and_bundle_round_trip(sim, tmp_path):
     # the bundle opens with weights_only=True and gives back the same network and targets
     raw = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
     assert raw["architecture"] == "mass-npe" and raw["task"] == "catalogue-npe"
+    # a new training gets the affine coupling flow and records it; a bundle without `flow` (written before it
+    # became the default) is rebuilt with the spline flow it was trained with
+    import zuko
+
+    from gcml.models.registry import build_model
+
+    assert raw["arch_kwargs"]["flow"] == "maf" and raw["arch_kwargs"]["transforms"] == SMALL["transforms"]
+    assert type(build_model("mass-npe", **raw["arch_kwargs"]).flow) is zuko.flows.MAF
+    legacy = {k: v for k, v in raw["arch_kwargs"].items() if k != "flow"}
+    assert type(build_model("mass-npe", **legacy).flow) is zuko.flows.NSF
     b = load_bundle(tmp_path / "run" / "best.pt")
     tm = TrainedModel.load(tmp_path / "run" / "best.pt")
     model, task = tm.network, tm.task

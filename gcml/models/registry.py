@@ -33,6 +33,8 @@ class ModelSpec:
     default_data : default ``--data`` file for ``gcml train``
     paper : True for the published architectures, False for gcml variants
     defaults : default keyword arguments
+    train_defaults : keyword arguments a new training gets and records in its bundles, while a bundle that
+        lacks them (written before they were chosen) keeps the builder's own defaults when it is loaded
     task : training task (see ``gcml.models.tasks.TASKS``): what the network reads and predicts,
         the normalisation and the loss ("scalar-regression": targets from /targets)
     default_channels : MapSet channels read when the user gives none
@@ -47,6 +49,7 @@ class ModelSpec:
     default_data: str = "maps.h5"
     paper: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
+    train_defaults: dict[str, Any] = field(default_factory=dict)
     task: str = "scalar-regression"
     default_channels: tuple[str, ...] = ()
     default_targets: tuple[str, ...] = ()

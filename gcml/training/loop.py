@@ -136,7 +136,7 @@ def build_network(config: TrainConfig, task: Task, input_size: tuple[int, int]) 
     from gcml.models.registry import build_model, get_model_spec
 
     spec = get_model_spec(config.model)
-    kwargs = {**spec.defaults, **config.arch_kwargs, "in_channels": len(task.channels),
+    kwargs = {**spec.defaults, **spec.train_defaults, **config.arch_kwargs, "in_channels": len(task.channels),
               "n_outputs": task.n_outputs}
     if spec.name.startswith("mass-cnn"):
         kwargs["input_size"] = int(input_size[0])
