@@ -164,6 +164,7 @@ def _stop(ex: ProcessPoolExecutor, before: set) -> None:
     # The executor's own shutdown(wait=True) would run every queued task first. A worker started just as the
     # interrupt came may not be in the executor's table yet: multiprocessing's list of children has it.
     procs = {*(getattr(ex, "_processes", None) or {}).values(), *(set(multiprocessing.active_children()) - before)}
+    results = getattr(ex, "_result_queue", None)  # shutdown() forgets it
     ex.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         with contextlib.suppress(Exception):
@@ -177,3 +178,8 @@ def _stop(ex: ProcessPoolExecutor, before: set) -> None:
             if p.is_alive():
                 p.kill()
                 p.join(timeout=5)
+    # A worker stopped while it was writing its result leaves half a message in the result pipe, and the
+    # executor's thread waits for the rest for ever (seen: the command hung at exit, in _python_exit). The
+    # workers are gone; closing this process's own write end ends that read with EOF.
+    with contextlib.suppress(Exception):
+        results._writer.close()

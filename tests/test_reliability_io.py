@@ -320,18 +320,24 @@ def test_merge_of_mismatched_channels(cli, tmp_path):
 
 def test_swallowed_interrupt_is_delivered_again():
     """An interrupt lost in a weakref callback or at-fork handler ("Exception ignored") is raised again in the
-    main program; other unraisable exceptions go to the previous hook."""
+    main program (through SIGTERM, whose handler gcml always installs: SIGINT may be ignored in a background
+    job); other unraisable exceptions go to the previous hook."""
+    import signal
     from types import SimpleNamespace
 
-    from gcml.cli.main import _unraisable
+    from gcml.cli.main import _terminate, _unraisable
 
-    seen = []
-    hook = _unraisable(seen.append)
-    hook(SimpleNamespace(exc_type=ValueError))
-    assert len(seen) == 1
-    hook(SimpleNamespace(exc_type=KeyboardInterrupt))
-    t0 = time.time()
-    with pytest.raises(KeyboardInterrupt):
-        while time.time() - t0 < 5:
-            pass
-    assert time.time() - t0 < 1 and len(seen) == 1
+    previous = signal.signal(signal.SIGTERM, _terminate)  # as `gcml` installs it
+    try:
+        seen = []
+        hook = _unraisable(seen.append)
+        hook(SimpleNamespace(exc_type=ValueError))
+        assert len(seen) == 1
+        hook(SimpleNamespace(exc_type=KeyboardInterrupt))
+        t0 = time.time()
+        with pytest.raises(KeyboardInterrupt):
+            while time.time() - t0 < 5:
+                pass
+        assert time.time() - t0 < 1 and len(seen) == 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -104,7 +104,8 @@ def _unraisable(hook):  # noqa: ANN001, ANN202
             import signal
             import threading
 
-            again = threading.Timer(0.02, _thread.interrupt_main, args=(signal.SIGINT,))
+            # SIGTERM: its handler is always gcml's (SIGINT may be ignored, e.g. in a background job)
+            again = threading.Timer(0.02, _thread.interrupt_main, args=(signal.SIGTERM,))
             again.daemon = True
             again.start()
             return
