@@ -40,6 +40,7 @@ _INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 _SLICE = 0.1
 
 _IN_TASK = False
+_END = object()
 
 
 def _worker_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
@@ -124,8 +125,9 @@ class Pool:
         window = collections.deque(self.submit(fn, it) for it in itertools.islice(items, self._depth))
         while window:
             res = self.result(window.popleft())
-            for it in itertools.islice(items, 1):
-                window.append(self.submit(fn, it))
+            nxt = next(items, _END)
+            if nxt is not _END:
+                window.append(self.submit(fn, nxt))
             yield res
 
     def as_completed(self, futures: Iterable[Future]) -> Iterator[Future]:

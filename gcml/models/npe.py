@@ -190,8 +190,7 @@ MODELS: tuple[ModelSpec, ...] = (
         # 0.064 dex against 0.108 / 0.073 / 0.064) and draws 10,000 samples in 18 ms against 262 ms on one
         # thread. MassNPE's own defaults stay the spline flow, which bundles written before then were trained
         # with and record no `flow` for, so they load as they were trained.
-        train_defaults={"flow": FLOW_DEFAULT["flow"], "transforms": FLOW_DEFAULT["transforms"],
-                  "flow_hidden": FLOW_DEFAULT["flow_hidden"]},
+        train_defaults=dict(FLOW_DEFAULT),
     ),
 )
 
