@@ -3,8 +3,9 @@
 Each setting runs the real command (``python -m gcml train mass-cnn ...``) in a fresh process on the same
 synthetic MapSet of Kaur-sized 10x10 maps; reported are the training maps/s (median over epochs, from the
 run's summary.json) and the command's wall time (start-up, validation and test passes included). The
-settings are run in rounds (default, --threads 1, --threads 2, --nproc 2, default, ...) so that a change
-of the machine's load hits them alike; the best of the rounds is kept for each.
+settings are run in rounds (default, --threads 1, --threads 2, --nproc 2; the next round starting one
+setting later) so that a change of the machine's load hits them alike; the best of the rounds is kept
+for each.
 
     python benchmarks/bench_train_defaults.py --n 50000 --epochs 3 --rounds 2
 """
@@ -45,8 +46,12 @@ def main() -> None:
     best: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = make_mapset(Path(tmp) / "maps.h5", n_gal=max(1, args.n // 100), views=100)
+        names = list(SETTINGS)
         for r in range(args.rounds):
-            for name, opts in SETTINGS.items():
+            # each round starts one setting later, so that no setting always runs first (after the MapSet
+            # was written, or after the previous round's last run)
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                opts = SETTINGS[name]
                 run = Path(tmp) / f"run{r}_{len(best)}_{name.replace(' ', '')}"
                 cmd = [sys.executable, "-m", "gcml", "train", args.model, "--data", str(data), "-o", str(run),
                        "--epochs", str(args.epochs), "--patience", "0", "--device", "cpu", "-q",

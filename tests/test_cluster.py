@@ -274,10 +274,11 @@ def test_ctrl_c_stops_a_distributed_run(tmp_path):
 
 
 def test_auto_nproc_rule(tmp_path, monkeypatch, clean_env):
-    """--nproc 0: one process per core for small maps on a long enough run; otherwise one."""
+    """--nproc 0: one process per two cores for small maps on a long enough run; otherwise one.
+    --threads 0: two threads per process for small maps, the process's share of the cores for images."""
     from gcml.training import loop
 
-    monkeypatch.setattr(loop, "_usable_cores", lambda: 4)
+    monkeypatch.setattr(loop, "_usable_cores", lambda: 8)
     import h5py
 
     small = make_mapset(tmp_path / "small.h5", n_gal=20, views=5)
@@ -288,12 +289,43 @@ def test_auto_nproc_rule(tmp_path, monkeypatch, clean_env):
     monkeypatch.setattr(loop, "AUTO_DDP_MIN_WORK", 100)
     bs = n_train // 3
     assert loop.auto_nproc(small, cfg.replace(batch_size=bs)) == 3  # no more processes than batches
-    assert loop.auto_nproc(small, cfg.replace(batch_size=8)) == 4
+    assert loop.auto_nproc(small, cfg.replace(batch_size=8)) == 4   # 8 cores: 4 processes x 2 threads
+    assert loop.auto_threads((10, 10), 4) == 2
+    assert loop.auto_threads((10, 10), 1) == 2                       # small maps: at most two threads
+    assert loop.auto_threads((160, 160), 1) == 8 and loop.auto_threads((160, 160), 4) == 2
     big = make_mapset(tmp_path / "big.h5", n_gal=20, views=5, size=48)  # 48 x 48 px: threads instead
     assert loop.auto_nproc(big, cfg.replace(batch_size=8)) == 1
+    monkeypatch.setattr(loop, "_usable_cores", lambda: 2)            # this machine: 1 process x 2 threads
+    assert loop.auto_nproc(small, cfg.replace(batch_size=8)) == 1
+    assert loop.auto_threads((10, 10), 1) == 2
     monkeypatch.setattr(loop, "_usable_cores", lambda: 1)
     assert loop.auto_nproc(small, cfg.replace(batch_size=8)) == 1
+    assert loop.auto_threads((10, 10), 1) == 1
     for k, v in {"RANK": "0", "WORLD_SIZE": "2"}.items():           # torchrun decides
         clean_env.setenv(k, v)
-    monkeypatch.setattr(loop, "_usable_cores", lambda: 4)
+    monkeypatch.setattr(loop, "_usable_cores", lambda: 8)
     assert loop.auto_nproc(small, cfg.replace(batch_size=8)) == 1
+
+
+def test_openmp_wait_policy_is_passive_unless_the_user_chose(tmp_path):
+    """The gcml command waits passively in OpenMP (no spinning threads beside a busy process), set before
+    torch loads; a user's own OMP_WAIT_POLICY / GOMP_SPINCOUNT / KMP_BLOCKTIME is left alone."""
+    import subprocess
+    import sys
+
+    from gcml.cli.main import openmp_wait_policy
+
+    env: dict[str, str] = {}
+    assert openmp_wait_policy(env) == "PASSIVE" and env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    for k, v in (("OMP_WAIT_POLICY", "ACTIVE"), ("GOMP_SPINCOUNT", "1000"), ("KMP_BLOCKTIME", "0")):
+        env = {k: v}
+        assert openmp_wait_policy(env) is None and env == {k: v}
+    code = ("import os, sys\nfrom gcml.cli.main import main\nsys.argv = ['gcml', '--version']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean, check=True)
+    assert out.stdout.split()[-2:] == ["PASSIVE", "False"]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**clean, "OMP_WAIT_POLICY": "ACTIVE"})
+    assert out.stdout.split()[-2:] == ["ACTIVE", "False"]

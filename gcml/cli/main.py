@@ -114,10 +114,33 @@ def _unraisable(hook):  # noqa: ANN001, ANN202
     return handle
 
 
+#: OpenMP settings a user may have chosen; when none is set, the ``gcml`` command sets its own wait policy
+OPENMP_WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+
+
+def openmp_wait_policy(environ: dict[str, str]) -> str | None:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` in ``environ`` unless the user chose a wait policy; return what was set.
+
+    torch's OpenMP threads otherwise spin while they wait for each other, and when another process takes a
+    core the spinning threads of a 2-thread run wait for a descheduled partner: on the shared 2-core
+    development machine `gcml train mass-cnn` with two threads fell from ~8,000 to ~2,500 maps/s beside one
+    busy process, while with passive waiting it kept ~5,500 and lost 0-20 % on the idle machine
+    (docs/benchmarks.md, "training defaults"). It must be in the environment before torch loads its OpenMP
+    runtime, so the command sets it for itself (and for the processes it starts) before anything imports
+    torch; ``import gcml`` in a notebook leaves the environment alone.
+    """
+    if any(k in environ for k in OPENMP_WAIT_VARIABLES):
+        return None
+    environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return "PASSIVE"
+
+
 def main() -> None:
+    import os
     import signal
     import sys
 
+    openmp_wait_policy(os.environ)  # before torch is imported (no command imports it at module level)
     signal.signal(signal.SIGTERM, _terminate)
     sys.unraisablehook = _unraisable(sys.unraisablehook)
     app(args=normalise_argv(sys.argv[1:]))

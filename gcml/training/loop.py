@@ -160,15 +160,22 @@ def resume_mode(resume: bool | str | None) -> str:
 def auto_threads(shape: tuple[int, int] | list[int], local_processes: int = 1) -> int:
     """CPU threads per process when ``--threads`` is 0 (auto).
 
-    Small maps (up to 32 x 32 px, e.g. Kaur's 10 x 10) give tiny convolutions whose intra-op threads cost
-    more than they save: 1 thread (measured in docs/benchmarks.md). Larger images (pi-DOC's 160 x 160) use
-    the cores this process may run on, divided among the processes started on this machine.
+    Small maps (up to 32 x 32 px, e.g. Kaur's 10 x 10) give tiny convolutions: at most
+    :data:`SMALL_MAP_THREADS` per process (two threads beat one on the 2-core development machine; more
+    than two per process were not measured, so bigger machines get more processes of two threads). Larger images (pi-DOC's 160 x 160)
+    use the cores this process may run on. Either way the cores are divided among the processes started on
+    this machine. Measured in docs/benchmarks.md ("training defaults"), with the passive OpenMP wait the
+    ``gcml`` command sets (:func:`gcml.cli.main.openmp_wait_policy`).
     """
     h, w = (int(v) for v in shape)
+    per_process = max(1, _usable_cores() // max(1, int(local_processes)))
     if h * w <= 32 * 32:
-        return 1
-    return max(1, _usable_cores() // max(1, int(local_processes)))
+        return min(SMALL_MAP_THREADS, per_process)
+    return per_process
 
+
+#: threads per process for small maps (``auto_threads``); ``auto_nproc`` starts one process per this many cores
+SMALL_MAP_THREADS = 2
 
 #: ``--nproc 0`` (auto) starts several CPU processes only when the run has at least this many map-passes
 #: (training maps x epochs): starting the processes costs seconds, the gain is half the run or more.
@@ -187,11 +194,13 @@ def _usable_cores() -> int:
 def auto_nproc(data: str | Path, config: TrainConfig) -> int:
     """CPU processes for ``gcml train --nproc 0`` (auto, the command's default).
 
-    On a CPU, small maps (up to 32 x 32 px: Kaur's 10 x 10) train fastest with one single-threaded
-    DistributedDataParallel process per core (docs/benchmarks.md), once the run is long enough to repay
-    starting them (:data:`AUTO_DDP_MIN_WORK`); large images (pi-DOC's 160 x 160) use one process with a
-    thread per core; GPUs, torchrun and SLURM decide for themselves (1 here). The result depends on the
-    machine's cores: a run's ``options.toml`` records the resolved count, so ``--config`` repeats it.
+    On a CPU, small maps (up to 32 x 32 px: Kaur's 10 x 10) use one DistributedDataParallel process per
+    :data:`SMALL_MAP_THREADS` cores (each with that many threads, :func:`auto_threads`) once the run is long
+    enough to repay starting them (:data:`AUTO_DDP_MIN_WORK`); on a 2-core machine that is one process with
+    two threads, which beat two single-threaded processes in docs/benchmarks.md. Large images (pi-DOC's
+    160 x 160) use one process with a thread per core; GPUs, torchrun and SLURM decide for themselves (1
+    here). The result depends on the machine's cores: a run's ``options.toml`` records the resolved count,
+    so ``--config`` repeats it.
     """
     import h5py
 
@@ -203,14 +212,14 @@ def auto_nproc(data: str | Path, config: TrainConfig) -> int:
         return 1
     hdr = read_header(data)
     h, w = (int(v) for v in hdr["shape"])
-    cores = _usable_cores()
-    if h * w > 32 * 32 or cores < 2:
+    procs = _usable_cores() // SMALL_MAP_THREADS
+    if h * w > 32 * 32 or procs < 2:
         return 1
     with h5py.File(data, "r") as f:
         n_train = int((f["split"][()] == 0).sum())
     if n_train * config.epochs < AUTO_DDP_MIN_WORK:
         return 1
-    return max(1, min(cores, 8, config.batch_size, n_train // max(1, config.batch_size)))
+    return max(1, min(procs, 8, config.batch_size, n_train // max(1, config.batch_size)))
 
 
 def _local_processes(env: DistEnv) -> int:
