@@ -65,16 +65,16 @@ def train_cmd(
     device: DeviceOpt = default(TrainConfig, "device"),
     gpus: GpusOpt = default(TrainConfig, "gpus"),
     nproc: Annotated[int, typer.Option("--nproc", min=0, help="CPU processes for DistributedDataParallel "
-                                       "(gloo); 0 = auto: one per core for small maps (up to 32x32 px) on a run "
-                                       "of 100,000 map-passes or more, else 1.")] = 0,
+                                       "(gloo); 0 = auto: one per two cores for small maps (up to 32x32 px) on a "
+                                       "run of 100,000 map-passes or more, else 1.")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data-loading workers when the MapSet "
                                          "is streamed from disk.")] = default(TrainConfig, "workers"),
     in_memory: Annotated[str, typer.Option("--in-memory", help="auto, yes or no.")] = default(TrainConfig, "in_memory"),
     max_memory_gb: Annotated[float, typer.Option("--max-memory-gb", help="'auto' loads MapSets smaller than "
                                                  "this into memory.")] = default(TrainConfig, "max_memory_gb"),
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision (bfloat16) on CUDA.")] = default(TrainConfig, "amp"),
-    threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads per process (0 = auto: 1 for maps "
-                                         "up to 32x32 px, else the cores divided among the processes).")] = default(TrainConfig, "threads"),
+    threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads per process (0 = auto: the cores "
+                                         "divided among the processes, at most 2 for maps up to 32x32 px).")] = default(TrainConfig, "threads"),
     resume: Annotated[str, typer.Option("--resume", help="yes: continue the interrupted run in the run folder "
                                         "(a bare --resume means yes); auto: continue if it has a checkpoint, else "
                                         "start (for requeued jobs and torchrun --max-restarts); no.")] = "no",

@@ -46,7 +46,7 @@ class TrainConfig:
     in_memory : ``auto`` (load the MapSet when it needs less than ``max_memory_gb``), ``yes`` or ``no``
     amp : mixed precision (bfloat16 autocast) on CUDA; ignored on CPU
     threads : torch intra-op threads per process (0: auto, see :func:`gcml.training.loop.auto_threads`:
-        1 for maps up to 32 x 32 px, else the available cores divided among this machine's processes)
+        the available cores divided among this machine's processes, at most 2 for maps up to 32 x 32 px)
     eval_batch_size : batch size for validation and test passes
     vgg16_weights : file of ImageNet VGG16 weights (torchvision layout) for pi-DOC's perceptual loss on
         map targets; empty: no perceptual term (see :mod:`gcml.models.vgg`)
