@@ -49,3 +49,20 @@ def test_shipped_copy_matches_reference(shared_data):
 
     shipped = resources.files("gcml").joinpath("data/catalogs/harris2010_mwgc.dat").read_bytes()
     assert shipped == (shared_data / "catalogs" / "harris2010_mwgc.dat").read_bytes()
+
+
+def test_half_light_radii_from_part_iii():
+    """Part III r_h [arcmin] and R_h = R_Sun tan(r_h): 47 Tuc 3.17' at 4.5 kpc = 4.15 pc (Harris 2010 lists
+    r_h in arcmin only; 4.5e3 pc x 3.17/60 x pi/180 = 4.150 pc); Whiting 1 has no distance-free gaps."""
+    import math
+
+    from gcml.prediction.harris import harris_catalogue, lookup
+
+    c = lookup("47 Tuc")
+    assert c.r_h_arcmin == 3.17
+    assert c.r_h_pc == pytest.approx(4.5e3 * math.radians(3.17 / 60), rel=1e-12)
+    assert c.r_h_pc == pytest.approx(4.150, abs=5e-4)
+    assert lookup("NGC 362").r_h_arcmin == 0.82 and lookup("Pal 1").r_h_arcmin == 0.46
+    assert lookup("omega Cen").r_h_arcmin == 5.0
+    n = sum(math.isfinite(x.r_h_pc) for x in harris_catalogue().values())
+    assert n == 152  # 157 clusters, 5 without r_h or distance

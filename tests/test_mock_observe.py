@@ -200,6 +200,10 @@ def test_users_example_as_typed(cli, tmp_path, monkeypatch):
     with h5py.File(tmp_path / "images.h5") as f:
         assert f.attrs["kind"] == "photometry"
         assert json.loads(f.attrs["config"])["psf_fwhm"] == [1.0]
+        assert f["meta/r_half_light_pc"].attrs.get("unit", f["meta/r_half_light_pc"].attrs.get("units")) == "pc"
+    # projected half-light radius: a Plummer sphere's projected half-mass radius is its scale a = 2 pc
+    # (luminosities drawn independently of position, so light follows mass up to sampling noise)
+    np.testing.assert_allclose(ms.meta["r_half_light_pc"], 2.0, rtol=0.08)
 
 
 def test_grid_workers_shards_and_determinism(cli, tmp_path):

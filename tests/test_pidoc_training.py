@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,7 @@ import torch
 from gcml.errors import InputError
 
 
-def plummer_images(n: int, size: int = 32, *, seed: int = 0, ml: float = 2.0):
+def plummer_images(n: int, size: int = 32, *, seed: int = 0, ml: float = 2.0, scale: bool = False):
     """Face-on Plummer clusters: projected mass per pixel (closed form, Plummer 1911) and flux F = L/(4 pi d^2)."""
     rng = np.random.default_rng(seed)
     mass = 10 ** rng.uniform(4.0, 5.0, n)
@@ -26,13 +27,14 @@ def plummer_images(n: int, size: int = 32, *, seed: int = 0, ml: float = 2.0):
     m = mass[:, None, None] * a_px[:, None, None] ** 2 / (math.pi * (a_px[:, None, None] ** 2 + r2) ** 2)
     lum = m / ml * (1.0 + 0.02 * (age[:, None, None] - 7))  # a weak age signal
     flux = lum / (4 * math.pi * dist[:, None, None] ** 2)
-    return flux[:, None].astype(np.float32), m[:, None].astype(np.float32), dist, age
+    out = flux[:, None].astype(np.float32), m[:, None].astype(np.float32), dist, age
+    return (*out, a_px) if scale else out
 
 
 def write_toy_mapset(path, n=48, size=32, seed=0):
     from gcml.io.mapset import MapSet, write_mapset
 
-    flux, m, dist, age = plummer_images(n, size, seed=seed)
+    flux, m, dist, age, a_px = plummer_images(n, size, seed=seed, scale=True)
     split = np.zeros(n, np.uint8)
     split[n // 2: 3 * n // 4] = 1
     split[3 * n // 4:] = 2
@@ -40,7 +42,9 @@ def write_toy_mapset(path, n=48, size=32, seed=0):
                 kind="photometry", targets={"distance": dist.astype(np.float32), "age": age.astype(np.float32)},
                 target_units={"distance": "kpc", "age": "Gyr"}, truth={"mass": m}, truth_units={"mass": "Msun"},
                 meta={"group_id": np.arange(n), "lum_v_fov": flux.sum(axis=(1, 2, 3)) * 4 * np.pi * dist**2,
-                      "psf_fwhm": np.full(n, 1.0), "distance": dist},
+                      "psf_fwhm": np.full(n, 1.0), "distance": dist,
+                      # the face-on Plummer's projected half-light radius is its scale a [px -> pc]
+                      "r_half_light_pc": a_px * 0.25 * dist * 4.8481368},
                 split=split)
     write_mapset(path, ms)
     return path
@@ -184,6 +188,10 @@ def test_map_targets_stream_from_hdf5(toy, tmp_path):
     assert ts.pix_std == pytest.approx(tm.pix_std, rel=1e-12)
     assert ts.shape == tm.shape == (32, 32)
     assert ts.training_range.keys() == tm.training_range.keys()
+    with h5py.File(toy) as f:  # the recorded size range is the training split's
+        tr = f["split"][()] == 0
+        r = f["meta/r_half_light_pc"][()][tr]
+    np.testing.assert_allclose(tm.training_range["r_half_light_pc"], [r.min(), r.max()], rtol=1e-6)
     for k, v in tm.training_range.items():
         np.testing.assert_allclose(ts.training_range[k], v, rtol=1e-6)
     np.testing.assert_allclose(ts.y_offset, tm.y_offset)

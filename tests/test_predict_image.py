@@ -303,3 +303,30 @@ def test_noisy_ps1_flavour_mock_states_its_own_exposure(tmp_path, cli):
     y0, x0 = (im.data.shape[0] - h) // 2, (im.data.shape[1] - w) // 2
     back = im.data[y0:y0 + h, x0:x0 + w] * counts_to_flux_factor(im.zero_point) * _colour_factor("ps1", 0.5)
     np.testing.assert_allclose(back, flux, rtol=1e-4, atol=1e-6 * np.abs(flux).max())
+
+
+def test_target_size_outside_training_range_is_warned(tmp_path, tiny_model):
+    """With --target, the Harris half-light radius is checked against the training clusters' recorded
+    range (pi-DOC reads distance from apparent size) and the Harris distance is noted beside the prediction."""
+    from gcml.models.bundle import ModelBundle
+    from gcml.observe.synthetic import write_ps1_cutout
+    from gcml.prediction.harris import lookup
+    from gcml.prediction.images import predict_image
+
+    b = ModelBundle.load(tiny_model)
+    b.training_range["r_half_light_pc"] = [1.82, 7.04]
+    model = b.save(tmp_path / "sized.pt")
+    write_ps1_cutout(tmp_path / "c.fits", gaussian_blob(32, 4, 0.5), ra=RA, dec=DEC, size=60)
+    assert lookup("M 13").r_h_pc == pytest.approx(3.49, abs=0.01)        # inside: no size warning
+    ok = predict_image(tmp_path / "c.fits", model=model, target="M 13")
+    assert not any("half-light radius" in w for w in ok.warnings)
+    assert any(n.startswith("Harris 1996 (2010 edition) gives R_Sun = 7.1 kpc") for n in ok.notes)
+    small = predict_image(tmp_path / "c.fits", model=model, target="Pal 1", ra=RA, dec=DEC)  # 1.49 pc
+    w = [x for x in small.warnings if "half-light radius" in x]
+    assert len(w) == 1 and "smaller than the training clusters' 1.82-7.04 pc" in w[0] and "too large" in w[0]
+    assert not small.in_training_range and small.status != "ok"
+    big = predict_image(tmp_path / "c.fits", model=model, target="omega Cen", ra=RA, dec=DEC)  # 7.56 pc
+    assert any("larger than the training clusters'" in x and "too small" in x for x in big.warnings)
+    b.training_range.pop("r_half_light_pc")  # a model trained before the size was recorded
+    plain = predict_image(tmp_path / "c.fits", model=b.save(tmp_path / "plain.pt"), target="Pal 1", ra=RA, dec=DEC)
+    assert not any("half-light radius" in x for x in plain.warnings)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from gcml.errors import ConfigError, InputError
+from gcml.io.snapshots.snapshot import half_weight_radius
 from gcml.observe.config import (  # noqa: F401  (re-exported: they lived here before issue 14)
     AXIS_ANGLES,
     AXIS_CHOICES,
@@ -290,6 +291,7 @@ def _photometry_snapshot(path: Path, s: int, config: MockObserveConfig, threads:
     mass = np.empty((n, 1, h, h), np.float32)
     lum_fov = np.empty(n)
     mass_fov = np.empty(n)
+    r_half = np.empty(n)
     # Views sharing a projection (named axis) are binned together; random directions one by one.
     keys: dict[tuple, list[int]] = {}
     for j, (axis, _, _) in enumerate(views):
@@ -299,6 +301,8 @@ def _photometry_snapshot(path: Path, s: int, config: MockObserveConfig, threads:
         r0 = rnd[js[0]]
         p = projection_matrix(key[0] if key[0] != "random" else (r0["theta"], r0["phi"]))
         xy = rel @ p[:2].T
+        # projected half-light radius [pc] of this view (the size Harris 2010 lists for real clusters)
+        r_half[js] = half_weight_radius(xy, snap.lum_v)
         res = imager.images(
             xy, snap.lum_v, snap.mass,
             distance_kpc=np.array([views[j][1] for j in js]), psf_fwhm=np.array([views[j][2] for j in js]),
@@ -337,6 +341,7 @@ def _photometry_snapshot(path: Path, s: int, config: MockObserveConfig, threads:
         "rotation": np.array([90.0 * r["rot"] for r in rnd]),
         "lum_v_fov": lum_fov,
         "mass_fov": mass_fov,
+        "r_half_light_pc": r_half,
         "metallicity": np.full(n, np.nan if snap.metallicity is None else snap.metallicity),
     }
     return {"maps": flux, "truth": {"mass": mass}, "targets": targets, "meta": meta}
@@ -422,7 +427,8 @@ def _specs(config: MockObserveConfig) -> dict[str, Any]:
                   "simulation": ("", "str"), "axis": ("", "str"), "view_theta": ("rad", "f8"),
                   "view_phi": ("rad", "f8"), "psf_fwhm": ("arcsec", "f8"), "distance": ("kpc", "f8"),
                   "shift_x": ("arcsec", "f8"), "shift_y": ("arcsec", "f8"), "rotation": ("deg", "f8"),
-                  "lum_v_fov": ("Lsun", "f8"), "mass_fov": ("Msun", "f8"), "metallicity": ("", "f8")},
+                  "lum_v_fov": ("Lsun", "f8"), "mass_fov": ("Msun", "f8"), "metallicity": ("", "f8"),
+                  "r_half_light_pc": ("pc", "f8")},
             map_attrs={"extent": list(geo.extent), "fov_arcsec": config.fov_arcsec,
                        "smoothing_px": config.smoothing_px, "psf": "moffat", "psf_beta": config.beta,
                        "flux_convention": config.flux_convention,

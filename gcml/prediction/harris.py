@@ -3,7 +3,7 @@
 ``gcml/data/catalogs/harris2010_mwgc.dat`` is the catalogue file as distributed (balbinot/mwgc, MIT; the data
 are free to use with a reference to the original: Harris, W. E. 1996, AJ, 112, 1487, cited as "Harris 1996
 (2010 edition)"). Part I gives identifications, J2000 positions and distances; Part II metallicities,
-reddening and integrated photometry. :func:`lookup` finds a cluster by its ID (``"NGC 104"``, ``"NGC104"``,
+reddening and integrated photometry; Part III (here: the half-light radius) structural parameters. :func:`lookup` finds a cluster by its ID (``"NGC 104"``, ``"NGC104"``,
 ``"Pal 5"``) or its other name (``"47 Tuc"``, ``"omega Cen"``), ignoring case and spaces, and also
 accepts Messier numbers written as ``"M 13"``/``"M13"`` when the catalogue lists them as other names.
 """
@@ -32,6 +32,7 @@ class HarrisCluster:
     distance_kpc : heliocentric distance R_Sun [kpc]
     feh : [Fe/H]; ebv : foreground reddening E(B-V) [mag]; v_t : integrated apparent V [mag];
     m_v_t : integrated absolute V [mag]; b_v : integrated B - V [mag]
+    r_h_arcmin : projected half-light radius [arcmin] (Part III)
     """
 
     id: str
@@ -44,6 +45,12 @@ class HarrisCluster:
     v_t: float = math.nan
     m_v_t: float = math.nan
     b_v: float = math.nan
+    r_h_arcmin: float = math.nan
+
+    @property
+    def r_h_pc(self) -> float:
+        """Projected half-light radius [pc] at the catalogue distance (NaN when either is unknown)."""
+        return self.distance_kpc * 1e3 * math.radians(self.r_h_arcmin / 60.0)
 
 
 def _key(name: str) -> str:
@@ -69,7 +76,7 @@ def parse_harris(text: str) -> dict[str, HarrisCluster]:
 
     Part I lines: ID (columns 2-12), other name (13-25), then RA (h m s), Dec (d m s), l, b, R_Sun, R_gc,
     X, Y, Z (13 fields). Part II lines: ID, [Fe/H], wt, E(B-V), V_HB, (m-M)V, V_t, M_V,t, U-B, B-V, ... in fixed
-    columns (blank when unknown).
+    columns (blank when unknown). Part III lines: ID, v_r, ..., c, r_c, r_h (columns 65-70, arcmin), ...
     """
     lines = text.splitlines()
     part = 0
@@ -104,6 +111,10 @@ def parse_harris(text: str) -> dict[str, HarrisCluster]:
             if k in rows:
                 rows[k].update(feh=_float(line[12:18]), ebv=_float(line[21:28]), v_t=_float(line[40:46]),
                                m_v_t=_float(line[46:53]), b_v=_float(line[60:66]))
+        elif part == 3:
+            k = _key(line[1:12])
+            if k in rows:
+                rows[k].update(r_h_arcmin=_float(line[64:70]))
     return {k: HarrisCluster(**v) for k, v in rows.items()}
 
 

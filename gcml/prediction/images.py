@@ -590,7 +590,35 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
                     "outputs): not a physical age")
     _check_inputs(res, prep, warn)
     _check_range(res, task, warn)
+    if hc is not None:
+        _check_catalogue(res, hc, task, warn)
     return res
+
+
+def _check_catalogue(res: ImagePrediction, hc: Any, task: Any, warn: list[str]) -> None:
+    """With a Harris target: its distance beside the prediction (a note), and its half-light radius against
+    the training clusters' (pi-DOC reads distance largely from apparent size; docs/pidoc-results.md)."""
+    if math.isfinite(hc.distance_kpc) and math.isfinite(res.distance_kpc):
+        lo, hi = res.distance_lo_kpc, res.distance_hi_kpc
+        inside = "inside" if lo <= hc.distance_kpc <= hi else "outside"
+        res.notes.append(f"Harris 1996 (2010 edition) gives R_Sun = {hc.distance_kpc:g} kpc, {inside} the predicted "
+                         f"68% interval ({lo:.1f}-{hi:.1f} kpc)")
+    rng = (getattr(task, "training_range", {}) or {}).get("r_half_light_pc")
+    r = hc.r_h_pc
+    if not rng or not math.isfinite(r):
+        return
+    lo, hi = (float(v) for v in rng)
+    if lo <= r <= hi:
+        return
+    res.in_training_range = False
+    if res.status == "ok":
+        res.status = "outside the training range"
+    side, direction = ("smaller", "too large") if r < lo else ("larger", "too small")
+    ratio = lo / r if r < lo else r / hi
+    warn.append(f"{hc.id}'s half-light radius is {r:.2f} pc (Harris: {hc.r_h_arcmin:g}' at {hc.distance_kpc:g} kpc), "
+                f"{side} than the training clusters' {lo:.2f}-{hi:.2f} pc: the model reads distance largely from "
+                f"apparent size, so the distance is likely {direction}, by up to {ratio:.1f}x, and the luminosity "
+                "and M/L with it")
 
 
 def _check_inputs(res: ImagePrediction, prep: Any, warn: list[str]) -> None:

@@ -144,12 +144,20 @@ def half_mass_radius(snap: Snapshot, *, weights: np.ndarray | None = None, proje
         Use the projected radius in the x-y plane instead of the 3D radius.
     """
     w = snap.mass if weights is None else np.asarray(weights, float)
-    xyz = snap.pos[:, :2] if projected else snap.pos
-    r = np.sqrt((xyz**2).sum(axis=1))
-    order = np.argsort(r)
-    cw = np.cumsum(w[order])
-    if cw.size == 0 or cw[-1] <= 0:
+    r = half_weight_radius(snap.pos[:, :2] if projected else snap.pos, w)
+    if not np.isfinite(r):
         raise InputError(f"snapshot {snap.simulation!r}: no particles with positive weight")
+    return r
+
+
+def half_weight_radius(xyz: np.ndarray, weights: np.ndarray) -> float:
+    """Radius about the origin enclosing half of the total ``weights`` (positions (N, 2) or (N, 3));
+    NaN when the weights do not sum to a positive value."""
+    r = np.sqrt((np.asarray(xyz, float) ** 2).sum(axis=1))
+    order = np.argsort(r)
+    cw = np.cumsum(np.asarray(weights, float)[order])
+    if cw.size == 0 or not cw[-1] > 0:
+        return float("nan")
     i = int(np.searchsorted(cw, 0.5 * cw[-1]))
     return float(r[order][min(i, r.size - 1)])
 

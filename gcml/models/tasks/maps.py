@@ -78,7 +78,7 @@ class MapScalarRegressionTask(Task):
     #: whether the network returns {"map", "scalar"} (True) or only the map tensor
     joint: ClassVar[bool] = True
     #: /meta fields whose training-split ranges the bundle records (prediction's out-of-range warnings)
-    range_meta: ClassVar[tuple[str, ...]] = ("lum_v_fov", "mass_fov", "psf_fwhm", "distance")
+    range_meta: ClassVar[tuple[str, ...]] = ("lum_v_fov", "mass_fov", "psf_fwhm", "distance", "r_half_light_pc")
 
     def __init__(self, channels, targets, loss: str = "gaussian_nll", channel_units=None, target_units=None):
         super().__init__(channels, targets, loss, channel_units)
@@ -235,7 +235,9 @@ class MapScalarRegressionTask(Task):
             rng["log10_flux_total"] = _minmax(np.log10(np.maximum(flux_total_train, 1e-300)))
         for key in self.range_meta:
             if key in meta:
-                rng[key] = _minmax(np.asarray(meta[key], float)[tr])
+                mm = _minmax(np.asarray(meta[key], float)[tr])
+                if all(np.isfinite(mm)):  # e.g. no r_half_light_pc for N-body files without luminosities
+                    rng[key] = mm
         for key in ("age", "distance"):
             if key in targets:
                 rng[key] = _minmax(np.asarray(targets[key], float)[tr])
