@@ -15,9 +15,8 @@ the range; this script measures it on snapshots of the same recipe and adds it:
 
 2. ``python scripts/record_training_sizes.py SNAPS gcml/data/models/pidoc-net-default.pt --write``
 
-The radius of each snapshot is measured along x, y and z about the shrinking-sphere centre mock-observe uses
-(the recipe's random directions give radii within the same range); only the seed-1 cluster of each preset
-is simulated (the size follows the preset's r_h(t), docs/physics-clusters.md, so other seeds differ little).
+The radius of each snapshot is the median of its x, y and z projections about the shrinking-sphere centre,
+as mock-observe records it; only the seed-1 cluster of each preset is simulated (the size follows the preset's r_h(t), docs/physics-clusters.md, so other seeds differ little).
 """
 
 from __future__ import annotations
@@ -33,17 +32,16 @@ sys.path.insert(0, str(ROOT))
 
 
 def radii(folder: Path) -> list[tuple[str, float, float]]:
-    """(snapshot name, age [Gyr], projected half-light radius [pc]) for x, y, z of every snapshot."""
+    """(snapshot name, age [Gyr], projected half-light radius [pc]) of every snapshot, as mock-observe
+    records it (:func:`gcml.io.snapshots.snapshot.projected_half_light_radius` about the same centre)."""
     from gcml.io.snapshots import read_snapshot
-    from gcml.io.snapshots.snapshot import half_weight_radius
+    from gcml.io.snapshots.snapshot import projected_half_light_radius
     from gcml.observe.photometric import cluster_centre
 
     out = []
     for f in sorted(folder.rglob("*.h5")):
         s = read_snapshot(f)
-        rel = s.pos - cluster_centre(s.pos, s.mass)
-        for ax in ((0, 1), (1, 2), (0, 2)):
-            out.append((f.name, float(s.age), half_weight_radius(rel[:, ax], s.lum_v)))
+        out.append((f.name, float(s.age), projected_half_light_radius(s.pos - cluster_centre(s.pos, s.mass), s.lum_v)))
     return out
 
 
@@ -60,14 +58,14 @@ def main() -> None:
         sel = ages == age
         print(f"age {age:5.2f} Gyr: R_h,light {r[sel].min():.2f}-{r[sel].max():.2f} pc")
     rng = [float(r.min()), float(r.max())]
-    print(f"{len(rows)} projections of {len(rows) // 3} snapshots: projected half-light radius {rng[0]:.2f}-{rng[1]:.2f} pc")
+    print(f"{len(rows)} snapshots: projected half-light radius {rng[0]:.2f}-{rng[1]:.2f} pc")
     if a.write:
         from gcml.models.bundle import ModelBundle
 
         b = ModelBundle.load(a.bundle)
         b.training_range["r_half_light_pc"] = [round(rng[0], 3), round(rng[1], 3)]
         b.provenance["r_half_light_pc"] = ("scripts/record_training_sizes.py on the recipe's seed-1 clusters "
-                                           f"({len(rows) // 3} snapshots, x/y/z projections)")
+                                           f"({len(rows)} snapshots)")
         b.save(a.bundle, overwrite=True)
         print(f"wrote training_range.r_half_light_pc = {b.training_range['r_half_light_pc']} into {a.bundle}")
 

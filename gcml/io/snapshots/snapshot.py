@@ -150,6 +150,13 @@ def half_mass_radius(snap: Snapshot, *, weights: np.ndarray | None = None, proje
     return r
 
 
+def projected_half_light_radius(rel: np.ndarray, lum: np.ndarray) -> float:
+    """A cluster's projected half-light radius [pc]: the median over its x-y, y-z and x-z projections of the
+    radius about the origin (the cluster centre; ``rel`` (N, 3) positions relative to it) enclosing half of
+    the luminosity ``lum``. One value per snapshot (what Harris 2010 lists as r_h for real clusters)."""
+    return float(np.median([half_weight_radius(rel[:, ax], lum) for ax in ((0, 1), (1, 2), (0, 2))]))
+
+
 def half_weight_radius(xyz: np.ndarray, weights: np.ndarray) -> float:
     """Radius about the origin enclosing half of the total ``weights`` (positions (N, 2) or (N, 3));
     NaN when the weights do not sum to a positive value."""
