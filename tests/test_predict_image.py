@@ -330,3 +330,24 @@ def test_target_size_outside_training_range_is_warned(tmp_path, tiny_model):
     b.training_range.pop("r_half_light_pc")  # a model trained before the size was recorded
     plain = predict_image(tmp_path / "c.fits", model=b.save(tmp_path / "plain.pt"), target="Pal 1", ra=RA, dec=DEC)
     assert not any("half-light radius" in x for x in plain.warnings)
+
+
+def test_asymmetric_light_beyond_training_is_warned(tmp_path, tiny_model):
+    """The rotational asymmetry of the prepared inner field is reported (JSON, FITS GCMLASYM) and, above the
+    training images' largest (training_range.asymmetry), warned: a bright star beside the core."""
+    from gcml.models.bundle import ModelBundle
+    from gcml.observe.synthetic import write_ps1_cutout
+    from gcml.prediction.images import predict_image
+
+    b = ModelBundle.load(tiny_model)
+    b.training_range["asymmetry"] = [0.0, 0.3]
+    model = b.save(tmp_path / "asym.pt")
+    write_ps1_cutout(tmp_path / "round.fits", gaussian_blob(32, 4, 0.5), ra=RA, dec=DEC, size=60)
+    star = gaussian_blob(32, 4, 0.5)
+    star[16 + 6, 16 + 3] += 1.0  # a point source twice the cluster's flux, 1.7" from its centre (0.25" pixels)
+    write_ps1_cutout(tmp_path / "star.fits", star, ra=RA, dec=DEC, size=60)
+    ok = predict_image(tmp_path / "round.fits", model=model, refine_centre=False)
+    bad = predict_image(tmp_path / "star.fits", model=model, refine_centre=False)
+    assert ok.asymmetry < 0.05 and not any("asymmetric" in w for w in ok.warnings)
+    assert bad.asymmetry > 0.3 and not bad.in_training_range
+    assert any("more asymmetric" in w and "at most 0.30" in w for w in bad.warnings)

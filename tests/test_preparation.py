@@ -143,3 +143,29 @@ def test_parametrised_outputs_stay_physical():
     assert float(po.derivative("logit:0:14.5", torch.tensor(0.0))) == pytest.approx(14.5 / 4)
     with pytest.raises(FormatError):
         po.check_in_range("logit:0:14.5", np.array([15.0]), "age")
+
+
+def test_light_asymmetry_known_answers():
+    """Conselice et al. (2000) rotational asymmetry: 0 for a centred symmetric source, f / (1 + f) for a
+    centred source plus an off-centre one of relative flux f (the pair and its rotated image do not overlap),
+    1 for a single off-centre source, ~0 for pure noise of known sigma (the noise term removes |n1 - n2|)."""
+    from gcml.models.preparation import light_asymmetry
+
+    n = 64
+    yy, xx = np.mgrid[0:n, 0:n]
+
+    def blob(y, x, s=1.5):
+        return np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * s**2))
+
+    c = (n - 1) / 2
+    assert light_asymmetry(blob(c, c), 0.0, 20) == pytest.approx(0.0, abs=1e-12)
+    assert light_asymmetry(blob(c, c) + blob(c - 8, c + 8) + blob(c + 8, c - 8), 0.0, 20) == pytest.approx(0.0, abs=1e-12)
+    for f in (0.1, 0.5, 2.0):
+        assert light_asymmetry(blob(c, c) + f * blob(c + 6, c + 3), 0.0, 20) == pytest.approx(f / (1 + f), rel=1e-4)  # Gaussian tails: 1e-5
+    assert light_asymmetry(blob(c + 6, c), 0.0, 20) == pytest.approx(1.0, rel=1e-4)
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0, 1.0, (n, n))
+    raw = light_asymmetry(blob(c, c) * 50 + noise, 0.0, 20)
+    corr = light_asymmetry(blob(c, c) * 50 + noise, 1.0, 20)
+    assert raw > 0.2 and corr < 0.25 * raw  # the noise term removes most of the noise-only asymmetry
+    assert np.isnan(light_asymmetry(np.zeros((n, n)), 0.0, 20))

@@ -355,6 +355,9 @@ class ImagePrediction:
     smoothing_applied_px: float = math.nan
     centre_refined: bool = False
     centre_moved_arcsec: float = 0.0
+    #: rotational asymmetry of the prepared field's inner 5" about the (refined) centre
+    #: (gcml.models.preparation.light_asymmetry): lumpy light, resolved or foreground stars
+    asymmetry: float = math.nan
 
     def to_table(self) -> Any:
         """The scalars as a one-row ``astropy.table.QTable`` with units (log10 quantities in ``dex(...)``);
@@ -428,7 +431,7 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
     -------
     ImagePrediction
     """
-    from gcml.models.preparation import ImagePreparation
+    from gcml.models.preparation import ASYMMETRY_RADIUS_ARCSEC, ImagePreparation, light_asymmetry
     from gcml.physics.units import radec_deg
     from gcml.prediction.centring import refine_centre as _refine
     from gcml.prediction.harris import lookup
@@ -563,7 +566,8 @@ def predict_image(path: str | Path, *, model: str | Path | None = None, g: str |
                           noise_sigma=prepared.noise_sigma, masked_fraction=prepared.masked_fraction,
                           unfilled_fraction=prepared.unfilled_fraction, floored_fraction=prepared.floored_fraction,
                           transform_used=prepared.transform_used, smoothing_applied_px=prepared.smoothing_applied_px,
-                          centre_refined=ref is not None, centre_moved_arcsec=ref.moved_arcsec if ref else 0.0)
+                          centre_refined=ref is not None, centre_moved_arcsec=ref.moved_arcsec if ref else 0.0,
+                          asymmetry=light_asymmetry(prepared.flux, prepared.noise_sigma, ASYMMETRY_RADIUS_ARCSEC / pscale))
     names = list(getattr(task, "scalar_names", []))
     if "scalar" in d:
         for j, nm in enumerate(names):
@@ -667,6 +671,11 @@ def _check_range(res: ImagePrediction, task: Any, warn: list[str]) -> None:
             if min(v - lo, hi - v) < EDGE_FRACTION * (hi - lo):
                 warn.append(f"predicted {what} {v:.3g} is near the edge of the training range ({lo:.3g} to {hi:.3g}): "
                             "networks pull predictions inwards there, so the truth may lie beyond it")
+    if "asymmetry" in rng and math.isfinite(res.asymmetry) and res.asymmetry > float(rng["asymmetry"][1]):
+        res.in_training_range = False
+        warn.append(f"the light in the inner 5\" is more asymmetric (A = {res.asymmetry:.2f}) than in any training "
+                    f"image (at most {float(rng['asymmetry'][1]):.2f}): resolved bright stars, a foreground star or "
+                    "a second source near the centre; the prediction is an extrapolation")
     if res.flux_total <= 0:
         res.in_training_range = False
         warn.append("the field has no positive flux; the image may not contain the cluster")
@@ -738,6 +747,7 @@ def _save_image_prediction(pred: ImagePrediction, out: Path, stem: str, overwrit
         ("GCMLMASK", float(pred.masked_fraction), "fraction of the field missing, inpainted"),
         ("GCMLFLOR", float(pred.floored_fraction), "fraction below noise / log floor"),
         ("GCMLCMOV", float(pred.centre_moved_arcsec), "[arcsec] centre moved onto the light"),
+        ("GCMLASYM", num(pred.asymmetry), "rotational asymmetry of the inner 5 arcsec"),
         ("GCMLNWRN", len(pred.warnings), "warnings GCMLWnnn (full text: JSON)"),
         *[(f"GCMLW{i + 1:03d}", w[:66], "") for i, w in enumerate(pred.warnings[:99])],
         ("GCMLMODL", Path(pred.model).name[-60:], "model bundle"),
