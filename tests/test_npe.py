@@ -294,3 +294,43 @@ def test_mass_npe_ddp_two_cpu_processes_match_single_process(sim, tmp_path):
     wb = load_bundle(tmp_path / "two" / "last.pt")["state_dict"]
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], atol=1e-4, rtol=0)
+
+
+def test_spread_calibration_known_answer():
+    """The N-dependent spread calibration recovers a known scale law: residuals drawn with standard
+    deviation exp(0.3 - 0.2 ln(N/100)) times the posterior's own give (a, b) = (0.3, -0.2); the fitted task
+    then widens std and draws by that factor at each N, and the bundle entry restores it."""
+    from gcml.models.tasks.npe import CatalogueNPETask, fit_log_scale
+
+    rng = np.random.default_rng(0)
+    n = rng.integers(10, 400, 40_000).astype(float)
+    lg = np.log(n / 100.0)
+    z = rng.normal(size=n.size) * np.exp(0.3 - 0.2 * lg)
+    a, b = fit_log_scale(z, lg)
+    assert a == pytest.approx(0.3, abs=0.01) and b == pytest.approx(-0.2, abs=0.01)
+    assert fit_log_scale(rng.normal(size=20_000) * 2.0, np.zeros(20_000))[0] == pytest.approx(np.log(2.0), abs=0.02)
+
+    task = CatalogueNPETask(CATALOGUE_COLUMNS, list(NPE_TARGETS))
+    d = len(NPE_TARGETS)
+    task.y_offset, task.y_scale = np.zeros(d), np.full(d, 0.5)  # physical = 0.5 x standardised
+    mu = rng.normal(size=(n.size, d))
+    sd = np.full((n.size, d), 0.2)                              # standardised posterior std
+    y = 0.5 * (mu + sd * rng.normal(size=(n.size, d)) * np.exp(0.3 - 0.2 * lg)[:, None])
+    out = torch.from_numpy(np.concatenate([np.zeros((n.size, 1)), mu, sd, n[:, None]], 1)).float()
+    task.calibrate(out, torch.from_numpy(y))
+    np.testing.assert_allclose(task.spread[:, 0], 0.3, atol=0.02)
+    np.testing.assert_allclose(task.spread[:, 1], -0.2, atol=0.02)
+    _, std = task.decode(out[:3])
+    expect = 0.5 * 0.2 * np.exp(task.spread[0, 0] + task.spread[0, 1] * lg[:3])
+    np.testing.assert_allclose(std[:, 0].numpy(), expect, rtol=1e-5)
+    draws = torch.randn(4000, 2, d)
+    wide = task.decode_samples(draws, torch.tensor([30.0, 300.0]))
+    f = np.exp(task.spread[:, 0] + task.spread[:, 1] * np.log(np.array([0.3, 3.0]))[:, None])  # (2, D)
+    np.testing.assert_allclose(wide.std(0).numpy(), 0.5 * draws.std(0).numpy() * f, rtol=1e-4)
+    assert torch.equal(task.decode_samples(draws), draws * 0.5)  # no N: as trained
+    cal = task.calibration()
+    bundle = {"inputs": {"channels": list(CATALOGUE_COLUMNS), "norm": {"mean": [0.0] * 6, "std": [1.0] * 6}},
+              "targets": {"names": list(NPE_TARGETS), "loss": "flow_nll",
+                          "norm": {"offset": [0.0] * d, "scale": [0.5] * d}}, "calibration": cal}
+    again = CatalogueNPETask.from_bundle(bundle)
+    np.testing.assert_allclose(again.spread, task.spread)

@@ -155,8 +155,9 @@ class MassNPE(nn.Module):
     def forward(self, cat: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Training: (B, 1) negative log-likelihood of the standardised targets ``y``.
 
-        Eval mode: (B, 1 + 2 D): the negative log-likelihood (NaN without ``y``), then the mean and the
-        standard deviation of ``n_eval_samples`` posterior draws (standardised units; fixed seed).
+        Eval mode: (B, 2 + 2 D): the negative log-likelihood (NaN without ``y``), the mean and the standard
+        deviation of ``n_eval_samples`` posterior draws (standardised units; fixed seed), and the number of
+        GCs in the catalogue (what the task's N-dependent spread calibration reads).
         """
         ctx = self.context(cat)
         dist = self.flow(ctx)
@@ -167,7 +168,8 @@ class MassNPE(nn.Module):
         with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
             torch.manual_seed(0)
             s = dist.sample((self.n_eval_samples,))
-        return torch.cat([nll, s.mean(0), s.std(0)], -1)
+        n_gc = cat[..., N_COLUMNS - 1].sum(1, keepdim=True)
+        return torch.cat([nll, s.mean(0), s.std(0), n_gc], -1)
 
 
 def _build(**kwargs) -> MassNPE:
@@ -228,5 +230,6 @@ def posterior_samples(model: MassNPE, task, catalogues, n_samples: int, *, rows=
         sel = use[s:s + batch_size]
         x = torch.from_numpy(catalogues.padded(rows[sel])).to(dev)
         draws = model.sample(x, int(n_samples), seed=int(seed) + k)
-        out[:, sel] = task.decode_samples(draws).float().cpu().numpy()
+        n_gc = torch.as_tensor(counts[sel], dtype=torch.float32, device=draws.device)
+        out[:, sel] = task.decode_samples(draws, n_gc).float().cpu().numpy()
     return out

@@ -32,6 +32,10 @@ from gcml.models.tasks.scalar import ScalarRegressionTask
 
 #: Fewest GCs a catalogue needs to be used in training and evaluation.
 MIN_GC = 5
+#: N at which the spread calibration's slope term vanishes (``ln(N / SPREAD_N0)``)
+SPREAD_N0 = 100.0
+#: validation catalogues needed to fit an N-dependence of the spread (else one factor per target)
+SPREAD_MIN_SLOPE = 50
 CATALOGUE_UNITS = ["kpc", "kpc", "km/s", "km/s", "", ""]
 
 
@@ -57,6 +61,7 @@ class CatalogueNPETask(ScalarRegressionTask):
         super().__init__(channels, targets, "gaussian_nll", channel_units=CATALOGUE_UNITS, target_units=target_units)
         self.loss_name = "flow_nll"
         self.min_gc = MIN_GC
+        self.spread = np.zeros((len(self.targets), 2))
 
     @property
     def n_outputs(self) -> int:  # type: ignore[override]
@@ -95,18 +100,61 @@ class CatalogueNPETask(ScalarRegressionTask):
         return out[:, 0].float().mean()
 
     def decode(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and standard deviation of the posterior draws behind an eval-mode output, physical units."""
+        """Mean and (calibrated) standard deviation of the posterior draws behind an eval-mode output,
+        physical units."""
         d = len(self.targets)
         if out.shape[1] < 1 + 2 * d:
             raise InputError("mass-npe: posterior summaries need the network in eval mode")
         yo, ys = self._ytensors(out.device)
-        return out[:, 1:1 + d] * ys + yo, out[:, 1 + d:1 + 2 * d] * ys
+        std = out[:, 1 + d:1 + 2 * d] * ys
+        if out.shape[1] >= 2 + 2 * d:  # outputs that carry N (since the spread calibration)
+            std = std * self.spread_scale(out[:, 1 + 2 * d])
+        return out[:, 1:1 + d] * ys + yo, std
+
+    # ------------------------------------------------------------------ N-dependent spread calibration
+    def spread_scale(self, n_gc: torch.Tensor) -> torch.Tensor:
+        """Factor (B, D) applied to the posterior's spread about its mean for catalogues of ``n_gc`` GCs:
+        ``s_j(N) = exp(a_j + b_j ln(N / 100))`` (:meth:`calibrate`); 1 for an uncalibrated model."""
+        c = torch.as_tensor(self.spread, dtype=torch.float32, device=n_gc.device)
+        lg = torch.log(n_gc.float().clamp_min(1.0) / SPREAD_N0)[:, None]
+        return torch.exp(c[:, 0][None] + c[:, 1][None] * lg)
 
     def calibrate(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        """Fit the N-dependent spread on the validation split (``out`` eval-mode outputs with N, ``y`` physical).
+
+        The trained flow's posteriors come out too narrow for few GCs and too wide for many (docs/npe-results.md).
+        Per target, with ``z = (y - mean) / std`` of the uncalibrated posterior draws and ``l = ln(N / 100)``,
+        ``(a, b)`` minimise the Gaussian negative log-likelihood ``sum(a + b l + z^2 exp(-2 (a + b l)) / 2)``
+        (convex; Newton's method): the posterior's spread about its mean is then multiplied by
+        ``exp(a + b l)``, so that the standardised residuals have unit variance at every N. With fewer than
+        :data:`SPREAD_MIN_SLOPE` validation catalogues (or one N only) the slope stays 0.
+        """
+        d = len(self.targets)
+        self.spread = np.zeros((d, 2))
+        if out.shape[1] < 2 + 2 * d or not len(out):
+            return self.calibration()
+        mean, std = self.decode(out)
+        z = ((y.double() - mean.double()) / std.double().clamp_min(1e-12)).cpu().numpy()
+        lg = np.log(np.maximum(out[:, 1 + 2 * d].double().cpu().numpy(), 1.0) / SPREAD_N0)
+        slope = len(lg) >= SPREAD_MIN_SLOPE and float(np.ptp(lg)) > 0.1
+        for j in range(d):
+            ok = np.isfinite(z[:, j])
+            self.spread[j] = fit_log_scale(z[ok, j], lg[ok] if slope else np.zeros(int(ok.sum())))
         return self.calibration()
 
     def calibration(self) -> dict[str, Any]:
-        return {"method": "none: the flow's posterior is used as trained (checked by SBC and TARP in gcml evaluate)"}
+        if not np.any(self.spread):
+            return {"method": "none: the flow's posterior is used as trained (checked by SBC and TARP in gcml evaluate)"}
+        return {"method": "spread about the posterior mean x exp(a + b ln(N/100)) per target, fitted on the val split",
+                "spread": [[float(a), float(b)] for a, b in self.spread]}
+
+    @classmethod
+    def from_bundle(cls, bundle: dict[str, Any]) -> CatalogueNPETask:
+        task = super().from_bundle(bundle)
+        sp = (bundle.get("calibration") or {}).get("spread")
+        if sp is not None:
+            task.spread = np.asarray(sp, float).reshape(len(task.targets), 2)
+        return task
 
     def bundle_entries(self) -> dict[str, Any]:
         b = super().bundle_entries()
@@ -116,7 +164,31 @@ class CatalogueNPETask(ScalarRegressionTask):
         b["inputs"]["min_gc"] = MIN_GC
         return b
 
-    def decode_samples(self, samples: torch.Tensor) -> torch.Tensor:
-        """Standardised posterior draws (S, B, D) -> physical units."""
+    def decode_samples(self, samples: torch.Tensor, n_gc: torch.Tensor | None = None) -> torch.Tensor:
+        """Standardised posterior draws (S, B, D) of catalogues with ``n_gc`` (B,) GCs -> physical units, their
+        spread about the mean scaled by the calibration (:meth:`spread_scale`; needs ``n_gc``)."""
+        if n_gc is not None and np.any(self.spread):
+            m = samples.mean(0, keepdim=True)
+            samples = m + (samples - m) * self.spread_scale(n_gc.to(samples.device))[None]
         yo, ys = self._ytensors(samples.device)
         return samples * ys + yo
+
+
+def fit_log_scale(z: np.ndarray, lg: np.ndarray, iters: int = 50) -> np.ndarray:
+    """``(a, b)`` minimising ``sum(u + z^2 exp(-2 u) / 2)`` with ``u = a + b lg`` (the Gaussian negative
+    log-likelihood of residuals ``z`` whose scale is ``exp(u)``); Newton's method on a convex function."""
+    z2 = np.asarray(z, float) ** 2
+    lg = np.asarray(lg, float)
+    x = np.stack([np.ones_like(lg), lg], 1)
+    theta = np.zeros(2)
+    if not len(z2):
+        return theta
+    for _ in range(iters):
+        w = z2 * np.exp(-2.0 * (x @ theta))
+        grad = x.T @ (1.0 - w)
+        hess = 2.0 * (x * w[:, None]).T @ x + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        theta -= np.clip(step, -1.0, 1.0)
+        if np.abs(step).max() < 1e-10:
+            break
+    return theta
