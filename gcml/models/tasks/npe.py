@@ -166,7 +166,8 @@ class CatalogueNPETask(ScalarRegressionTask):
 
     def decode_samples(self, samples: torch.Tensor, n_gc: torch.Tensor | None = None) -> torch.Tensor:
         """Standardised posterior draws (S, B, D) of catalogues with ``n_gc`` (B,) GCs -> physical units, their
-        spread about the mean scaled by the calibration (:meth:`spread_scale`; needs ``n_gc``)."""
+        spread about the mean of the S draws scaled by the calibration (:meth:`spread_scale`; needs ``n_gc``
+        and, to be exact, many draws: the mean is estimated from them)."""
         if n_gc is not None and np.any(self.spread):
             m = samples.mean(0, keepdim=True)
             samples = m + (samples - m) * self.spread_scale(n_gc.to(samples.device))[None]
