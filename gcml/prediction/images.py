@@ -379,6 +379,7 @@ class ImagePrediction:
             "lum_v": q(self.lum_v, u.Lsun), "ml_v": q(self.ml_v, u.Msun / u.Lsun),
             "log10_ml_v_err": q(self.log10_ml_v_err, u.dex), "flux_total": q(self.flux_total, u.Lsun / u.kpc**2),
             "extinction_v": q(self.extinction_v, u.mag), "g_minus_r": q(self.g_minus_r, u.mag),
+            "asymmetry": q(self.asymmetry, u.dimensionless_unscaled),
             "in_training_range": [bool(self.in_training_range)],
         }
         t = QTable(cols)
