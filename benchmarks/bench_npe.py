@@ -48,6 +48,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--skip-training", action="store_true")
+    ap.add_argument("--ab", type=int, default=0, metavar="N",
+                    help="also time MassNPE.sample against zuko's flow(ctx).sample, N alternating calls each")
     a = ap.parse_args()
 
     import numpy as np
@@ -81,6 +83,28 @@ def main() -> None:
         n_par = sum(p.numel() for p in m.parameters())
         print(f"{json.dumps(kw) if kw else 'default'}: median {1e3 * np.median(ts):.1f} ms, min {1e3 * min(ts):.1f} ms "
               f"({n_par:,} parameters)")
+    if a.ab:
+        torch.manual_seed(0)
+        m = MassNPE(**train_default).eval()
+
+        def plain() -> None:  # zuko's own path: the context goes through every hyper-network with every draw
+            with torch.no_grad():
+                torch.manual_seed(0)
+                m.flow(m.context(x)).sample((a.samples,))
+
+        for _ in range(5):
+            plain()
+            m.sample(x, a.samples, seed=0)
+        tp, tf = [], []
+        for _ in range(a.ab):
+            t0 = time.perf_counter()
+            plain()
+            tp.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            m.sample(x, a.samples, seed=0)
+            tf.append(time.perf_counter() - t0)
+        print(f"zuko flow(ctx).sample: median {1e3 * np.median(tp):.1f} ms (min {1e3 * min(tp):.1f}); MassNPE.sample: "
+              f"median {1e3 * np.median(tf):.1f} ms (min {1e3 * min(tf):.1f}); {a.ab} alternating calls each")
     if a.skip_training:
         return
 

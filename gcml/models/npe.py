@@ -145,12 +145,16 @@ class MassNPE(nn.Module):
 
     @torch.no_grad()
     def sample(self, cat: torch.Tensor, n: int, *, seed: int | None = None) -> torch.Tensor:
-        """``n`` draws of the standardised targets for each catalogue: (n, B, D)."""
+        """``n`` draws of the standardised targets for each catalogue: (n, B, D).
+
+        The flow is the trained one; only its evaluation is arranged so that the context's share of each
+        hyper-network's first layer is computed once per catalogue instead of once per draw
+        (:func:`_context_cached`; equal to ``self.flow(ctx).sample`` to float rounding, tested)."""
         ctx = self.context(cat)
         with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
             if seed is not None:
                 torch.manual_seed(seed)
-            return self.flow(ctx).sample((int(n),))
+            return _sampling_flow(self.flow, ctx).sample((int(n),))
 
     def forward(self, cat: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Training: (B, 1) negative log-likelihood of the standardised targets ``y``.
@@ -170,6 +174,54 @@ class MassNPE(nn.Module):
             s = dist.sample((self.n_eval_samples,))
         n_gc = cat[..., N_COLUMNS - 1].sum(1, keepdim=True)
         return torch.cat([nll, s.mean(0), s.std(0), n_gc], -1)
+
+
+def _context_cached(t, c: torch.Tensor):
+    """``t(c)`` for a zuko ``MaskedAutoregressiveTransform`` ``t``, with the context's part of its
+    hyper-network's first (masked) linear layer, ``(W * A)[:, F:] c + b``, computed once for the context
+    ``c`` instead of once per draw; the features' part and the rest of the network run per draw as in
+    zuko's own ``meta`` (concatenate, MLP, unflatten, unpack). Any other transform, or a zuko whose
+    transform lacks these parts, gets ``t(c)`` itself."""
+    from functools import partial
+
+    try:
+        from zuko.nn import MaskedLinear
+        from zuko.transforms import AutoregressiveTransform, DependentTransform
+        from zuko.utils import unpack
+    except ImportError:  # another zuko layout: the plain path
+        return t(c)
+    hyper = getattr(t, "hyper", None)
+    if (hyper is None or not len(hyper) or not isinstance(hyper[0], MaskedLinear)
+            or not all(hasattr(t, a) for a in ("shapes", "total", "univariate", "passes"))):
+        return t(c)
+    first = hyper[0]
+    w = first.mask * first.weight
+    nf = first.in_features - c.shape[-1]
+    hc = nn.functional.linear(c, w[:, nf:], first.bias)
+    rest = list(hyper)[1:]  # (slicing a MaskedMLP would build a new one)
+
+    def meta(wx: torch.Tensor, x: torch.Tensor):
+        phi = nn.functional.linear(x, wx) + hc
+        for layer in rest:
+            phi = layer(phi)
+        phi = unpack(phi.unflatten(-1, (-1, t.total)), t.shapes)
+        return DependentTransform(t.univariate(*phi), 1)
+
+    return AutoregressiveTransform(partial(meta, w[:, :nf]), t.passes)
+
+
+def _sampling_flow(flow, ctx: torch.Tensor):
+    """The conditional distribution ``flow(ctx)`` built with :func:`_context_cached` transforms."""
+    try:
+        from zuko.distributions import NormalizingFlow
+        from zuko.transforms import ComposedTransform
+    except ImportError:
+        return flow(ctx)
+    parts = getattr(getattr(flow, "transform", None), "transforms", None)
+    if parts is None:
+        return flow(ctx)
+    transform = ComposedTransform(*(_context_cached(t, ctx) for t in parts))
+    return NormalizingFlow(transform, flow.base(ctx).expand(ctx.shape[:-1]))
 
 
 def _build(**kwargs) -> MassNPE:
