@@ -3,12 +3,12 @@
 Two parts, both printed as tables:
 
 * ``--snapshots FILE_OR_DIR ...``: the projected (x-y) and 3-D half-mass radii of snapshots (gcml's own
-  ``simulate-clusters`` output and the N-body files), around a shrinking-sphere centre;
+  ``simulate-clusters`` output and the N-body files), around the shrinking-sphere centre mock-observe uses;
 * ``--fits DIR ...``: every ``image_*.fits`` of mock-observe ``--fits`` folders through ``predict_image``
   (one rotation), with the truth from the GCML* cards, and two candidate "resolved / lumpy light"
-  statistics: the rotational asymmetry A of the prepared field about the refined centre (Conselice et al.
-  2000, ``A = (sum |F - F_180| - N 2 sigma / sqrt(pi)) / (2 sum |F|)`` within ``r`` arcsec, the noise term
-  removing the expectation of pure noise) and the mass-to-light ratio implied at the predicted distance.
+  statistics: the rotational asymmetry A of the prepared field about the refined centre
+  (:func:`gcml.models.preparation.light_asymmetry`, Conselice et al. 2000, within ``--radius`` arcsec; what
+  ``gcml predict`` reports) and the mass-to-light ratio implied at the predicted distance.
 
 Usage (the folders as ``benchmarks/bench_nbody_predict.py`` makes them, see docs/pidoc-results.md)::
 
@@ -19,7 +19,6 @@ Usage (the folders as ``benchmarks/bench_nbody_predict.py`` makes them, see docs
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -30,28 +29,12 @@ sys.path.insert(0, str(ROOT))
 
 
 def half_mass_radii(pos: np.ndarray, m: np.ndarray) -> tuple[float, float]:
-    """(projected x-y, 3-D) half-mass radius about a shrinking-sphere centre (inner half of the stars)."""
-    c = np.average(pos, axis=0, weights=m)
-    for _ in range(10):
-        r = np.linalg.norm(pos - c, axis=1)
-        sel = r < np.percentile(r, 50)
-        c = np.average(pos[sel], axis=0, weights=m[sel])
-    out = []
-    for r in (np.hypot(pos[:, 0] - c[0], pos[:, 1] - c[1]), np.linalg.norm(pos - c, axis=1)):
-        o = np.argsort(r)
-        cm = np.cumsum(m[o])
-        out.append(float(r[o][np.searchsorted(cm, cm[-1] / 2)]))
-    return out[0], out[1]
+    """(projected x-y, 3-D) half-mass radius about the shrinking-sphere centre mock-observe uses."""
+    from gcml.io.snapshots.snapshot import half_weight_radius
+    from gcml.observe.photometric import cluster_centre
 
-
-def asymmetry(flux: np.ndarray, noise: float, radius_px: float) -> float:
-    """Rotational asymmetry about the field centre (the refined light centre), noise expectation removed."""
-    h, w = flux.shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    m = (yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2 <= radius_px**2
-    d = np.abs(flux - flux[::-1, ::-1])[m].sum()
-    s = noise if math.isfinite(noise) else 0.0
-    return max(0.0, d - m.sum() * 2 * s / math.sqrt(math.pi)) / (2 * np.abs(flux[m]).sum())
+    rel = pos - cluster_centre(pos, m)
+    return half_weight_radius(rel[:, :2], m), half_weight_radius(rel, m)
 
 
 def main() -> None:
@@ -73,6 +56,7 @@ def main() -> None:
     if a.fits:
         from astropy.io import fits
 
+        from gcml.models.preparation import ASYMMETRY_RADIUS_ARCSEC, light_asymmetry
         from gcml.prediction.images import predict_image
 
         print("| folder | true d [kpc] | predicted d [kpc] | age [Gyr] | centre moved [\"] | A | M/L_V at predicted d |")
@@ -81,7 +65,8 @@ def main() -> None:
             for f in sorted(Path(folder).glob("image_*.fits")):
                 p = predict_image(f, rotations=1)
                 d_true = float(fits.getheader(f)["GCMLDIST"])
-                A = asymmetry(p.flux_v, p.noise_sigma, a.radius / 0.25)
+                A = p.asymmetry if a.radius == ASYMMETRY_RADIUS_ARCSEC else light_asymmetry(
+                    p.flux_v, p.noise_sigma, a.radius / 0.25)
                 print(f"| {Path(folder).name} | {d_true:g} | {p.distance_kpc:.1f} | {p.age_gyr:.1f} | "
                       f"{p.centre_moved_arcsec:.2f} | {A:.3f} | {p.ml_v:.2f} |", flush=True)
 
