@@ -186,3 +186,19 @@ def test_predict_galaxy_all_json_and_astropy_outputs(tmp_path, cli):
     assert seen[0] == (0, 2) and seen[-1] == (2, 2)
     t = res.to_table()
     assert t["r_out"].unit == u.kpc and list(t["galaxy"]) == ["NGC 3377", "NGC 4474"]
+
+
+def test_split_halves_at_the_nominal_distance(tmp_path):
+    """The two halves of a galaxy share its distance, whose error cancels in their difference: the halves are
+    predicted without distance draws, the galaxy itself with them."""
+    from gcml.prediction.survey import predict_survey
+
+    res = predict_survey(_mock_survey(tmp_path), tmp_path / "out", galaxy="NGC 3377", n_samples=30,
+                         split_half=True, plots=False)
+    g = res.galaxies[0]
+    assert len(g.halves) == 2
+    key = f"log10_mass_within_{int(g.split_aperture_kpc)}kpc"
+    assert g.prediction.masses[key].distance_std > 0.01
+    for h in g.halves:
+        assert h.masses[key].distance_std == 0.0
+        assert h.masses[key].p84 > h.masses[key].p16

@@ -11,7 +11,9 @@ measurements combined by inverse-variance weighting):
    velocity, the number of repeats and the member flag) and predicted by
    :func:`gcml.prediction.catalogue.predict_catalogue` (``prediction.json``, ``prediction.ecsv``, ``maps.fits``,
    ``maps.png``);
-4. optionally two random halves of the members (seeded) predicted separately (split-half consistency);
+4. optionally two random halves of the members (seeded) predicted separately (split-half consistency),
+   both at the galaxy's nominal distance: a distance error moves both halves together and cancels in their
+   difference, so it is left out of the intervals compared;
 5. one row per galaxy in ``<out>/summary.ecsv`` (units in the ECSV header), including the galaxies refused
    and why.
 
@@ -255,8 +257,10 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
                 m[h] = True
                 _write_members(members_path, sg, m)
                 try:
+                    # both halves lie at the same (uncertain) distance: its error moves them together and
+                    # cancels in their difference, so the halves are compared at the nominal distance
                     hp.append(predict_catalogue(members_path, bundle, galaxy=name, n_samples=n_samples,
-                                                seed=seed + 1 + k, distance_err_mpc=derr))
+                                                seed=seed + 1 + k, distance_err_mpc=0.0))
                 except GcmlError:
                     hp = []
                     break
