@@ -138,3 +138,22 @@ def test_scatter_against_n_reaches_the_floor_for_an_ideal_estimator():
     assert [b["n_median"] for b in bins] == [30, 100, 200]
     for b in bins:
         assert b["ratio_to_floor"] == pytest.approx(1.0, abs=0.03) and abs(b["bias_dex"]) < 0.005
+
+
+def test_quadrature_for_coverage_known_answer():
+    """Residuals N(0, 0.2^2) with claimed sigma 0.1: the missing quadrature term is sqrt(0.2^2 - 0.1^2)."""
+    from gcml.evaluation.calibration import quadrature_for_coverage
+
+    rng = np.random.default_rng(3)
+    r = rng.normal(0, 0.2, 200_000)
+    s = np.full(r.size, 0.1)
+    assert quadrature_for_coverage(r, s) == pytest.approx(np.sqrt(0.2**2 - 0.1**2), rel=0.01)
+    assert quadrature_for_coverage(r, s, level=0.95) == pytest.approx(np.sqrt(0.2**2 - 0.1**2), rel=0.02)
+    # intervals that already cover need nothing; the result makes the coverage what was asked
+    assert quadrature_for_coverage(r, np.full(r.size, 0.3)) == 0.0
+    t = quadrature_for_coverage(r + 0.1, s)
+    y = rng.normal(11.0, 0.5, r.size)
+    cov = regression_metrics(y, y + r + 0.1, np.sqrt(s**2 + t**2))["coverage_68"]
+    assert cov == pytest.approx(0.68, abs=0.002)
+    with pytest.raises(InputError, match="level"):
+        quadrature_for_coverage(r, s, level=1.5)

@@ -56,3 +56,34 @@ def test_channel_presets_and_errors():
         resolve_channels("sigma,sigma")
     with pytest.raises(ConfigError, match="depth must be 2 or 4"):
         MassCNN(1, 1, 3)
+
+
+def test_systematic_term_is_added_in_quadrature_and_round_trips():
+    """calibration.systematic_dex widens every decoded sigma in quadrature; the val-split calibration fits the
+    statistical part only; the bundle entry survives a round trip."""
+    import math
+
+    import numpy as np
+    import torch
+
+    from gcml.models.tasks.scalar import ScalarRegressionTask
+
+    task = ScalarRegressionTask(["sigma", "v"], ["a", "b"])
+    task.y_scale = np.array([0.5, 1.0])
+    lv = math.log(0.1**2)       # standardised sigma 0.1 -> 0.05 and 0.1 dex
+    out = torch.tensor([[0.0, 0.0, lv, lv]])
+    _, sd0 = task.decode(out)
+    task.systematic = np.array([0.12, 0.0])
+    _, sd = task.decode(out)
+    assert float(sd[0, 0]) == pytest.approx(math.hypot(0.05, 0.12), rel=1e-5)
+    assert float(sd[0, 1]) == pytest.approx(float(sd0[0, 1]), rel=1e-6)
+    entries = task.bundle_entries()
+    assert entries["calibration"]["systematic_dex"] == pytest.approx([0.12, 0.0])
+    back = ScalarRegressionTask.from_bundle(entries)
+    assert np.allclose(back.systematic, [0.12, 0.0])
+    assert float(back.decode(out)[1][0, 0]) == pytest.approx(float(sd[0, 0]), rel=1e-6)
+    # residuals of exactly 2 claimed sigmas: the val-split calibration sees the network's sigma, not the systematic
+    y = torch.tensor([[0.1, 0.2]])
+    task.calibrate(out, y)
+    assert task.variance_scale == pytest.approx([4.0, 4.0], rel=1e-4)
+    assert not np.any(task.systematic)

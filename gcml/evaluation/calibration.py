@@ -332,3 +332,29 @@ def calibration_summary(truth: np.ndarray, names: list[str], *, samples: np.ndar
     return {"kind": kind, "n": n_ok, "n_skipped": int((~ok).sum()), "per_target": per, "tarp": tr,
             "all_sbc_uniform": bool(all(d["sbc"]["uniform"] for d in per.values())),
             "criteria": {"ks_p_min": KS_P_MIN, "tarp_max_abs_deviation": TARP_MAX_DEVIATION}}
+
+
+def quadrature_for_coverage(r: np.ndarray, s: np.ndarray, level: float = 0.68) -> float:
+    """The smallest ``t >= 0`` with ``mean(|r| <= z sqrt(s^2 + t^2)) >= level`` (``z`` the Gaussian quantile
+    of ``level``), by bisection; 0 if the intervals already reach that coverage.
+
+    ``r`` are residuals (prediction - truth) and ``s`` the predicted standard deviations: ``t`` is the
+    model-systematic error that, added in quadrature, makes the intervals cover ``level`` of the truths (used
+    by ``scripts/measure_family_systematic.py`` on families a network never saw)."""
+    from scipy.stats import norm
+
+    if not 0 < level < 1:
+        raise InputError(f"quadrature_for_coverage: level must lie in (0, 1), got {level}")
+    r, s = np.abs(np.asarray(r, float)), np.asarray(s, float)
+    z = float(norm.ppf(0.5 + level / 2))
+
+    def cov(t: float) -> float:
+        return float(np.mean(r <= z * np.sqrt(s**2 + t**2)))
+
+    if cov(0.0) >= level:
+        return 0.0
+    lo, hi = 0.0, float(np.max(r)) / z + 1e-6
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if cov(mid) >= level else (mid, hi)
+    return hi

@@ -201,6 +201,8 @@ class Task(abc.ABC):
             task.variance_scale = np.asarray(cal["variance_scale"], float)
         if "sigma" in cal:
             task.sigma_const = np.asarray(cal["sigma"], float)
+        if "systematic_dex" in cal and hasattr(task, "systematic"):
+            task.systematic = np.asarray(cal["systematic_dex"], float)
         return task, tgt, cal
 
     # --- to be provided by subclasses -----------------------------------------------------------

@@ -23,7 +23,10 @@ class ScalarRegressionTask(Task):
         (Nix & Weigend 1994; Kendall & Gal 2017). After training, the predicted variances are
         multiplied by one factor per target, ``k = mean(z^2)`` with ``z = (y' - mu) / sigma`` on the
         validation split, so that the standardised residuals have unit variance there (stored in the
-        bundle as ``calibration.variance_scale``).
+        bundle as ``calibration.variance_scale``). A bundle may also carry ``calibration.systematic_dex``,
+        one model-systematic term per target measured outside the training distribution (for the mass
+        models: leave one family out, ``scripts/measure_family_systematic.py``); it is added in quadrature,
+        ``sigma = sqrt(sigma_stat^2 + systematic^2)``.
     ``mse``
         Kaur et al. (2021): one output per target, the label rescaled to 0-10 over the range of the
         data (``y' = 10 (y - min) / (max - min)``, min and max over the train, val and test splits),
@@ -45,6 +48,7 @@ class ScalarRegressionTask(Task):
         self.y_min = np.zeros(t)
         self.y_max = np.ones(t)
         self.variance_scale = np.ones(t)
+        self.systematic = np.zeros(t)
         self.sigma_const = np.ones(t)
         self._yo: torch.Tensor | None = None
 
@@ -104,12 +108,16 @@ class ScalarRegressionTask(Task):
         else:
             vs = torch.as_tensor(self.variance_scale, dtype=torch.float32, device=out.device)
             std = torch.exp(0.5 * logvar) * ys * torch.sqrt(vs)
+        if np.any(self.systematic):
+            sy = torch.as_tensor(self.systematic, dtype=torch.float32, device=out.device)
+            std = torch.sqrt(std**2 + sy**2)
         return mean, std
 
     def calibrate(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
         """Fit the uncertainty scale on the validation split (``out`` network outputs, ``y`` physical)."""
         self.variance_scale = np.ones(len(self.targets))
         self.sigma_const = np.ones(len(self.targets))
+        self.systematic = np.zeros(len(self.targets))   # the statistical part is what the val split calibrates
         mean, std = self.decode(out)
         r = (y.float() - mean).double()
         if self.loss_name == "gaussian_nll":
@@ -121,7 +129,10 @@ class ScalarRegressionTask(Task):
 
     def calibration(self) -> dict[str, Any]:
         if self.loss_name == "gaussian_nll":
-            return {"method": "variance_scale on val split", "variance_scale": [float(v) for v in self.variance_scale]}
+            c = {"method": "variance_scale on val split", "variance_scale": [float(v) for v in self.variance_scale]}
+            if np.any(self.systematic):
+                c["systematic_dex"] = [float(v) for v in self.systematic]
+            return c
         return {"method": "rms residual on val split", "sigma": [float(v) for v in self.sigma_const]}
 
     def bundle_entries(self) -> dict[str, Any]:
