@@ -5,8 +5,8 @@ the broadened priors of issue 12 plus Kaur et al.'s disks and mergers, 1,600 gal
 velocity errors, seed 2021; it stores each view's GC catalogue), so mass-npe sees exactly the galaxies the
 CNN saw and both are tested on the same held-out galaxies::
 
-    gcml train mass-npe --data WORK/maps.h5 -o WORK/npe --epochs 20 --batch-size 128 --lr 1e-3 \\
-        --lr-schedule cosine --threads 1 --patience 0 --seed 2021
+    gcml train mass-npe --data WORK/maps.h5 -o WORK/npe --epochs 8 --batch-size 128 --lr 1e-3 \\
+        --lr-schedule cosine --threads 2 --patience 0 --seed 2021
     gcml simulate-maps -o WORK/independent.h5 --family early,disk,early,merger --n-galaxies 2000 --views 1 \\
         --n-gc 300 --subsample 0.1:1 --v-error-model sluggs --seed 2121        # independent test galaxies
     gcml evaluate WORK/npe/best.pt mass-cnn-default.pt SET -o WORK/report_SET --split S
@@ -44,7 +44,7 @@ T = "log10_mass_within_rout"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("work", type=Path)
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--independent-galaxies", type=int, default=2000)
     ap.add_argument("--table", action="store_true", help="print the tables of WORK/summary.json and stop")
     a = ap.parse_args()
@@ -57,7 +57,7 @@ def main() -> None:
     npe = w / "npe" / "best.pt"
     if not npe.exists():
         subprocess.run([*g, "train", "mass-npe", "--data", w / "maps.h5", "-o", w / "npe", "--epochs", str(a.epochs),
-                        "--batch-size", "128", "--lr", "1e-3", "--lr-schedule", "cosine", "--threads", "1",
+                        "--batch-size", "128", "--lr", "1e-3", "--lr-schedule", "cosine", "--threads", "2",
                         "--patience", "0", "--seed", "2021", "-q"], check=True, env=env)
     if not (w / "independent.h5").exists():
         subprocess.run([*g, "simulate-maps", "-o", w / "independent.h5", "--family", "early,disk,early,merger",

@@ -202,3 +202,21 @@ def test_split_halves_at_the_nominal_distance(tmp_path):
     for h in g.halves:
         assert h.masses[key].distance_std == 0.0
         assert h.masses[key].p84 > h.masses[key].p16
+
+
+def test_split_difference_leaves_out_the_shared_systematic():
+    """Halves with 68 % half-widths of 0.13 dex, 0.05 of which is the model's systematic term: the statistical
+    half-widths are 0.12 and the difference is compared with sqrt(2) x 0.12."""
+    from types import SimpleNamespace
+
+    from gcml.prediction.survey import GalaxyResult, split_half_difference
+
+    def half(med, sys_sd):
+        m = SimpleNamespace(median=med, p16=med - 0.13, p84=med + 0.13, systematic_std=sys_sd)
+        return SimpleNamespace(masses={"log10_mass_within_20kpc": m})
+
+    g = GalaxyResult(name="x", status="predicted", halves=[half(11.0, 0.05), half(11.1, 0.05)], split_aperture_kpc=20.0)
+    d, s = split_half_difference(g)
+    assert d == pytest.approx(-0.1) and s == pytest.approx(np.hypot(0.12, 0.12))
+    g.halves = [half(11.0, 0.0), half(11.1, 0.0)]
+    assert split_half_difference(g)[1] == pytest.approx(np.hypot(0.13, 0.13))

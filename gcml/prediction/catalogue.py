@@ -27,13 +27,15 @@ uncertainties:
    observed map, mu_D the mean at the drawn distance (all GCs) and mu_B on the resampled GCs at that
    distance, the samples are
 
-       y = mu_D + z max(s_0, std(mu_B - mu_D)),   z ~ N(0, 1),
+       y = mu_D + z sqrt(max(s_0', std(mu_B - mu_D))^2 + s_sys^2),   z ~ N(0, 1),
 
    whose 2.5/16/50/84/97.5 percentiles are reported. The network's calibrated variance already contains
    the GC sampling noise of training maps like this one, so adding the bootstrap variance in quadrature
    would count that noise twice; the bootstrap spread is used instead when it is the larger (a catalogue
    noisier than the training maps). The distance uncertainty, which the network never saw (training maps
-   are in exact kpc), is propagated by the draws of mu_D.
+   are in exact kpc), is propagated by the draws of mu_D. ``s_sys`` is the model's systematic term
+   (``calibration.systematic_dex``: its error on simulated galaxy families it never saw) and ``s_0'`` the
+   statistical part of s_0, ``sqrt(s_0^2 - s_sys^2)``; a model without one has ``s_sys = 0``.
 
 For comparison the Watkins, Evans & An (2010, MNRAS 406, 264) tracer mass estimator within R_out is
 computed from the same GCs and Monte Carlo draws (:func:`gcml.physics.tracer_mass.tracer_mass_estimator`).
@@ -344,16 +346,18 @@ def network_masses(tm: Any, x_net: np.ndarray, n_samples: int, rng: np.random.Ge
     mu_d, mu_b = mean[1:s + 1], mean[s + 1:]
     zz = rng.standard_normal((s, mean.shape[1]))
     units = tm.target_units
+    sys_sd = np.broadcast_to(np.asarray(getattr(tm.task, "systematic", 0.0), float), (mean.shape[1],))
     masses: dict[str, MassEstimate] = {}
     for j, name in enumerate(tm.targets):
         boot_sd = float(np.std(mu_b[:, j] - mu_d[:, j]))
-        width = max(float(sd0[j]), boot_sd)
+        stat0 = math.sqrt(max(float(sd0[j]) ** 2 - float(sys_sd[j]) ** 2, 0.0))
+        width = math.hypot(max(stat0, boot_sd), float(sys_sd[j]))
         med, p16, p84, p2, p97 = percentiles(mu_d[:, j] + width * zz[:, j])
         masses[name] = MassEstimate(
             name=name, label=target_label(name, r_out), unit=(units[j] if j < len(units) else "") or "dex(Msun)",
             median=med, p16=p16, p84=p84, p2_5=p2, p97_5=p97, network_mean=float(mu0[j]),
             network_std=float(sd0[j]), bootstrap_std=boot_sd, distance_std=float(np.std(mu_d[:, j])),
-            radius_kpc=target_radius(name, r_out, r_e_kpc))
+            radius_kpc=target_radius(name, r_out, r_e_kpc), systematic_std=float(sys_sd[j]))
     return masses
 
 

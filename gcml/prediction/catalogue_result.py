@@ -71,6 +71,8 @@ class MassEstimate:
         mass-npe, whose posterior holds the GC sampling noise itself
     distance_std : spread of the network mean (mass-npe: of the posterior mean) over distance draws [dex]
     radius_kpc : the radius the mass refers to, when it is an enclosed mass
+    systematic_std : the model-systematic term inside ``network_std`` (the bundle's ``calibration.systematic_dex``:
+        the error on galaxy families the network never saw, added in quadrature) [dex]; 0 when the model has none
     """
 
     name: str
@@ -86,6 +88,7 @@ class MassEstimate:
     bootstrap_std: float
     distance_std: float
     radius_kpc: float | None = None
+    systematic_std: float = 0.0
 
     @property
     def minus(self) -> float:
@@ -206,14 +209,14 @@ class CataloguePrediction:
         from gcml._version import __version__
 
         rows = [(m.name, m.label, m.median, m.p16, m.p84, m.p2_5, m.p97_5, m.network_mean, m.network_std,
-                 m.bootstrap_std, m.distance_std, math.nan if m.radius_kpc is None else m.radius_kpc)
-                for m in self.masses.values()]
+                 m.bootstrap_std, m.distance_std, math.nan if m.radius_kpc is None else m.radius_kpc,
+                 m.systematic_std) for m in self.masses.values()]
         tme = self.tme
         if "median" in tme:
             rows.append(("tme_log10_mass_within_rout", "TME M(< R_out), Watkins et al. 2010", tme["median"],
                          tme["p16"], tme["p84"], tme["p2_5"], tme["p97_5"], tme.get("log10_mass_observed", math.nan),
-                         math.nan, math.nan, math.nan, tme.get("r_out_kpc", self.r_out_kpc)))
-        cols = list(zip(*rows, strict=True)) if rows else [[]] * 12
+                         math.nan, math.nan, math.nan, tme.get("r_out_kpc", self.r_out_kpc), math.nan))
+        cols = list(zip(*rows, strict=True)) if rows else [[]] * 13
         dex_msun, dex = u.dex(u.Msun), u.dex
         t = QTable()
         t["quantity"] = list(cols[0])
@@ -223,6 +226,9 @@ class CataloguePrediction:
         for k, name in enumerate(("network_std", "bootstrap_std", "distance_std"), start=8):
             t[name] = np.asarray(cols[k], float) * dex
         t["radius"] = np.asarray(cols[11], float) * u.kpc
+        t["systematic_std"] = np.asarray(cols[12], float) * dex
+        t["systematic_std"].description = ("model-systematic term inside network_std (error on simulated galaxy "
+                                           "families the network never saw), added in quadrature")
         if self.is_posterior:
             t["median"].description = "median of the posterior samples (distance marginalised), log10(M / solMass)"
             t["network_mean"].description = ("posterior mean at the nominal distance (TME row: the observed GCs' "

@@ -13,7 +13,7 @@ measurements combined by inverse-variance weighting):
    ``maps.png``);
 4. optionally two random halves of the members (seeded) predicted separately (split-half consistency),
    both at the galaxy's nominal distance: a distance error moves both halves together and cancels in their
-   difference, so it is left out of the intervals compared;
+   difference, so it is left out of the intervals compared, as is the model's systematic term;
 5. one row per galaxy in ``<out>/summary.ecsv`` (units in the ECSV header), including the galaxies refused
    and why.
 
@@ -88,12 +88,14 @@ class SurveyResult:
 
 
 def split_half_difference(g: GalaxyResult) -> tuple[float, float] | None:
-    """(m1 - m2, sqrt(s1^2 + s2^2)) of the split halves' mass in the split aperture, or None."""
+    """(m1 - m2, sqrt(s1^2 + s2^2)) of the split halves' mass in the split aperture, or None. ``s`` is each
+    half's 68 % half-width without the model's systematic term, which both halves share."""
     if len(g.halves) != 2 or g.split_aperture_kpc is None:
         return None
     key = f"log10_mass_within_{int(g.split_aperture_kpc)}kpc"
     a, b = (h.masses[key] for h in g.halves)
-    sa, sb = 0.5 * (a.p84 - a.p16), 0.5 * (b.p84 - b.p16)
+    # a model-systematic term (MassEstimate.systematic_std) is shared by the halves and cancels like the distance
+    sa, sb = (math.sqrt(max((0.5 * (m.p84 - m.p16)) ** 2 - m.systematic_std**2, 0.0)) for m in (a, b))
     return a.median - b.median, math.hypot(sa, sb)
 
 
