@@ -120,8 +120,13 @@ def reference_values(write_bundles: bool = False) -> dict[str, np.ndarray]:
     ref: dict[str, np.ndarray] = {}
     # shipped mass-cnn (scalar task)
     x = mass_cnn_inputs()
-    mean, std = TrainedModel.load(MODELS / "mass-cnn-default.pt").predict_maps(x)
-    ref.update({"mass_cnn/x": x, "mass_cnn/mean": mean, "mass_cnn/std": std})
+    tm = TrainedModel.load(MODELS / "mass-cnn-default.pt")
+    mean, std = tm.predict_maps(x)
+    # "std" stays the network's calibrated (statistical) sigma; the systematic term the bundle gained since
+    # (calibration.systematic_dex, scripts/measure_family_systematic.py) is added in quadrature on top of it
+    sys_sd = np.asarray(getattr(tm.task, "systematic", 0.0), float)
+    ref.update({"mass_cnn/x": x, "mass_cnn/mean": mean, "mass_cnn/std": np.sqrt(np.maximum(std**2 - sys_sd**2, 0.0)),
+                "mass_cnn/std_total": std})
     # shipped pidoc-net (map + scalar task): the decoding prediction/images.py uses
     # (the noiseless model was the default until the noise-aware one replaced it: same weights, same values)
     x = pidoc_inputs(160)
