@@ -63,7 +63,7 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
             dec_col: str | None = None, v_col: str | None = None, verr_col: str | None = None,
             g: str | Path | None = None, r: str | Path | None = None, target: str | None = None,
             refine_centre: bool = True, table_format: str = "ecsv", galaxy_col: str | None = None,
-            split_half: bool = False, command: str | None = None, position: Any = None,
+            split_half: bool = False, n_splits: int = 1, command: str | None = None, position: Any = None,
             progress: Any = None) -> PredictResult:
     """Predict from real data: galaxy masses from a GC catalogue, or a cluster's mass map, mass, M/L, age
     and distance from a FITS image.
@@ -84,7 +84,7 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
     ra, dec : centre [deg], or astropy Angles / Quantities
     g, r, target, refine_centre : images only, see :func:`gcml.prediction.images.predict_image`
     table_format : "ecsv" or "votable", the results table beside the JSON (``to_table()`` of the prediction)
-    galaxy_col, split_half : multi-galaxy catalogues (``galaxy`` a name or "all"), see
+    galaxy_col, split_half, n_splits : multi-galaxy catalogues (``galaxy`` a name or "all"), see
         :func:`gcml.prediction.survey.predict_survey`; the result's ``kind`` is then "survey"
     command : the command line recorded in the outputs
     position : the centre as an astropy ``SkyCoord`` (any frame), instead of ``ra``/``dec``
@@ -159,7 +159,7 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
         if out is None:
             raise ConfigError("`out`: a multi-galaxy table needs an output folder for its per-galaxy results")
         res = predict_survey(path, out, galaxy=galaxy, model=model, n_samples=n_samples, seed=seed,
-                             split_half=split_half, overwrite=overwrite, galaxy_col=galaxy_col, ra_col=ra_col,
+                             split_half=split_half, n_splits=n_splits, overwrite=overwrite, galaxy_col=galaxy_col, ra_col=ra_col,
                              dec_col=dec_col, v_col=v_col, verr_col=verr_col, progress=progress)
         return PredictResult("survey", res, {})
     from gcml.prediction.catalogue import predict_catalogue, save_prediction

@@ -194,9 +194,14 @@ def test_split_halves_at_the_nominal_distance(tmp_path):
     from gcml.prediction.survey import predict_survey
 
     res = predict_survey(_mock_survey(tmp_path), tmp_path / "out", galaxy="NGC 3377", n_samples=30,
-                         split_half=True, plots=False)
+                         split_half=True, n_splits=3, plots=False)
     g = res.galaxies[0]
-    assert len(g.halves) == 2
+    assert len(g.halves) == 2 and len(g.splits) == 3 and g.halves is g.splits[0]
+    # three different random splits, each counted by the consistency rate
+    assert len({round(p[0].masses["log10_mass_total"].median, 6) for p in g.splits}) == 3
+    assert res.split_half_consistency()[1] == 3
+    t = res.to_table()
+    assert t["n_splits"][0] == 3 and t["split_agree_fraction"][0] in (0, 1 / 3, 2 / 3, 1)
     key = f"log10_mass_within_{int(g.split_aperture_kpc)}kpc"
     assert g.prediction.masses[key].distance_std > 0.01
     for h in g.halves:

@@ -28,7 +28,7 @@ from gcml.cli.common import (
 
 #: option (parameter name of predict_cmd) -> parameter of gcml.api.predict, where they differ
 PARAMETERS = {"input": "path", "distance": "distance_mpc", "distance_err": "distance_err_mpc", "re": "r_e_kpc",
-              "samples": "n_samples"}
+              "samples": "n_samples", "splits": "n_splits"}
 
 
 def predict_cmd(
@@ -62,6 +62,8 @@ def predict_cmd(
                                                    "e.g. NGC4278_S12).")] = None,
     split_half: Annotated[bool, typer.Option("--split-half", help="Multi-galaxy tables: also predict two random halves "
                                              "of each catalogue (consistency check).")] = False,
+    splits: Annotated[int, typer.Option("--splits", min=1, help="With --split-half: independent random splits per "
+                                        "galaxy (the agreement rate is counted over all of them).")] = 1,
     samples: Annotated[int | None, typer.Option("--samples", min=10, show_default=False, help="Catalogue: Monte "
                                                 "Carlo draws (distance, bootstrap of GCs, velocity errors; default "
                                                 "1000), or posterior samples of a mass-npe model (default 10000).")] = None,
@@ -170,7 +172,9 @@ def _report_survey(res, quiet: bool) -> None:
                 print_warning(f"{g.name}: {w}")
     agree, n = res.split_half_consistency()
     if n:
-        console.print(f"split halves agree within their 68% intervals for {agree} of {n} galaxies ({agree / n:.2f}; "
+        n_gal = sum(1 for g in res.galaxies if g.splits)
+        what = f"{n} galaxies" if n == n_gal else f"{n} random splits of {n_gal} galaxies"
+        console.print(f"split halves agree within their 68% intervals for {agree} of {what} ({agree / n:.2f}; "
                       "0.68 expected)", highlight=False, soft_wrap=True)
     console.print(f"wrote {res.summary_path} and one folder per galaxy ({res.seconds:.1f} s)", highlight=False,
                   soft_wrap=True)

@@ -52,7 +52,8 @@ class GalaxyResult:
     n_repeats_combined: int = 0
     n_nonmembers: int = 0
     prediction: Any = None          # CataloguePrediction
-    halves: list[Any] = field(default_factory=list)
+    halves: list[Any] = field(default_factory=list)   # the first split's two predictions
+    splits: list[list[Any]] = field(default_factory=list)   # every split's pair (``halves`` is splits[0])
     split_aperture_kpc: float | None = None
     notes: list[str] = field(default_factory=list)
     out_dir: Path | None = None
@@ -75,25 +76,28 @@ class SurveyResult:
         return QTable(summary_table(self.galaxies))
 
     def split_half_consistency(self) -> tuple[int, int]:
-        """(agreeing, compared): galaxies whose two halves agree within the 68 % intervals, i.e.
-        |m1 - m2| <= sqrt(s1^2 + s2^2) with s the half-widths of the 16-84 % intervals."""
+        """(agreeing, compared) over every split of every galaxy: splits whose two halves agree within the 68 %
+        intervals, i.e. |m1 - m2| <= sqrt(s1^2 + s2^2) with s the half-widths of the 16-84 % intervals
+        (:func:`split_half_difference`). With one split per galaxy these are galaxies."""
         agree = n = 0
         for g in self.galaxies:
-            d = split_half_difference(g)
-            if d is None:
-                continue
-            n += 1
-            agree += int(abs(d[0]) <= d[1])
+            for k in range(len(g.splits) or (1 if g.halves else 0)):
+                d = split_half_difference(g, k)
+                if d is None:
+                    continue
+                n += 1
+                agree += int(abs(d[0]) <= d[1])
         return agree, n
 
 
-def split_half_difference(g: GalaxyResult) -> tuple[float, float] | None:
+def split_half_difference(g: GalaxyResult, k: int = 0) -> tuple[float, float] | None:
     """(m1 - m2, sqrt(s1^2 + s2^2)) of the split halves' mass in the split aperture, or None. ``s`` is each
-    half's 68 % half-width without the model's systematic term, which both halves share."""
-    if len(g.halves) != 2 or g.split_aperture_kpc is None:
+    half's 68 % half-width without the model's systematic term, which both halves share. ``k``: which split."""
+    pairs = g.splits or ([g.halves] if g.halves else [])
+    if k >= len(pairs) or len(pairs[k]) != 2 or g.split_aperture_kpc is None:
         return None
     key = f"log10_mass_within_{int(g.split_aperture_kpc)}kpc"
-    a, b = (h.masses[key] for h in g.halves)
+    a, b = (h.masses[key] for h in pairs[k])
     # a model-systematic term (MassEstimate.systematic_std) is shared by the halves and cancels like the distance
     sa, sb = (math.sqrt(max((0.5 * (m.p84 - m.p16)) ** 2 - m.systematic_std**2, 0.0)) for m in (a, b))
     return a.median - b.median, math.hypot(sa, sb)
@@ -152,7 +156,8 @@ def _write_gcs(path: Path, sg: Any, info: Any, member: np.ndarray, overwrite: bo
 
 
 def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", model: str | Path | dict | None = None,
-                   n_samples: int | None = None, seed: int = 0, split_half: bool = False, overwrite: bool = False,
+                   n_samples: int | None = None, seed: int = 0, split_half: bool = False, n_splits: int = 1,
+                   overwrite: bool = False,
                    distance_err_fraction: float | None = None, galaxy_col: str | None = None, plots: bool = True,
                    progress: Any = None, **columns: Any) -> SurveyResult:
     """Predict every galaxy (or one) of a multi-galaxy GC table; see the module docstring.
@@ -166,6 +171,8 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
     n_samples : Monte Carlo draws (CNN models, default 1000) or posterior samples (mass-npe models, default
         10,000) per galaxy
     split_half : also predict two random halves of each catalogue (seeded by ``seed``)
+    n_splits : with ``split_half``, how many independent random splits per galaxy (each two predictions); the
+        consistency rate is counted over all of them, a less noisy estimate than one split per galaxy
     plots : write masses.png, mass_vs_mstar.png (and split_half.png) (:func:`plot_survey`)
     progress : ``True`` for a tqdm.auto bar (notebooks), a callable ``progress(done, total)`` called after
         each galaxy, or None (silent) (:mod:`gcml.progress`)
@@ -250,24 +257,28 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
         if split_half:
             rng = item_rng(seed, i)
             idx = np.flatnonzero(member)
-            perm = rng.permutation(idx)
-            halves = (np.sort(perm[: len(idx) // 2]), np.sort(perm[len(idx) // 2:]))
             ap = min(SPLIT_APERTURES, key=lambda a: abs(math.log(a / max(pred.r_out_kpc, 1e-3))))
-            hp = []
-            for k, h in enumerate(halves):
-                m = np.zeros(len(member), bool)
-                m[h] = True
-                _write_members(members_path, sg, m)
-                try:
-                    # both halves lie at the same (uncertain) distance: its error moves them together and
-                    # cancels in their difference, so the halves are compared at the nominal distance
-                    hp.append(predict_catalogue(members_path, bundle, galaxy=name, n_samples=n_samples,
-                                                seed=seed + 1 + k, distance_err_mpc=0.0))
-                except GcmlError:
-                    hp = []
+            for j in range(n_splits):
+                perm = rng.permutation(idx)
+                halves = (np.sort(perm[: len(idx) // 2]), np.sort(perm[len(idx) // 2:]))
+                hp = []
+                for k, h in enumerate(halves):
+                    m = np.zeros(len(member), bool)
+                    m[h] = True
+                    _write_members(members_path, sg, m)
+                    try:
+                        # both halves lie at the same (uncertain) distance: its error moves them together and
+                        # cancels in their difference, so the halves are compared at the nominal distance
+                        hp.append(predict_catalogue(members_path, bundle, galaxy=name, n_samples=n_samples,
+                                                    seed=seed + 1 + 2 * j + k, distance_err_mpc=0.0))
+                    except GcmlError:
+                        hp = []
+                        break
+                if len(hp) != 2:
                     break
-            if len(hp) == 2:
-                res.halves = hp
+                res.splits.append(hp)
+            if res.splits:
+                res.halves = res.splits[0]
                 res.split_aperture_kpc = float(ap)
         members_path.unlink(missing_ok=True)
     if report is not None:
@@ -310,7 +321,7 @@ def summary_table(results: list[GalaxyResult]) -> Any:
         for q in ("", "_p16", "_p84", "_p2_5", "_p97_5"):
             rows[st + q] = []
     for k in ("logM_tme", "logM_tme_p16", "logM_tme_p84", "split_aperture", "split_diff", "split_sigma",
-              "n_warnings", "warnings"):
+              "n_splits", "split_agree_fraction", "n_warnings", "warnings"):
         rows[k] = []
     for g in results:
         p = g.prediction
@@ -346,6 +357,10 @@ def summary_table(results: list[GalaxyResult]) -> Any:
         rows["split_aperture"].append(g.split_aperture_kpc if d else math.nan)
         rows["split_diff"].append(d[0] if d else math.nan)
         rows["split_sigma"].append(d[1] if d else math.nan)
+        ds = [split_half_difference(g, k) for k in range(len(g.splits))]
+        ds = [x for x in ds if x is not None]
+        rows["n_splits"].append(len(ds))
+        rows["split_agree_fraction"].append(float(np.mean([abs(a) <= b for a, b in ds])) if ds else math.nan)
         w = p.warnings if p else []
         rows["n_warnings"].append(len(w))
         rows["warnings"].append(" | ".join(w))
@@ -361,8 +376,10 @@ def summary_table(results: list[GalaxyResult]) -> Any:
         "gcml predict --galaxy all: one row per galaxy. logM_* are log10 masses [dex(Msun)]: median and 16/84 and "
         "2.5/97.5 percentiles; logM_rout is the 3D mass within R_out (outermost member GC in the map), logM_tme "
         "the Watkins et al. (2010) tracer mass estimate within R_out; logMstar from Forbes et al. (2017, Table 1).",
-        "split_*: two random halves of the members predicted separately; split_diff = difference of their masses "
-        "within split_aperture, split_sigma = quadrature sum of their 68 % half-widths.",
+        "split_*: two random halves of the members predicted separately (at the nominal distance); split_diff = "
+        "difference of their masses within split_aperture, split_sigma = quadrature sum of their 68 % half-widths "
+        "without the model's systematic term (first split); split_agree_fraction: of the n_splits random splits, "
+        "the fraction whose halves agree within split_sigma.",
     ]
     return t
 
