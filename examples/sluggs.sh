@@ -2,7 +2,7 @@
 # All 27 SLUGGS early-type galaxies (Forbes et al. 2017, VizieR J/AJ/153/114 table 5, 3,573 GC velocities, as
 # VizieR serves it) through gcml's shipped default mass model and the Watkins et al. (2010) tracer mass estimator:
 # repeat measurements combined, likely non-members left out, every galaxy predicted with 1,000 Monte Carlo draws,
-# and two random halves of each catalogue predicted separately (split-half consistency).
+# and five random splits of each catalogue into two halves predicted separately (split-half consistency).
 # Writes OUT/summary.ecsv (one row per galaxy, units in the header), OUT/masses.png, OUT/mass_vs_mstar.png,
 # OUT/split_half.png and one folder per galaxy (gcs.ecsv, prediction.json, maps.png).
 # The table is not shipped with gcml: it is read from ../shared/data or given as the second argument.
@@ -15,4 +15,4 @@ if [ ! -f "$table" ]; then
   echo "SLUGGS table not found: $table (download VizieR J/AJ/153/114/table5 as TSV and give its path)" >&2
   exit 2
 fi
-gcml predict "$table" --galaxy all --split-half --samples 1000 -o "$out" --overwrite --seed 0
+gcml predict "$table" --galaxy all --split-half --splits 5 --samples 1000 -o "$out" --overwrite --seed 0
