@@ -271,12 +271,11 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
                         # cancels in their difference, so the halves are compared at the nominal distance
                         hp.append(predict_catalogue(members_path, bundle, galaxy=name, n_samples=n_samples,
                                                     seed=seed + 1 + 2 * j + k, distance_err_mpc=0.0))
-                    except GcmlError:
+                    except GcmlError:   # e.g. a half with fewer than 10 GCs in the map: this split is skipped
                         hp = []
                         break
-                if len(hp) != 2:
-                    break
-                res.splits.append(hp)
+                if len(hp) == 2:
+                    res.splits.append(hp)
             if res.splits:
                 res.halves = res.splits[0]
                 res.split_aperture_kpc = float(ap)
