@@ -280,3 +280,29 @@ def test_fits_table_is_a_catalogue_and_fits_image_goes_to_images(tmp_path, cli):
     assert input_kind(tab) == "catalogue"
     r = cli("predict", img, "--galaxy", "NGC 3377", "-o", tmp_path / "o")
     assert r.exit_code == 2 and "apply to GC catalogues only" in r.output
+
+
+def test_monte_carlo_width_keeps_the_systematic_term_apart():
+    """With a systematic term s_sys in the network sigma, the Monte Carlo width is
+    sqrt(max(statistical, bootstrap)^2 + s_sys^2): the bootstrap competes with the statistical part only."""
+    from types import SimpleNamespace
+
+    from gcml.prediction.catalogue import network_masses
+
+    s = 40_000
+    rng = np.random.default_rng(5)
+    stat, sys_sd, boot = 0.05, 0.10, 0.20
+    mean = np.full((1 + 2 * s, 1), 11.0)
+    mean[s + 1:, 0] += boot * rng.standard_normal(s)                 # bootstrap means scatter by 0.2 dex
+    std = np.full_like(mean, np.hypot(stat, sys_sd))
+    tm = SimpleNamespace(predict_maps=lambda x: (mean, std), task=SimpleNamespace(systematic=np.array([sys_sd])),
+                         targets=["log10_mass_within_rout"], target_units=["dex(Msun)"])
+    m = network_masses(tm, np.zeros((1 + 2 * s, 3, 2, 2)), s, np.random.default_rng(0), 20.0, None)
+    est = m["log10_mass_within_rout"]
+    assert est.systematic_std == pytest.approx(sys_sd)
+    assert 0.5 * (est.p84 - est.p16) == pytest.approx(np.hypot(boot, sys_sd), rel=0.02)
+    # without a bootstrap excess the width is the network's whole sigma
+    mean[s + 1:, 0] = 11.0
+    est = network_masses(tm, np.zeros((1 + 2 * s, 3, 2, 2)), s, np.random.default_rng(0), 20.0, None)[
+        "log10_mass_within_rout"]
+    assert 0.5 * (est.p84 - est.p16) == pytest.approx(np.hypot(stat, sys_sd), rel=0.02)
