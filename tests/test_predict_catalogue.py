@@ -82,6 +82,17 @@ def _synthetic_galaxies(n_gal: int, seed: int, *, families=("disk",)):
     return out
 
 
+def _statistical_inside(m, truth: float) -> tuple[bool, bool]:
+    """Whether the truth lies in the 68 % and 95 % intervals of a MassEstimate without the model's systematic
+    term (taken out of each half-width in quadrature): the part the validation split calibrates, which
+    these tests check. With the term the shipped model's intervals are wider than calibrated on its own
+    training families by design (model card, "Systematic term")."""
+    d = abs(truth - m.median)
+    s68 = math.sqrt(max((0.5 * (m.p84 - m.p16)) ** 2 - m.systematic_std**2, 0.0))
+    s95 = math.sqrt(max((0.5 * (m.p97_5 - m.p2_5)) ** 2 - (1.959964 * m.systematic_std) ** 2, 0.0))
+    return d <= s68, d <= s95
+
+
 def _coverage(tmp_path, n_gal: int, seed: int, n_samples: int, families=("disk",)):
     rng = np.random.default_rng(seed + 1)
     inside68, inside95 = [], []
@@ -95,14 +106,16 @@ def _coverage(tmp_path, n_gal: int, seed: int, n_samples: int, families=("disk",
         pred = predict_catalogue(p, None, ra=ra0, dec=dec0, distance_mpc=d_given, distance_err_mpc=0.05 * d_given,
                                  vsys=vsys, n_samples=n_samples, seed=k)
         m = pred.masses["log10_mass_total"]
-        inside68.append(m.p16 <= truth <= m.p84)
-        inside95.append(m.p2_5 <= truth <= m.p97_5)
+        a68, a95 = _statistical_inside(m, truth)
+        inside68.append(a68)
+        inside95.append(a95)
     return float(np.mean(inside68)), float(np.mean(inside95)), len(inside68)
 
 
 @needs_default
 def test_synthetic_catalogues_coverage_fast(tmp_path):
-    """A dozen disk galaxies of known mass: the stated 68 % interval holds the truth about 68 % of the time
+    """A dozen disk galaxies of known mass: the stated 68 % interval (its statistical part, without the model's
+    systematic term) holds the truth about 68 % of the time
     (binomial 1-sigma for 16 galaxies: 0.12; the bounds are 2.2 sigma)."""
     c68, c95, n = _coverage(tmp_path, 16, seed=7, n_samples=200)
     assert n >= 12
@@ -140,15 +153,17 @@ def _training_mixture_coverage(tmp_path, n_gal: int, seed: int, n_samples: int):
                                  vsys=vsys, n_samples=n_samples, seed=k)
         m = pred.masses["log10_mass_total"]
         truth = float(ms.targets["log10_mass_total"][k])
-        inside68.append(m.p16 <= truth <= m.p84)
-        inside95.append(m.p2_5 <= truth <= m.p97_5)
+        a68, a95 = _statistical_inside(m, truth)
+        inside68.append(a68)
+        inside95.append(a95)
     return float(np.mean(inside68)), float(np.mean(inside95)), len(inside68)
 
 
 @needs_default
 @pytest.mark.slow
 def test_synthetic_catalogues_coverage(tmp_path):
-    """100 galaxies of the default model's own training mixture (early, disk, merger): 68 % coverage within
+    """100 galaxies of the default model's own training mixture (early, disk, merger), statistical intervals
+    (without the systematic term, which makes the full ones conservative here: 0.81): 68 % coverage within
     2 binomial sigma (0.047) of 0.68, 95 % coverage >= 0.89. (Disk and merger galaxies alone are not the
     default's distribution since it was retrained on the early-type priors: its intervals there are wider
     than needed, 0.80 on 80 of them.)"""
@@ -287,6 +302,7 @@ def test_monte_carlo_width_keeps_the_systematic_term_apart():
     sqrt(max(statistical, bootstrap)^2 + s_sys^2): the bootstrap competes with the statistical part only."""
     from types import SimpleNamespace
 
+    from gcml.models.tasks.scalar import ScalarRegressionTask
     from gcml.prediction.catalogue import network_masses
 
     s = 40_000
@@ -295,8 +311,10 @@ def test_monte_carlo_width_keeps_the_systematic_term_apart():
     mean = np.full((1 + 2 * s, 1), 11.0)
     mean[s + 1:, 0] += boot * rng.standard_normal(s)                 # bootstrap means scatter by 0.2 dex
     std = np.full_like(mean, np.hypot(stat, sys_sd))
-    tm = SimpleNamespace(predict_maps=lambda x: (mean, std), task=SimpleNamespace(systematic=np.array([sys_sd])),
-                         targets=["log10_mass_within_rout"], target_units=["dex(Msun)"])
+    task = ScalarRegressionTask(["sigma", "v", "count"], ["log10_mass_within_rout"])
+    task.systematic = np.array([sys_sd])
+    tm = SimpleNamespace(predict_maps=lambda x: (mean, std), task=task, targets=["log10_mass_within_rout"],
+                         target_units=["dex(Msun)"])
     m = network_masses(tm, np.zeros((1 + 2 * s, 3, 2, 2)), s, np.random.default_rng(0), 20.0, None)
     est = m["log10_mass_within_rout"]
     assert est.systematic_std == pytest.approx(sys_sd)
