@@ -68,8 +68,7 @@ def split_half_rate(model: Path, mapset: Path, split: str, *, max_views: int, se
                           v_err=np.concatenate([e, e]), mask=np.concatenate([half == 1, half == 2]))
     order = ("v", "sigma", "count")
     mean, std = tm.predict_maps(maps[:, [order.index(c) for c in tm.channels]])
-    sys_sd = np.broadcast_to(np.asarray(getattr(tm.task, "systematic", 0.0), float), (mean.shape[1],))
-    stat = np.sqrt(np.maximum(std**2 - sys_sd**2, 0.0))
+    stat = tm.task.statistical_std(std)
     r_out = np.asarray(ms.meta["r_out_kpc"], float)
     ok = (((half == 1) & inmap).sum(1) >= MIN_GCS) & (((half == 2) & inmap).sum(1) >= MIN_GCS)
     agree, with_sys = [], []

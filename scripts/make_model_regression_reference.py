@@ -124,8 +124,7 @@ def reference_values(write_bundles: bool = False) -> dict[str, np.ndarray]:
     mean, std = tm.predict_maps(x)
     # "std" stays the network's calibrated (statistical) sigma; the systematic term the bundle gained since
     # (calibration.systematic_dex, scripts/measure_family_systematic.py) is added in quadrature on top of it
-    sys_sd = np.asarray(getattr(tm.task, "systematic", 0.0), float)
-    ref.update({"mass_cnn/x": x, "mass_cnn/mean": mean, "mass_cnn/std": np.sqrt(np.maximum(std**2 - sys_sd**2, 0.0)),
+    ref.update({"mass_cnn/x": x, "mass_cnn/mean": mean, "mass_cnn/std": tm.task.statistical_std(std),
                 "mass_cnn/std_total": std})
     # shipped pidoc-net (map + scalar task): the decoding prediction/images.py uses
     # (the noiseless model was the default until the noise-aware one replaced it: same weights, same values)

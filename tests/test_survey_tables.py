@@ -220,8 +220,9 @@ def test_split_difference_leaves_out_the_shared_systematic():
         m = SimpleNamespace(median=med, p16=med - 0.13, p84=med + 0.13, systematic_std=sys_sd)
         return SimpleNamespace(masses={"log10_mass_within_20kpc": m})
 
-    g = GalaxyResult(name="x", status="predicted", halves=[half(11.0, 0.05), half(11.1, 0.05)], split_aperture_kpc=20.0)
+    g = GalaxyResult(name="x", status="predicted", splits=[[half(11.0, 0.05), half(11.1, 0.05)]],
+                     split_aperture_kpc=20.0)
     d, s = split_half_difference(g)
     assert d == pytest.approx(-0.1) and s == pytest.approx(np.hypot(0.12, 0.12))
-    g.halves = [half(11.0, 0.0), half(11.1, 0.0)]
+    g.splits = [[half(11.0, 0.0), half(11.1, 0.0)]]
     assert split_half_difference(g)[1] == pytest.approx(np.hypot(0.13, 0.13))

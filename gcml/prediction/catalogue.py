@@ -346,12 +346,12 @@ def network_masses(tm: Any, x_net: np.ndarray, n_samples: int, rng: np.random.Ge
     mu_d, mu_b = mean[1:s + 1], mean[s + 1:]
     zz = rng.standard_normal((s, mean.shape[1]))
     units = tm.target_units
-    sys_sd = np.broadcast_to(np.asarray(getattr(tm.task, "systematic", 0.0), float), (mean.shape[1],))
+    sys_sd = np.broadcast_to(np.asarray(tm.task.systematic, float), (mean.shape[1],))
+    stat0 = tm.task.statistical_std(sd0)
     masses: dict[str, MassEstimate] = {}
     for j, name in enumerate(tm.targets):
         boot_sd = float(np.std(mu_b[:, j] - mu_d[:, j]))
-        stat0 = math.sqrt(max(float(sd0[j]) ** 2 - float(sys_sd[j]) ** 2, 0.0))
-        width = math.hypot(max(stat0, boot_sd), float(sys_sd[j]))
+        width = math.hypot(max(float(stat0[j]), boot_sd), float(sys_sd[j]))
         med, p16, p84, p2, p97 = percentiles(mu_d[:, j] + width * zz[:, j])
         masses[name] = MassEstimate(
             name=name, label=target_label(name, r_out), unit=(units[j] if j < len(units) else "") or "dex(Msun)",

@@ -3,9 +3,10 @@
 ``gcml/data/catalogs/harris2010_mwgc.dat`` is the catalogue file as distributed (balbinot/mwgc, MIT; the data
 are free to use with a reference to the original: Harris, W. E. 1996, AJ, 112, 1487, cited as "Harris 1996
 (2010 edition)"). Part I gives identifications, J2000 positions and distances; Part II metallicities,
-reddening and integrated photometry; Part III (here: the half-light radius) structural parameters. :func:`lookup` finds a cluster by its ID (``"NGC 104"``, ``"NGC104"``,
-``"Pal 5"``) or its other name (``"47 Tuc"``, ``"omega Cen"``), ignoring case and spaces, and also
-accepts Messier numbers written as ``"M 13"``/``"M13"`` when the catalogue lists them as other names.
+reddening and integrated photometry; Part III structural parameters (read here: the half-light radius).
+:func:`lookup` finds a cluster by its ID (``"NGC 104"``, ``"NGC104"``, ``"Pal 5"``) or its other name
+(``"47 Tuc"``, ``"omega Cen"``), ignoring case and spaces, and also accepts Messier numbers written as
+``"M 13"``/``"M13"`` when the catalogue lists them as other names.
 """
 
 from __future__ import annotations

@@ -52,11 +52,15 @@ class GalaxyResult:
     n_repeats_combined: int = 0
     n_nonmembers: int = 0
     prediction: Any = None          # CataloguePrediction
-    halves: list[Any] = field(default_factory=list)   # the first split's two predictions
-    splits: list[list[Any]] = field(default_factory=list)   # every split's pair (``halves`` is splits[0])
+    splits: list[list[Any]] = field(default_factory=list)   # each random split's two predictions
     split_aperture_kpc: float | None = None
     notes: list[str] = field(default_factory=list)
     out_dir: Path | None = None
+
+    @property
+    def halves(self) -> list[Any]:
+        """The first split's two predictions (empty when no split was predicted)."""
+        return self.splits[0] if self.splits else []
 
 
 @dataclass
@@ -81,7 +85,7 @@ class SurveyResult:
         (:func:`split_half_difference`). With one split per galaxy these are galaxies."""
         agree = n = 0
         for g in self.galaxies:
-            for k in range(len(g.splits) or (1 if g.halves else 0)):
+            for k in range(len(g.splits)):
                 d = split_half_difference(g, k)
                 if d is None:
                     continue
@@ -93,11 +97,10 @@ class SurveyResult:
 def split_half_difference(g: GalaxyResult, k: int = 0) -> tuple[float, float] | None:
     """(m1 - m2, sqrt(s1^2 + s2^2)) of the split halves' mass in the split aperture, or None. ``s`` is each
     half's 68 % half-width without the model's systematic term, which both halves share. ``k``: which split."""
-    pairs = g.splits or ([g.halves] if g.halves else [])
-    if k >= len(pairs) or len(pairs[k]) != 2 or g.split_aperture_kpc is None:
+    if k >= len(g.splits) or len(g.splits[k]) != 2 or g.split_aperture_kpc is None:
         return None
     key = f"log10_mass_within_{int(g.split_aperture_kpc)}kpc"
-    a, b = (h.masses[key] for h in pairs[k])
+    a, b = (h.masses[key] for h in g.splits[k])
     # a model-systematic term (MassEstimate.systematic_std) is shared by the halves and cancels like the distance
     sa, sb = (math.sqrt(max((0.5 * (m.p84 - m.p16)) ** 2 - m.systematic_std**2, 0.0)) for m in (a, b))
     return a.median - b.median, math.hypot(sa, sb)
@@ -277,7 +280,6 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
                 if len(hp) == 2:
                     res.splits.append(hp)
             if res.splits:
-                res.halves = res.splits[0]
                 res.split_aperture_kpc = float(ap)
         members_path.unlink(missing_ok=True)
     if report is not None:

@@ -164,8 +164,9 @@ def auto_threads(shape: tuple[int, int] | list[int], local_processes: int = 1) -
     :data:`SMALL_MAP_THREADS` per process (two threads beat one on the 2-core development machine; more
     than two per process were not measured, so bigger machines get more processes of two threads).
     Larger images (pi-DOC's 160 x 160) use the cores this process may run on. Either way the cores are
-    divided among the processes started on this machine. Measured in docs/benchmarks.md ("training defaults"), with the passive OpenMP wait the
-    ``gcml`` command sets (:func:`gcml.cli.main.openmp_wait_policy`).
+    divided among the processes started on this machine. Measured in docs/benchmarks.md ("training
+    defaults"), with the passive OpenMP wait the ``gcml`` command sets
+    (:func:`gcml.cli.main.openmp_wait_policy`).
     """
     h, w = (int(v) for v in shape)
     per_process = max(1, _usable_cores() // max(1, int(local_processes)))

@@ -113,6 +113,12 @@ class ScalarRegressionTask(Task):
             std = torch.sqrt(std**2 + sy**2)
         return mean, std
 
+    def statistical_std(self, std: np.ndarray) -> np.ndarray:
+        """The statistical part of decoded standard deviations ``std`` (..., n_targets): without the
+        systematic term, ``sqrt(std^2 - systematic^2)``; ``std`` itself for a model without one."""
+        std = np.asarray(std, float)
+        return np.sqrt(np.maximum(std**2 - np.asarray(self.systematic, float) ** 2, 0.0))
+
     def calibrate(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
         """Fit the uncertainty scale on the validation split (``out`` network outputs, ``y`` physical)."""
         self.variance_scale = np.ones(len(self.targets))
