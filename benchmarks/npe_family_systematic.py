@@ -6,12 +6,15 @@ family F of the default recipe (early, disk, merger), mass-npe is trained on the
 (``--epochs``, one thread, two trainings side by side) and evaluated (``gcml evaluate``) on up to
 ``--views`` catalogues of F; the term ``s_F`` is the smallest that, added in quadrature to the posterior's
 standard deviation, gives 68 % coverage there (``quadrature_for_coverage``, Gaussian approximation of the
-posterior; maps whose mass lies outside that network's training labels left out). The rms over the three
-families is then added to the full model's posteriors on the test split and the two held-out families, whose
+posterior; maps whose mass lies outside that network's labels, as its bundle records them, left out). The rms
+over the three families is then added to the full model's posteriors on the test split and the two held-out families, whose
 evaluations ``npe_default_priors.py`` wrote (WORK/report_*/predictions.npz), and the coverage is reported.
-Nothing here changes a bundle: mass-npe has no systematic term in the library yet.
+``--apply MODEL`` writes the term into a mass-npe bundle as ``calibration.systematic_dex`` (as
+``scripts/measure_family_systematic.py`` does for the CNN): its posterior draws are then convolved with a
+Gaussian of that width and its standard deviations widened in quadrature
+(:meth:`gcml.models.tasks.npe.CatalogueNPETask.decode_samples`).
 
-    python benchmarks/npe_family_systematic.py WORK [--epochs 4] [--views 4000]
+    python benchmarks/npe_family_systematic.py WORK [--epochs 4] [--views 4000] [--apply WORK/npe/best.pt]
 """
 
 from __future__ import annotations
@@ -50,11 +53,13 @@ def gaussian_cover(y, m, s, z):
 def main() -> None:
     from gcml.evaluation.calibration import quadrature_for_coverage
     from gcml.io.mapset import read_mapset
+    from gcml.models.trained import TrainedModel
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("work", type=Path)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--views", type=int, default=4000)
+    ap.add_argument("--apply", type=Path, help="write the term into this mass-npe bundle's calibration")
     a = ap.parse_args()
     w = a.work
     g = [sys.executable, "-m", "gcml"]
@@ -87,7 +92,7 @@ def main() -> None:
                             "all", "-o", rep, "--overwrite", "-q"], check=True, env=env)
         d = np.load(rep / "predictions.npz")
         test = read_mapset(w / f"npe_lofo_{f}_test.h5", with_truth=False)
-        tr = read_mapset(w / f"npe_lofo_{f}_train.h5", split="train", with_truth=False)
+        task = TrainedModel.load(w / f"npe_lofo_{f}" / "best.pt").task  # its training labels' range
         per = {}
         for t in test.targets:
             keys = [k for k in d.files if k.endswith(f"|{t}|mean")]
@@ -95,7 +100,7 @@ def main() -> None:
                 continue
             m, s = d[keys[0]], d[keys[0].replace("|mean", "|std")]
             y = np.asarray(test.targets[t], float)
-            lo, hi = float(np.min(tr.targets[t])), float(np.max(tr.targets[t]))
+            lo, hi = (float(v[task.targets.index(t)]) for v in (task.y_min, task.y_max))
             ok = (y >= lo) & (y <= hi) & np.isfinite(m)
             r = m[ok] - y[ok]
             per[t] = {"n": int(ok.sum()), "bias": float(r.mean()), "scatter": float(r.std(ddof=1)),
@@ -128,6 +133,11 @@ def main() -> None:
         print(f"| {name} | {row['without'][0]:.2f} / {row['without'][1]:.2f} | {row['with'][0]:.2f} / "
               f"{row['with'][1]:.2f} |")
     (w / "npe_family_systematic.json").write_text(json.dumps(out, indent=1))
+    if a.apply:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+        from measure_family_systematic import write_systematic
+
+        write_systematic(a.apply, sysd, "benchmarks/npe_family_systematic.py")
 
 
 if __name__ == "__main__":

@@ -96,14 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.apply:
         from gcml.io.bundle import load_bundle, save_bundle
 
-        b = load_bundle(a.apply)
-        names = b["targets"]["names"]
-        b["calibration"] = {**b.get("calibration", {}), "systematic_dex": [sysd.get(t, 0.0) for t in names],
-                            "systematic_method": "leave-one-family-out (scripts/measure_family_systematic.py): rms over "
-                            "the early, disk and merger families of the quadrature term giving 68 % coverage on the "
-                            "family left out"}
-        save_bundle(a.apply, b, overwrite=True)
-        print(f"wrote calibration.systematic_dex into {a.apply}")
+        write_systematic(a.apply, sysd, "scripts/measure_family_systematic.py")
         # the held-out metrics the bundle reports describe its intervals as they now are
         from train_default_mass_model import held_out_metrics
 
@@ -126,6 +119,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: M(< R_out) bias {v['bias_dex']:+.3f} dex, 68%/95% coverage {v['coverage_68']:.2f}/"
                   f"{v['coverage_95']:.2f} with the systematic term")
     return 0
+
+
+def write_systematic(path: Path, sysd: dict[str, float], how: str) -> None:
+    """Store the per-target systematic ``sysd`` [dex] in the bundle ``path`` as ``calibration.systematic_dex``
+    (targets it does not name get 0), with how it was measured (``how``: the script)."""
+    from gcml.io.bundle import load_bundle, save_bundle
+
+    b = load_bundle(path)
+    b["calibration"] = {**b.get("calibration", {}),
+                        "systematic_dex": [float(sysd.get(t, 0.0)) for t in b["targets"]["names"]],
+                        "systematic_method": f"leave-one-family-out ({how}): rms over the early, disk and merger "
+                        "families of the quadrature term giving 68 % coverage on the family left out"}
+    save_bundle(path, b, overwrite=True)
+    print(f"wrote calibration.systematic_dex into {path}")
 
 
 if __name__ == "__main__":

@@ -336,6 +336,47 @@ def test_spread_calibration_known_answer():
     np.testing.assert_allclose(again.spread, task.spread)
 
 
+def test_systematic_term_widens_std_and_draws_in_quadrature():
+    """A bundle's ``calibration.systematic_dex`` (as the CNNs': leave one family out) adds in quadrature to
+    mass-npe's decoded std and convolves its draws with a Gaussian of that width: the draws' variance grows by
+    systematic^2 (their mean stays; noise uncorrelated with the draws), the same seed gives the same draws, the
+    validation-split calibration fits the statistical part only, and the bundle entry round-trips."""
+    from gcml.models.tasks.npe import CatalogueNPETask
+
+    d = len(NPE_TARGETS)
+    task = CatalogueNPETask(CATALOGUE_COLUMNS, list(NPE_TARGETS))
+    task.y_offset, task.y_scale = np.full(d, 11.0), np.full(d, 0.5)
+    sysd = np.linspace(0.03, 0.15, d)
+    task.systematic = sysd.copy()
+    out = torch.tensor([[0.0, *[0.2] * d, *[0.1] * d, 100.0]])
+    mean, std = task.decode(out)
+    np.testing.assert_allclose(mean.numpy()[0], 11.1, rtol=1e-6)
+    np.testing.assert_allclose(std.numpy()[0], np.hypot(0.05, sysd), rtol=1e-5)
+    np.testing.assert_allclose(task.statistical_std(std.numpy())[0], 0.05, rtol=1e-4)
+
+    # the flow's draws come from torch's generator seeded with the same seed (MassNPE.sample): the term's noise
+    # must not be that sequence, or it would be correlated with the draws and widen them by more than quadrature
+    draws = torch.randn(200_000, 1, d, generator=torch.Generator().manual_seed(7)) * 0.1 + 0.2
+    phys = task.decode_samples(draws, torch.tensor([100.0]), seed=7)
+    np.testing.assert_allclose(phys.mean(0).numpy()[0], 11.1, atol=1e-3)
+    np.testing.assert_allclose(phys.std(0).numpy()[0], np.hypot(0.05, sysd), rtol=0.01)
+    assert torch.equal(phys, task.decode_samples(draws, torch.tensor([100.0]), seed=7))
+    assert not torch.equal(phys, task.decode_samples(draws, torch.tensor([100.0]), seed=8))
+
+    bundle = {"inputs": {"channels": list(CATALOGUE_COLUMNS), "norm": {"mean": [0.0] * 6, "std": [1.0] * 6}},
+              "targets": {"names": list(NPE_TARGETS), "loss": "flow_nll",
+                          "norm": {"offset": [11.0] * d, "scale": [0.5] * d}}, "calibration": task.calibration()}
+    np.testing.assert_allclose(CatalogueNPETask.from_bundle(bundle).systematic, sysd)
+    rng = np.random.default_rng(0)
+    n = 4000
+    mu, sd = rng.normal(size=(n, d)), np.full((n, d), 0.2)
+    y = 11.0 + 0.5 * (mu + 1.5 * sd * rng.normal(size=(n, d)))     # residuals 1.5 x the posterior's std
+    task.calibrate(torch.from_numpy(np.concatenate([np.zeros((n, 1)), mu, sd, np.full((n, 1), 100.0)], 1)).float(),
+                   torch.from_numpy(y))
+    assert not np.any(task.systematic) and "systematic_dex" not in task.calibration()
+    np.testing.assert_allclose(np.exp(task.spread[:, 0]), 1.5, rtol=0.05)
+
+
 @pytest.mark.parametrize("flow", ["maf", "nsf"])
 def test_fast_sampling_equals_the_flow(flow, one_thread):
     """MassNPE.sample computes the context's share of each hyper-network's first layer once per catalogue;

@@ -283,5 +283,5 @@ def posterior_samples(model: MassNPE, task, catalogues, n_samples: int, *, rows=
         x = torch.from_numpy(catalogues.padded(rows[sel])).to(dev)
         draws = model.sample(x, int(n_samples), seed=int(seed) + k)
         n_gc = torch.as_tensor(counts[sel], dtype=torch.float32, device=draws.device)
-        out[:, sel] = task.decode_samples(draws, n_gc).float().cpu().numpy()
+        out[:, sel] = task.decode_samples(draws, n_gc, seed=int(seed) + k).float().cpu().numpy()
     return out

@@ -109,6 +109,7 @@ def posterior_masses(tm: Any, cats: Any, dscale: np.ndarray, distance_mpc: float
     with np.errstate(invalid="ignore"):
         per_draw_mean = np.nanmean(draws, 0)                     # (K, T)
     units = tm.target_units
+    sys_sd = np.broadcast_to(np.asarray(task.systematic, float), (t,))
     masses: dict[str, MassEstimate] = {}
     for j, name in enumerate(tm.targets):
         med, p16, p84, p2, p97 = percentiles(samples[:, j])
@@ -116,6 +117,7 @@ def posterior_masses(tm: Any, cats: Any, dscale: np.ndarray, distance_mpc: float
             name=name, label=target_label(name, r_out), unit=(units[j] if j < len(units) else "") or "dex(Msun)",
             median=med, p16=p16, p84=p84, p2_5=p2, p97_5=p97, network_mean=float(np.mean(nominal[:, j])),
             network_std=float(np.std(nominal[:, j])), bootstrap_std=math.nan,
-            distance_std=float(np.nanstd(per_draw_mean[:, j])), radius_kpc=target_radius(name, r_out, r_e_kpc))
+            distance_std=float(np.nanstd(per_draw_mean[:, j])), radius_kpc=target_radius(name, r_out, r_e_kpc),
+            systematic_std=float(sys_sd[j]))
     return PosteriorDraws(masses=masses, samples=samples.astype(np.float32), sample_distance_mpc=dist.astype(np.float32),
                           n_distance_draws=k)

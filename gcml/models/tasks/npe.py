@@ -37,6 +37,8 @@ SPREAD_N0 = 100.0
 #: validation catalogues needed to fit an N-dependence of the spread (else one factor per target)
 SPREAD_MIN_SLOPE = 50
 CATALOGUE_UNITS = ["kpc", "kpc", "km/s", "km/s", "", ""]
+#: random stream (``gcml.random.item_rng``) of the systematic term's Gaussian convolution of posterior draws
+SYSTEMATIC_STREAM = 0x5359
 
 
 class CatalogueNPETask(ScalarRegressionTask):
@@ -109,6 +111,8 @@ class CatalogueNPETask(ScalarRegressionTask):
         std = out[:, 1 + d:1 + 2 * d] * ys
         if out.shape[1] >= 2 + 2 * d:  # outputs that carry N (since the spread calibration)
             std = std * self.spread_scale(out[:, 1 + 2 * d])
+        if np.any(self.systematic):
+            std = torch.sqrt(std**2 + torch.as_tensor(self.systematic, dtype=torch.float32, device=out.device) ** 2)
         return out[:, 1:1 + d] * ys + yo, std
 
     # ------------------------------------------------------------------ N-dependent spread calibration
@@ -131,6 +135,7 @@ class CatalogueNPETask(ScalarRegressionTask):
         """
         d = len(self.targets)
         self.spread = np.zeros((d, 2))
+        self.systematic = np.zeros(d)   # the statistical part is what the val split calibrates
         if out.shape[1] < 2 + 2 * d or not len(out):
             return self.calibration()
         mean, std = self.decode(out)
@@ -144,9 +149,13 @@ class CatalogueNPETask(ScalarRegressionTask):
 
     def calibration(self) -> dict[str, Any]:
         if not np.any(self.spread):
-            return {"method": "none: the flow's posterior is used as trained (checked by SBC and TARP in gcml evaluate)"}
-        return {"method": "spread about the posterior mean x exp(a + b ln(N/100)) per target, fitted on the val split",
-                "spread": [[float(a), float(b)] for a, b in self.spread]}
+            c = {"method": "none: the flow's posterior is used as trained (checked by SBC and TARP in gcml evaluate)"}
+        else:
+            c = {"method": "spread about the posterior mean x exp(a + b ln(N/100)) per target, fitted on the val split",
+                 "spread": [[float(a), float(b)] for a, b in self.spread]}
+        if np.any(self.systematic):
+            c["systematic_dex"] = [float(v) for v in self.systematic]
+        return c
 
     @classmethod
     def from_bundle(cls, bundle: dict[str, Any]) -> CatalogueNPETask:
@@ -164,15 +173,29 @@ class CatalogueNPETask(ScalarRegressionTask):
         b["inputs"]["min_gc"] = MIN_GC
         return b
 
-    def decode_samples(self, samples: torch.Tensor, n_gc: torch.Tensor | None = None) -> torch.Tensor:
+    def decode_samples(self, samples: torch.Tensor, n_gc: torch.Tensor | None = None, *, seed: int = 0) -> torch.Tensor:
         """Standardised posterior draws (S, B, D) of catalogues with ``n_gc`` (B,) GCs -> physical units, their
         spread about the mean of the S draws scaled by the calibration (:meth:`spread_scale`; needs ``n_gc``
-        and, to be exact, many draws: the mean is estimated from them)."""
+        and, to be exact, many draws: the mean is estimated from them).
+
+        A model with a systematic term (``calibration.systematic_dex``, as the CNNs': its error on galaxy
+        families it never saw) has its draws convolved with a Gaussian of that width per target, each draw
+        shifted by ``systematic * e``, ``e`` standard normal from ``item_rng(seed, 0, stream=SYSTEMATIC_STREAM)``:
+        the posterior's variance grows by ``systematic^2``, as :meth:`decode`'s standard deviation does."""
         if n_gc is not None and np.any(self.spread):
             m = samples.mean(0, keepdim=True)
             samples = m + (samples - m) * self.spread_scale(n_gc.to(samples.device))[None]
         yo, ys = self._ytensors(samples.device)
-        return samples * ys + yo
+        phys = samples * ys + yo
+        if np.any(self.systematic):
+            from gcml.random import item_rng
+
+            # a stream of its own: the flow draws its base variates from torch's generator seeded with ``seed``,
+            # and noise from that same sequence would be correlated with the draws it widens
+            e = item_rng(seed, 0, stream=SYSTEMATIC_STREAM).standard_normal(tuple(phys.shape), dtype=np.float32)
+            phys = phys + torch.from_numpy(e).to(phys.device) * torch.as_tensor(self.systematic, dtype=phys.dtype,
+                                                                                 device=phys.device)
+        return phys
 
 
 def fit_log_scale(z: np.ndarray, lg: np.ndarray, iters: int = 50) -> np.ndarray:
