@@ -1,6 +1,6 @@
 """CPU time of predicting all 27 SLUGGS galaxies (``gcml predict TABLE --galaxy all``), 1,000 Monte Carlo draws each.
 
-    python benchmarks/bench_sluggs.py [--table PATH] [--samples 1000] [--split-half] [--no-plots]
+    python benchmarks/bench_sluggs.py [--table PATH] [--samples 1000] [--split-half] [--no-plots] [--model PT]
 
 Prints the CPU seconds of the whole run (reading the table, 27 predictions, outputs) in this process, the
 time to import gcml/torch excluded, and the split-half consistency when asked for.
@@ -27,6 +27,8 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--split-half", action="store_true")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--model", type=Path, help="model bundle (default: the shipped default); a mass-npe bundle "
+                    "draws --samples posterior samples per galaxy")
     a = ap.parse_args()
     import torch
 
@@ -38,12 +40,13 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         c0, w0 = cpu_seconds(), time.perf_counter()
-        res = predict_survey(a.table, Path(tmp) / "out", n_samples=a.samples, seed=0, split_half=a.split_half,
-                             plots=not a.no_plots)
+        res = predict_survey(a.table, Path(tmp) / "out", model=a.model, n_samples=a.samples, seed=0,
+                             split_half=a.split_half, plots=not a.no_plots)
         c1, w1 = cpu_seconds(), time.perf_counter()
     n_ok = sum(g.prediction is not None for g in res.galaxies)
     print(f"{len(res.galaxies)} galaxies ({n_ok} predicted), {a.samples} draws each, split-half {a.split_half}, "
-          f"plots {not a.no_plots}: {c1 - c0:.1f} s CPU, {w1 - w0:.1f} s wall (1 torch thread)")
+          f"plots {not a.no_plots}: {c1 - c0:.1f} s CPU, {w1 - w0:.1f} s wall (1 torch thread; model "
+          f"{a.model.name if a.model else 'default'})")
     agree, n = res.split_half_consistency()
     if n:
         print(f"split halves agree within 68 %: {agree}/{n} = {agree / n:.2f}")

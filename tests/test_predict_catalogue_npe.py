@@ -96,7 +96,7 @@ def test_predict_npe_api_and_cli_agree(npe_model, view, tmp_path, cli):
                   out=tmp_path / "api")
     pred = res.prediction
     assert res.kind == "catalogue" and pred.is_posterior and pred.samples.shape == (400, len(NPE_TARGETS))
-    assert list(pred.masses) == list(NPE_TARGETS) and pred.n_distance_draws == 400
+    assert list(pred.masses) == list(NPE_TARGETS) and pred.n_distance_draws == 100   # at most MAX_DISTANCE_DRAWS
     for m in pred.masses.values():
         assert m.p2_5 <= m.p16 <= m.median <= m.p84 <= m.p97_5
         assert np.isfinite(m.network_mean) and m.network_std > 0 and np.isnan(m.bootstrap_std)
@@ -138,8 +138,8 @@ def test_npe_defaults_and_refusals(npe_model, view):
     from gcml.prediction.catalogue import predict_catalogue
 
     p, _ = view
-    pred = predict_catalogue(p, npe_model, **CENTRE, seed=1)      # default: 10,000 samples, 1000 distance draws
-    assert pred.n_samples == 10_000 and len(pred.samples) == 10_000 and pred.n_distance_draws == 1000
+    pred = predict_catalogue(p, npe_model, **CENTRE, seed=1)      # default: 10,000 samples, 100 distance draws
+    assert pred.n_samples == 10_000 and len(pred.samples) == 10_000 and pred.n_distance_draws == 100
     with pytest.raises(ConfigError, match="`fill`.*mass-npe"):
         predict_catalogue(p, npe_model, **CENTRE, fill="50", n_samples=20)
     # v_sys estimated from the GCs: drawn per distance draw, noted
