@@ -122,6 +122,8 @@ def main() -> None:
                                   "independent": ("report_independent", "independent.h5", "all"),
                                   "unknown": ("report_unknown", "unknown.h5", "all"),
                                   "early-ood": ("report_early_ood", "early_ood.h5", "all")}.items():
+        if not (w / rep / "predictions.npz").exists():  # written by npe_default_priors.py
+            continue
         d = np.load(w / rep / "predictions.npz")
         key = [k for k in d.files if "npe" in k and k.endswith(f"|{T}|mean")][0]
         m, s = d[key], d[key.replace("|mean", "|std")]

@@ -53,24 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overwrite", action="store_true", help="replace an earlier run in WORK/run and the installed model")
     a = ap.parse_args(argv)
 
-    from gcml.simulate.galaxies import SimulateMapsConfig, simulate_maps
     from gcml.training import TrainConfig, train
 
-    a.work.mkdir(parents=True, exist_ok=True)
-    maps = a.work / "maps.h5"
     t0 = time.perf_counter()
-    sims = {
-        maps: SimulateMapsConfig(families=FAMILIES, n_galaxies=a.n_galaxies, views=a.views, seed=a.seed, n_gc=300,
-                                 subsample=(0.1, 1.0), v_error_model="sluggs"),
-        a.work / "unknown.h5": SimulateMapsConfig(families=("unknown",), n_galaxies=120, views=10, seed=77, n_gc=300,
-                                                  subsample=(0.1, 1.0), v_error_model="sluggs"),
-        a.work / "early_ood.h5": SimulateMapsConfig(families=("early-ood",), n_galaxies=120, views=10, seed=78,
-                                                    v_error_model="sluggs"),
-    }
-    for path, sim in sims.items():
-        if not path.exists():  # an existing file is reused (delete it to simulate again)
-            r = simulate_maps(sim, path, workers=a.workers, command="scripts/train_default_mass_model.py (simulate)")
-            print(f"simulated {path.name}: {r.n_maps} maps of {r.n_galaxies} galaxies in {r.seconds:.0f} s", flush=True)
+    maps = simulate_sets(a.work, a.n_galaxies, a.views, a.seed, a.workers)
     cfg = TrainConfig(model="mass-cnn-gcml", targets=DEFAULT_TARGETS, epochs=a.epochs, batch_size=256, lr=2e-3,
                       lr_schedule="cosine", early_stopping=0, seed=a.seed, device="cpu", in_memory="yes",
                       threads=a.threads)
@@ -109,6 +95,28 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(res.best_checkpoint, dest)
         print(f"installed {dest} ({dest.stat().st_size / 1e6:.2f} MB)")
     return 0
+
+
+def simulate_sets(work: Path, n_galaxies: int = 1600, views: int = 40, seed: int = 2021, workers: int = 2) -> Path:
+    """The recipe's training MapSet (WORK/maps.h5, with the GC catalogues mass-npe reads) and the two held-out
+    families (WORK/unknown.h5, WORK/early_ood.h5); files that exist are reused. Returns WORK/maps.h5."""
+    from gcml.simulate.galaxies import SimulateMapsConfig, simulate_maps
+
+    work.mkdir(parents=True, exist_ok=True)
+    maps = work / "maps.h5"
+    sims = {
+        maps: SimulateMapsConfig(families=FAMILIES, n_galaxies=n_galaxies, views=views, seed=seed, n_gc=300,
+                                 subsample=(0.1, 1.0), v_error_model="sluggs"),
+        work / "unknown.h5": SimulateMapsConfig(families=("unknown",), n_galaxies=120, views=10, seed=77, n_gc=300,
+                                                subsample=(0.1, 1.0), v_error_model="sluggs"),
+        work / "early_ood.h5": SimulateMapsConfig(families=("early-ood",), n_galaxies=120, views=10, seed=78,
+                                                  v_error_model="sluggs"),
+    }
+    for path, sim in sims.items():
+        if not path.exists():  # an existing file is reused (delete it to simulate again)
+            r = simulate_maps(sim, path, workers=workers, command="scripts/train_default_mass_model.py (simulate)")
+            print(f"simulated {path.name}: {r.n_maps} maps of {r.n_galaxies} galaxies in {r.seconds:.0f} s", flush=True)
+    return maps
 
 
 def held_out_metrics(model: Path, mapset: Path) -> dict[str, dict[str, float]]:

@@ -191,3 +191,29 @@ def test_trained_bundle_records_training_ranges_and_predict_warns(npe_mapset, np
     res = predict_catalogue(tmp_path / "few.ecsv", npe_model, **CENTRE, n_samples=100, seed=1)
     assert any("GCs lie in the map; the model was trained on maps with" in w for w in res.warnings), res.warnings
     assert not any("records no training ranges" in n for n in res.notes)
+
+
+def test_shipped_mass_npe_by_name_on_ngc3377(shared_data, tmp_path, cli):
+    """The shipped mass-npe (scripts/train_default_npe_model.py) is found by its name, loads weights-only,
+    carries its leave-one-family-out term and held-out metrics, and on the real NGC 3377 catalogue gives a
+    mass within R_out that agrees with the tracer mass estimator on the same GCs (an independent estimator)
+    within their combined 2-sigma, with the systematic term inside its interval."""
+    from gcml.io.bundle import SHIPPED_DIR, resolve_model_path
+    from gcml.models.trained import TrainedModel
+    from gcml.prediction.catalogue import predict_catalogue
+
+    path = resolve_model_path("mass-npe-default")
+    assert path == SHIPPED_DIR / "mass-npe-default.pt" and resolve_model_path("mass-npe-default.pt") == path
+    assert resolve_model_path(tmp_path / "mass-npe-default") == tmp_path / "mass-npe-default"  # a folder: as given
+    tm = TrainedModel.load("mass-npe-default")
+    j = tm.targets.index("log10_mass_within_rout")
+    assert tm.task.systematic[j] > 0.03 and set(tm.bundle.extra["held_out_metrics"]) == {"unknown", "early_ood"}
+    table = shared_data / "sluggs" / "ngc3377_gc_rv_forbes2017.tsv.txt"
+    pred = predict_catalogue(table, "mass-npe-default", galaxy="NGC 3377", n_samples=2000, seed=0)
+    m = pred.masses["log10_mass_within_rout"]
+    assert pred.is_posterior and m.systematic_std == pytest.approx(tm.task.systematic[j])
+    assert 0.5 * (m.p84 - m.p16) > m.systematic_std
+    tme = pred.tme
+    assert abs(m.median - tme["median"]) < 2 * np.hypot(0.5 * (m.p84 - m.p16), 0.5 * (tme["p84"] - tme["p16"]))
+    r = cli("predict", str(table), "--galaxy", "NGC 3377", "--model", "no-such-model", "-o", str(tmp_path / "x"))
+    assert r.exit_code == 2 and "mass-npe-default" in r.output and not (tmp_path / "x").exists()

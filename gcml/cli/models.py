@@ -9,15 +9,13 @@ from typing import Annotated
 import typer
 
 from gcml.cli.common import OverwriteOpt, console, is_quiet, user_errors
+from gcml.io.bundle import SHIPPED_DIR  # where the models shipped with the package live
 
 models_app = typer.Typer(
     name="models",
     help="Model architectures and bundles: list them, import the published pi-DOC Keras models.",
     no_args_is_help=True,
 )
-
-#: where default models shipped with the package live
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
 
 
 @models_app.command("list")

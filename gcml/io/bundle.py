@@ -28,6 +28,25 @@ FORMAT_VERSION = "1.1"
 REQUIRED = ("architecture", "arch_kwargs", "state_dict", "inputs", "targets", "geometry")
 
 
+#: where the models shipped with the package live (``gcml models list``)
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """``path`` itself, or, when no such file exists and ``path`` is a bare name (no folder), the shipped model
+    of that name (``mass-npe-default`` or ``mass-npe-default.pt`` -> ``gcml/data/models/mass-npe-default.pt``)."""
+    p = Path(path)
+    if p.exists() or len(p.parts) != 1:
+        return p
+    shipped = SHIPPED_DIR / (p.name if p.suffix == ".pt" else p.name + ".pt")
+    return shipped if shipped.is_file() else p
+
+
+def shipped_models() -> list[str]:
+    """Names of the models shipped with the package."""
+    return sorted(q.stem for q in SHIPPED_DIR.glob("*.pt")) if SHIPPED_DIR.is_dir() else []
+
+
 def save_bundle(path: str | Path, bundle: dict[str, Any], *, overwrite: bool = False) -> Path:
     """Write a bundle dict in the layout of :meth:`gcml.models.bundle.ModelBundle.to_dict` atomically (adds
     format, version, gcml version and date)."""
@@ -54,11 +73,12 @@ def load_bundle(path: str | Path) -> dict[str, Any]:
 
     import torch
 
-    p = Path(path)
+    p = resolve_model_path(path)
     if p.is_dir():
         raise InputError(f"{p}: is a folder; expected a gcml model bundle (.pt file)")
     if not p.is_file():
-        raise InputError(f"{p}: model file not found")
+        raise InputError(f"{p}: model file not found (shipped models, usable by name: "
+                         f"{', '.join(shipped_models()) or 'none installed'})")
     with open(p, "rb") as fh:
         magic = fh.read(8)
     if magic.startswith(b"\x89HDF"):

@@ -200,8 +200,9 @@ class ModelBundle:
     @classmethod
     def load(cls, path: str | Path) -> ModelBundle:
         """Read a ``.pt`` model file (``weights_only``; see :func:`gcml.io.bundle.load_bundle`)."""
-        from gcml.io.bundle import load_bundle
+        from gcml.io.bundle import load_bundle, resolve_model_path
 
+        path = resolve_model_path(path)   # a shipped model may be named without its folder
         return cls.from_dict(load_bundle(path), path)
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:

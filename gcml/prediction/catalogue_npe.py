@@ -35,7 +35,7 @@ from gcml.prediction.catalogue_result import MassEstimate, percentiles, target_l
 #: Posterior samples drawn when ``n_samples`` is not given.
 DEFAULT_NPE_SAMPLES = 10_000
 #: At most this many distance draws (the samples are spread over them). 100 give the same percentiles as 1,000
-#: to the Monte Carlo noise of 10,000 samples (<= 0.01 dex; docs/benchmarks.md) at a third of the CPU time.
+#: to the Monte Carlo noise of 10,000 samples (<= 0.01 dex; docs/benchmarks.md) at ~60 % of the CPU time.
 MAX_DISTANCE_DRAWS = 100
 #: Posterior samples at the nominal distance behind the "network" mean and standard deviation.
 NOMINAL_SAMPLES = 2000
