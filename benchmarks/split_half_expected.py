@@ -11,9 +11,10 @@ rule: each view's GCs split at random into halves, both halves made into maps by
 (:func:`gcml.observe.kinematic.kinematic_maps`), the aperture (5, 10, 20, 50 kpc) nearest R_out, halves with
 fewer than 10 GCs in the map skipped, half-widths without the model's systematic term (the survey's
 definition, :func:`gcml.prediction.survey.split_half_difference`; the survey's Monte Carlo over GC resamples
-is not repeated here: the network's own sigma is used).
+is not repeated here: the network's own sigma is used). A mass-npe model (``--model mass-npe-default``)
+reads each half's catalogue; its mean and sigma are those of ``--samples`` posterior draws per half.
 
-    python benchmarks/split_half_expected.py WORK [--model MODEL] [--max-views 3000] [--seed 0]
+    python benchmarks/split_half_expected.py WORK [--model MODEL] [--max-views 3000] [--seed 0] [--samples 1000]
 
 WORK holds the default recipe's maps.h5 (test split used), unknown.h5 and early_ood.h5
 (``scripts/train_default_mass_model.py --work WORK``).
@@ -32,7 +33,8 @@ SETS = {"test split (training families)": ("maps.h5", "test"), "unknown": ("unkn
         "early-ood": ("early_ood.h5", "all")}
 
 
-def split_half_rate(model: Path, mapset: Path, split: str, *, max_views: int, seed: int) -> dict[str, float]:
+def split_half_rate(model: Path, mapset: Path, split: str, *, max_views: int, seed: int,
+                    n_samples: int = 1000) -> dict[str, float]:
     from gcml.io.catalogues import read_catalogues
     from gcml.io.mapset import read_mapset
     from gcml.io.tables import MIN_GCS
@@ -64,10 +66,19 @@ def split_half_rate(model: Path, mapset: Path, split: str, *, max_views: int, se
         perm = rng.permutation(n)
         half[i, perm[: n // 2]] = 1
         half[i, perm[n // 2: n]] = 2
-    maps = kinematic_maps(np.concatenate([x, x]), np.concatenate([y, y]), np.concatenate([v, v]), geom,
-                          v_err=np.concatenate([e, e]), mask=np.concatenate([half == 1, half == 2]))
-    order = ("v", "sigma", "count")
-    mean, std = tm.predict_maps(maps[:, [order.index(c) for c in tm.channels]])
+    if getattr(tm.task, "input_kind", "maps") == "catalogue":   # mass-npe: the halves' catalogues themselves
+        from gcml.io.catalogues import Catalogues
+        from gcml.models.npe import posterior_samples
+
+        two = (np.concatenate([a, a]) for a in (x, y, v, e, inmap))
+        hc = Catalogues.from_padded(*two, np.concatenate([half == 1, half == 2]))
+        draws = posterior_samples(tm.network, tm.task, hc, n_samples, seed=seed, min_gc=tm.task.min_gc)
+        mean, std = np.nanmean(draws, 0), np.nanstd(draws, 0)
+    else:
+        maps = kinematic_maps(np.concatenate([x, x]), np.concatenate([y, y]), np.concatenate([v, v]), geom,
+                              v_err=np.concatenate([e, e]), mask=np.concatenate([half == 1, half == 2]))
+        order = ("v", "sigma", "count")
+        mean, std = tm.predict_maps(maps[:, [order.index(c) for c in tm.channels]])
     stat = tm.task.statistical_std(std)
     r_out = np.asarray(ms.meta["r_out_kpc"], float)
     ok = (((half == 1) & inmap).sum(1) >= MIN_GCS) & (((half == 2) & inmap).sum(1) >= MIN_GCS)
@@ -87,11 +98,12 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=ROOT / "gcml" / "data" / "models" / "mass-cnn-default.pt")
     ap.add_argument("--max-views", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--samples", type=int, default=1000, help="posterior draws per half (mass-npe)")
     a = ap.parse_args()
     print("| set | views | halves agree (68 %), survey rule | with the systematic term in the widths |")
     print("|---|---:|---:|---:|")
     for name, (f, split) in SETS.items():
-        r = split_half_rate(a.model, a.work / f, split, max_views=a.max_views, seed=a.seed)
+        r = split_half_rate(a.model, a.work / f, split, max_views=a.max_views, seed=a.seed, n_samples=a.samples)
         print(f"| {name} | {r['views']} | {r['rate']:.2f} | {r['rate_with_systematic']:.2f} |", flush=True)
 
 
