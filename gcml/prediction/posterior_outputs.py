@@ -75,6 +75,7 @@ def plot_corner(pred: Any, path: str | Path, *, overwrite: bool = False, bins: i
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     s = _check(pred)
     names = list(pred.masses)
@@ -85,15 +86,14 @@ def plot_corner(pred: Any, path: str | Path, *, overwrite: bool = False, bins: i
         pad = 0.05 * max(hi - lo, 1e-3)
         lims.append((lo - pad, hi + pad))
     size = max(1.9 * d, 4.0)
-    fig, axes = plt.subplots(d, d, figsize=(size, size), squeeze=False)
+    fig = plt.figure(figsize=(size, size))
+    grid = fig.add_gridspec(d, d)
     for i in range(d):
-        for j in range(d):
-            ax = axes[i, j]
-            if j > i:
-                ax.set_visible(False)
-                continue
+        for j in range(i + 1):   # the lower triangle only: the upper one would be empty axes to draw
+            ax = fig.add_subplot(grid[i, j])
             if i == j:
-                ax.hist(s[:, j], bins=bins, range=lims[j], color="C0", histtype="stepfilled", alpha=0.6)
+                h, e = np.histogram(s[:, j], bins=bins, range=lims[j])
+                ax.stairs(h, e, color="C0", fill=True, alpha=0.6)
                 m = pred.masses[names[j]]
                 for v, ls in ((m.median, "-"), (m.p16, "--"), (m.p84, "--")):
                     ax.axvline(v, color="k", ls=ls, lw=0.8)
@@ -101,10 +101,14 @@ def plot_corner(pred: Any, path: str | Path, *, overwrite: bool = False, bins: i
                 ax.set_title(f"{m.median:.2f} +{m.plus:.2f} -{m.minus:.2f}", fontsize=8)
             else:
                 h, xe, ye = np.histogram2d(s[:, j], s[:, i], bins=bins, range=[lims[j], lims[i]])
-                ax.pcolormesh(xe, ye, h.T, cmap="Greys", shading="flat")
+                ax.imshow(h.T, origin="lower", extent=(*lims[j], *lims[i]), aspect="auto", cmap="Greys",
+                          interpolation="nearest")
             ax.set_xlim(lims[j])
             if i != j:
                 ax.set_ylim(lims[i])
+            ax.xaxis.set_major_locator(MaxNLocator(3))   # few ticks: each is an artist to build and draw
+            if i != j:
+                ax.yaxis.set_major_locator(MaxNLocator(3))
             ax.tick_params(labelsize=7)
             if i == d - 1:
                 ax.set_xlabel(pred.masses[names[j]].label, fontsize=8)

@@ -181,7 +181,8 @@ class CatalogueNPETask(ScalarRegressionTask):
         A model with a systematic term (``calibration.systematic_dex``, as the CNNs': its error on galaxy
         families it never saw) has its draws convolved with a Gaussian of that width per target, each draw
         shifted by ``systematic * e``, ``e`` standard normal from ``item_rng(seed, 0, stream=SYSTEMATIC_STREAM)``:
-        the posterior's variance grows by ``systematic^2``, as :meth:`decode`'s standard deviation does."""
+        the posterior's variance grows by ``systematic^2``, as :meth:`decode`'s standard deviation does. The shifts
+        are independent between targets (the term is measured per target), which weakens the draws' correlations."""
         if n_gc is not None and np.any(self.spread):
             m = samples.mean(0, keepdim=True)
             samples = m + (samples - m) * self.spread_scale(n_gc.to(samples.device))[None]
