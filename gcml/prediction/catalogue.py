@@ -521,9 +521,9 @@ def predict_catalogue(
         n_samples = DEFAULT_NPE_SAMPLES if posterior else DEFAULT_SAMPLES
     n_draws = n_samples
     if posterior:
-        from gcml.prediction.catalogue_npe import distance_draws
+        from gcml.prediction.catalogue_npe import baseline_draws
 
-        n_draws = distance_draws(n_samples)
+        n_draws = baseline_draws(n_samples)
     check_resources("predict", memory=float(n_draws) * 8 * 3 * 10 * 10 * 4)
     geom = _geometry(tm.bundle, mpath)
     missing = [] if posterior else [c for c in tm.channels if c not in CHANNELS]
@@ -568,13 +568,14 @@ def _posterior_prediction(tm: Any, mpath: Path | None, tab: Any, gal: GalaxyValu
                           warns: list[str]) -> CataloguePrediction:
     """The mass-npe branch of :func:`predict_catalogue` after the common steps: the GCs as the model's
     catalogues at the Monte Carlo distances, the posterior, the TME baseline and the range checks."""
-    from gcml.prediction.catalogue_npe import npe_catalogues, posterior_masses, vsys_draws
+    from gcml.prediction.catalogue_npe import distance_draws, npe_catalogues, posterior_masses, vsys_draws
 
     extent = float(geom.extent_kpc)
-    k = mc.n_samples
+    k = distance_draws(n_samples)                     # the first k of the Monte Carlo distances (iid draws)
+    dscale = mc.dscale[:k]
     vk = vsys_draws(gcs.v_obs, gcs.vsys, gcs.vsys_estimated, k, rng)
-    cats = npe_catalogues(gcs.x, gcs.y, gcs.v_obs, gcs.e_obs, gcs.vsys, vk, mc.dscale, extent)
-    post = posterior_masses(tm, cats, mc.dscale, gal.distance_mpc, n_samples, seed, r_out, gal.r_e_kpc)
+    cats = npe_catalogues(gcs.x, gcs.y, gcs.v_obs, gcs.e_obs, gcs.vsys, vk, dscale, extent)
+    post = posterior_masses(tm, cats, dscale, gal.distance_mpc, n_samples, seed, r_out, gal.r_e_kpc)
     tme = tme_baseline(gcs, mc, extent, _tme_settings(tm.bundle), r_out)
     mdisp = float(map_dispersion(mc.maps[:1], float(geom.min_count))[0])
     ranges, range_warns, range_notes = range_checks(tm, gcs, post.masses, mdisp, r_out, extent,

@@ -37,6 +37,9 @@ DEFAULT_NPE_SAMPLES = 10_000
 #: At most this many distance draws (the samples are spread over them). 100 give the same percentiles as 1,000
 #: to the Monte Carlo noise of 10,000 samples (<= 0.01 dex; docs/benchmarks.md) at ~60 % of the CPU time.
 MAX_DISTANCE_DRAWS = 100
+#: Monte Carlo draws (distance, bootstrap) of the maps and of the tracer-mass-estimator baseline beside the
+#: posterior: up to this many, of which the first ``distance_draws(n)`` distances also serve the posterior.
+MAX_BASELINE_DRAWS = 1000
 #: Posterior samples at the nominal distance behind the "network" mean and standard deviation.
 NOMINAL_SAMPLES = 2000
 #: GCs (summed over catalogues) per pass of the set encoder: bounds its memory for large GC systems.
@@ -46,6 +49,12 @@ GCS_PER_PASS = 200_000
 def distance_draws(n_samples: int) -> int:
     """Distance draws for ``n_samples`` posterior samples (at most :data:`MAX_DISTANCE_DRAWS`)."""
     return int(min(int(n_samples), MAX_DISTANCE_DRAWS))
+
+
+def baseline_draws(n_samples: int) -> int:
+    """Monte Carlo draws of the maps and the TME baseline for ``n_samples`` posterior samples (at most
+    :data:`MAX_BASELINE_DRAWS`; never fewer than :func:`distance_draws`)."""
+    return int(min(int(n_samples), MAX_BASELINE_DRAWS))
 
 
 def vsys_draws(v_obs: np.ndarray, vsys: float, estimated: bool, n: int, rng: np.random.Generator) -> np.ndarray:
