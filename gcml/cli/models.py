@@ -54,6 +54,7 @@ def list_cmd(
         for s in shipped:
             t.add_row(s["file"], s["architecture"], ", ".join(s["targets"] or []), str(s["output"]))
         console.print(t)
+        console.print(f"a shipped model can be named without its folder, e.g. --model {Path(shipped[0]['file']).stem}")
     else:
         console.print("shipped models: none in this installation")
 
