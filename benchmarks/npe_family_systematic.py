@@ -10,9 +10,10 @@ posterior; maps whose mass lies outside that network's labels, as its bundle rec
 over the three families is then added to the full model's posteriors on the test split and the two held-out families, whose
 evaluations ``npe_default_priors.py`` wrote (WORK/report_*/predictions.npz), and the coverage is reported.
 ``--apply MODEL`` writes the term into a mass-npe bundle as ``calibration.systematic_dex`` (as
-``scripts/measure_family_systematic.py`` does for the CNN): its posterior draws are then convolved with a
-Gaussian of that width and its standard deviations widened in quadrature
-(:meth:`gcml.models.tasks.npe.CatalogueNPETask.decode_samples`).
+``scripts/measure_family_systematic.py`` does for the CNN), with the correlation of the left-out families'
+residuals across targets (mean over the folds) as ``calibration.systematic_correlation``: its posterior draws
+are then convolved with a Gaussian of those widths and correlations and its standard deviations widened in
+quadrature (:meth:`gcml.models.tasks.npe.CatalogueNPETask.decode_samples`).
 
     python benchmarks/npe_family_systematic.py WORK [--epochs 4] [--views 4000] [--apply WORK/npe/best.pt]
 """
@@ -84,7 +85,7 @@ def main() -> None:
             procs.pop(0).wait()
     for p in procs:
         p.wait()
-    folds = {}
+    folds, corrs = {}, {}
     for f in FOLDS:
         rep = w / f"npe_lofo_{f}_report"
         if not (rep / "predictions.npz").exists():
@@ -93,7 +94,7 @@ def main() -> None:
         d = np.load(rep / "predictions.npz")
         test = read_mapset(w / f"npe_lofo_{f}_test.h5", with_truth=False)
         task = TrainedModel.load(w / f"npe_lofo_{f}" / "best.pt").task  # its training labels' range
-        per = {}
+        per, resid = {}, {}
         for t in test.targets:
             keys = [k for k in d.files if k.endswith(f"|{t}|mean")]
             if not keys:
@@ -103,11 +104,19 @@ def main() -> None:
             lo, hi = (float(v[task.targets.index(t)]) for v in (task.y_min, task.y_max))
             ok = (y >= lo) & (y <= hi) & np.isfinite(m)
             r = m[ok] - y[ok]
+            resid[t] = np.where(ok, m - y, np.nan)
             per[t] = {"n": int(ok.sum()), "bias": float(r.mean()), "scatter": float(r.std(ddof=1)),
                       "cov68": gaussian_cover(y[ok], m[ok], s[ok], 0.9945), "s_F": quadrature_for_coverage(r, s[ok])}
         folds[f] = per
+        rr = np.array(list(resid.values()))
+        corrs[f] = np.corrcoef(rr[:, np.isfinite(rr).all(0)])   # maps inside the labels for every target
     targets = list(folds[FOLDS[0]])
     sysd = {t: float(np.sqrt(np.mean([folds[f][t]["s_F"] ** 2 for f in FOLDS]))) for t in targets}
+    # how the errors on an unseen family go together across targets: the residuals' correlation, averaged over
+    # the folds (an average of correlation matrices is one); the systematic draws use it
+    corr = np.mean([corrs[f] for f in FOLDS], 0)
+    print("residual correlation on the left-out families (mean of the folds; targets " + ", ".join(targets) + "):")
+    print(np.array2string(corr, precision=2))
     print("| left-out family | M(< R_out): bias / scatter / 68 % (Gaussian) | s_F, M(< R_out) | s_F, total |")
     print("|---|---|---:|---:|")
     for f in FOLDS:
@@ -115,7 +124,8 @@ def main() -> None:
         print(f"| {f} | {v['bias']:+.3f} / {v['scatter']:.3f} / {v['cov68']:.2f} | {v['s_F']:.3f} | "
               f"{folds[f]['log10_mass_total']['s_F']:.3f} |")
     print("rms: " + ", ".join(f"{t} {v:.3f}" for t, v in sysd.items()))
-    out = {"folds": folds, "systematic_dex": sysd, "sets": {}}
+    out = {"folds": folds, "systematic_dex": sysd, "systematic_correlation": corr.tolist(), "targets": targets,
+           "sets": {}}
     print("\n| set | M(< R_out) 68 % / 95 % (Gaussian), without | with the term |")
     print("|---|---|---|")
     for name, (rep, f, split) in {"test split": ("report_maps", "maps.h5", "test"),
@@ -139,7 +149,7 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
         from measure_family_systematic import write_systematic
 
-        write_systematic(a.apply, sysd, "benchmarks/npe_family_systematic.py")
+        write_systematic(a.apply, sysd, "benchmarks/npe_family_systematic.py", correlation=(targets, corr))
 
 
 if __name__ == "__main__":

@@ -121,16 +121,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write_systematic(path: Path, sysd: dict[str, float], how: str) -> None:
+def write_systematic(path: Path, sysd: dict[str, float], how: str,
+                     correlation: tuple[list[str], np.ndarray] | None = None) -> None:
     """Store the per-target systematic ``sysd`` [dex] in the bundle ``path`` as ``calibration.systematic_dex``
-    (targets it does not name get 0), with how it was measured (``how``: the script)."""
+    (targets it does not name get 0), with how it was measured (``how``: the script), and optionally the
+    correlation of the systematic shifts across targets (``(target names, matrix)``, mass-npe draws:
+    ``calibration.systematic_correlation``, in the bundle's target order; unnamed targets uncorrelated)."""
     from gcml.io.bundle import load_bundle, save_bundle
 
     b = load_bundle(path)
-    b["calibration"] = {**b.get("calibration", {}),
-                        "systematic_dex": [float(sysd.get(t, 0.0)) for t in b["targets"]["names"]],
-                        "systematic_method": f"leave-one-family-out ({how}): rms over the early, disk and merger "
-                        "families of the quadrature term giving 68 % coverage on the family left out"}
+    names = list(b["targets"]["names"])
+    cal = {**b.get("calibration", {}), "systematic_dex": [float(sysd.get(t, 0.0)) for t in names],
+           "systematic_method": f"leave-one-family-out ({how}): rms over the early, disk and merger "
+           "families of the quadrature term giving 68 % coverage on the family left out"}
+    if correlation is not None:
+        order, mat = correlation
+        pos = {t: i for i, t in enumerate(order)}
+        r = np.eye(len(names))
+        for i, a in enumerate(names):
+            for j, c in enumerate(names):
+                if a in pos and c in pos:
+                    r[i, j] = float(np.asarray(mat)[pos[a], pos[c]])
+        cal["systematic_correlation"] = r.tolist()
+    b["calibration"] = cal
     save_bundle(path, b, overwrite=True)
     print(f"wrote calibration.systematic_dex into {path}")
 

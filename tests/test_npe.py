@@ -377,6 +377,32 @@ def test_systematic_term_widens_std_and_draws_in_quadrature():
     np.testing.assert_allclose(np.exp(task.spread[:, 0]), 1.5, rtol=0.05)
 
 
+def test_systematic_shifts_correlated_across_targets():
+    """With ``calibration.systematic_correlation`` R the systematic shifts of one draw are correlated as R (on
+    draws without spread of their own, the draws' correlation matrix is R and their std the term); the entry
+    round-trips through the bundle, and a refit of the calibration drops it with the term."""
+    from gcml.models.tasks.npe import CatalogueNPETask
+
+    d = len(NPE_TARGETS)
+    task = CatalogueNPETask(CATALOGUE_COLUMNS, list(NPE_TARGETS))
+    sysd = np.linspace(0.04, 0.2, d)
+    idx = np.arange(d)
+    corr = 0.8 ** np.abs(idx[:, None] - idx[None, :])          # a valid correlation matrix
+    task.systematic, task.systematic_corr = sysd.copy(), corr
+    phys = task.decode_samples(torch.zeros(100_000, 1, d), seed=2)[:, 0].double().numpy()
+    np.testing.assert_allclose(phys.std(0), sysd, rtol=0.01)
+    np.testing.assert_allclose(np.corrcoef(phys.T), corr, atol=0.01)
+    bundle = {"inputs": {"channels": list(CATALOGUE_COLUMNS), "norm": {"mean": [0.0] * 6, "std": [1.0] * 6}},
+              "targets": {"names": list(NPE_TARGETS), "loss": "flow_nll",
+                          "norm": {"offset": [0.0] * d, "scale": [1.0] * d}}, "calibration": task.calibration()}
+    again = CatalogueNPETask.from_bundle(bundle)
+    np.testing.assert_allclose(again.systematic_corr, corr)
+    n = 200
+    out = torch.cat([torch.zeros(n, 1), torch.randn(n, d), torch.full((n, d), 0.3), torch.full((n, 1), 100.0)], 1)
+    again.calibrate(out, torch.randn(n, d))
+    assert again.systematic_corr is None and "systematic_correlation" not in again.calibration()
+
+
 @pytest.mark.parametrize("flow", ["maf", "nsf"])
 def test_fast_sampling_equals_the_flow(flow, one_thread):
     """MassNPE.sample computes the context's share of each hyper-network's first layer once per catalogue;

@@ -64,6 +64,9 @@ class CatalogueNPETask(ScalarRegressionTask):
         self.loss_name = "flow_nll"
         self.min_gc = MIN_GC
         self.spread = np.zeros((len(self.targets), 2))
+        #: correlation between the targets' systematic shifts (``calibration.systematic_correlation``); None:
+        #: independent
+        self.systematic_corr: np.ndarray | None = None
 
     @property
     def n_outputs(self) -> int:  # type: ignore[override]
@@ -136,6 +139,7 @@ class CatalogueNPETask(ScalarRegressionTask):
         d = len(self.targets)
         self.spread = np.zeros((d, 2))
         self.systematic = np.zeros(d)   # the statistical part is what the val split calibrates
+        self.systematic_corr = None
         if out.shape[1] < 2 + 2 * d or not len(out):
             return self.calibration()
         mean, std = self.decode(out)
@@ -155,14 +159,20 @@ class CatalogueNPETask(ScalarRegressionTask):
                  "spread": [[float(a), float(b)] for a, b in self.spread]}
         if np.any(self.systematic):
             c["systematic_dex"] = [float(v) for v in self.systematic]
+            if self.systematic_corr is not None:
+                c["systematic_correlation"] = [[float(v) for v in row] for row in self.systematic_corr]
         return c
 
     @classmethod
     def from_bundle(cls, bundle: dict[str, Any]) -> CatalogueNPETask:
         task = super().from_bundle(bundle)
-        sp = (bundle.get("calibration") or {}).get("spread")
+        cal = bundle.get("calibration") or {}
+        sp = cal.get("spread")
         if sp is not None:
             task.spread = np.asarray(sp, float).reshape(len(task.targets), 2)
+        corr = cal.get("systematic_correlation")
+        if corr is not None:
+            task.systematic_corr = np.asarray(corr, float).reshape(len(task.targets), len(task.targets))
         return task
 
     def bundle_entries(self) -> dict[str, Any]:
@@ -181,8 +191,10 @@ class CatalogueNPETask(ScalarRegressionTask):
         A model with a systematic term (``calibration.systematic_dex``, as the CNNs': its error on galaxy
         families it never saw) has its draws convolved with a Gaussian of that width per target, each draw
         shifted by ``systematic * e``, ``e`` standard normal from ``item_rng(seed, 0, stream=SYSTEMATIC_STREAM)``:
-        the posterior's variance grows by ``systematic^2``, as :meth:`decode`'s standard deviation does. The shifts
-        are independent between targets (the term is measured per target), which weakens the draws' correlations."""
+        the posterior's variance grows by ``systematic^2``, as :meth:`decode`'s standard deviation does. With
+        ``calibration.systematic_correlation`` (R, D x D) the shifts of one draw are correlated across targets,
+        ``e = L z`` with ``L L^T = R`` (the errors on an unseen family are: at one radius high, at the next
+        too); without it they are independent."""
         if n_gc is not None and np.any(self.spread):
             m = samples.mean(0, keepdim=True)
             samples = m + (samples - m) * self.spread_scale(n_gc.to(samples.device))[None]
@@ -194,6 +206,9 @@ class CatalogueNPETask(ScalarRegressionTask):
             # a stream of its own: the flow draws its base variates from torch's generator seeded with ``seed``,
             # and noise from that same sequence would be correlated with the draws it widens
             e = item_rng(seed, 0, stream=SYSTEMATIC_STREAM).standard_normal(tuple(phys.shape), dtype=np.float32)
+            if self.systematic_corr is not None:
+                chol = np.linalg.cholesky(np.asarray(self.systematic_corr, float) + 1e-9 * np.eye(e.shape[-1]))
+                e = (e @ chol.T.astype(np.float32)).astype(np.float32)
             phys = phys + torch.from_numpy(e).to(phys.device) * torch.as_tensor(self.systematic, dtype=phys.dtype,
                                                                                  device=phys.device)
         return phys
