@@ -9,6 +9,7 @@ Each function takes a :class:`gcml.prediction.catalogue_result.CataloguePredicti
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,9 @@ def plot_profile(pred: Any, path: str | Path, *, overwrite: bool = False) -> Pat
         ax.axhspan(tot.p16, tot.p84, color="0.5", alpha=0.2, lw=0)
         ax.axhline(tot.median, color="0.4", ls="--", lw=1, label=f"M200 + M* = {tot.median:.2f}")
     ax.set_xscale("log")
-    ticks = sorted({*(f[0] for f in fixed), *([round(pred.r_out_kpc, 1)] if m is not None else [])})
+    ticks = sorted({f[0] for f in fixed})
+    if m is not None and all(abs(math.log(pred.r_out_kpc / t)) > 0.25 for t in ticks):
+        ticks = sorted([*ticks, round(pred.r_out_kpc, 1)])   # R_out labelled unless next to a fixed radius's tick
     if ticks:
         ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
         ax.minorticks_off()
