@@ -85,13 +85,16 @@ class SurveyResult:
         (:func:`split_half_difference`). With one split per galaxy these are galaxies."""
         agree = n = 0
         for g in self.galaxies:
-            for k in range(len(g.splits)):
-                d = split_half_difference(g, k)
-                if d is None:
-                    continue
-                n += 1
-                agree += int(abs(d[0]) <= d[1])
+            ds = split_half_differences(g)
+            n += len(ds)
+            agree += sum(abs(d) <= s for d, s in ds)
         return agree, n
+
+
+def split_half_differences(g: GalaxyResult) -> list[tuple[float, float]]:
+    """:func:`split_half_difference` of every split of ``g`` that could be compared."""
+    ds = (split_half_difference(g, k) for k in range(len(g.splits)))
+    return [d for d in ds if d is not None]
 
 
 def split_half_difference(g: GalaxyResult, k: int = 0) -> tuple[float, float] | None:
@@ -358,8 +361,7 @@ def summary_table(results: list[GalaxyResult]) -> Any:
         rows["split_aperture"].append(g.split_aperture_kpc if d else math.nan)
         rows["split_diff"].append(d[0] if d else math.nan)
         rows["split_sigma"].append(d[1] if d else math.nan)
-        ds = [split_half_difference(g, k) for k in range(len(g.splits))]
-        ds = [x for x in ds if x is not None]
+        ds = split_half_differences(g)
         rows["n_splits"].append(len(ds))
         rows["split_agree_fraction"].append(float(np.mean([abs(a) <= b for a, b in ds])) if ds else math.nan)
         w = p.warnings if p else []
