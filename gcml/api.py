@@ -64,7 +64,7 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
             g: str | Path | None = None, r: str | Path | None = None, target: str | None = None,
             refine_centre: bool = True, table_format: str = "ecsv", galaxy_col: str | None = None,
             split_half: bool = False, n_splits: int = 1, command: str | None = None, position: Any = None,
-            progress: Any = None) -> PredictResult:
+            progress: Any = None, plots: bool = True) -> PredictResult:
     """Predict from real data: galaxy masses from a GC catalogue, or a cluster's mass map, mass, M/L, age
     and distance from a FITS image.
 
@@ -90,6 +90,8 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
     position : the centre as an astropy ``SkyCoord`` (any frame), instead of ``ra``/``dec``
     progress : multi-galaxy tables: ``True`` for a tqdm.auto bar over the galaxies (notebooks), a callable
         ``progress(done, total)``, or None (silent, the default)
+    plots : write the PNGs into ``out`` (maps, corner and profile plots, an image's quick-look, a survey's
+        summary plots); False: the tables, JSON and FITS files only (large surveys, pipelines)
 
     ``distance_mpc``, ``distance_err_mpc``, ``vsys`` and ``r_e_kpc`` may be astropy Quantities in any
     compatible unit (``r_e_kpc`` also an angle); plain numbers are in the units their names say. The
@@ -134,7 +136,7 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
 
         pred = predict_image(p, model=model, g=g, r=r, ra=ra, dec=dec, target=target, device=dev,
                              refine_centre=refine_centre)
-        files = (save_image_prediction(pred, out, overwrite=overwrite, table_format=table_format)
+        files = (save_image_prediction(pred, out, overwrite=overwrite, table_format=table_format, plots=plots)
                  if out is not None else {})
         return PredictResult("image", pred, files)
     survey = None
@@ -160,7 +162,7 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
             raise ConfigError("`out`: a multi-galaxy table needs an output folder for its per-galaxy results")
         res = predict_survey(path, out, galaxy=galaxy, model=model, n_samples=n_samples, seed=seed,
                              split_half=split_half, n_splits=n_splits, overwrite=overwrite, galaxy_col=galaxy_col, ra_col=ra_col,
-                             dec_col=dec_col, v_col=v_col, verr_col=verr_col, progress=progress)
+                             dec_col=dec_col, v_col=v_col, verr_col=verr_col, progress=progress, plots=plots)
         return PredictResult("survey", res, {})
     from gcml.prediction.catalogue import predict_catalogue, save_prediction
 
@@ -168,7 +170,8 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
                              distance_err_mpc=distance_err_mpc, vsys=vsys, r_e_kpc=r_e_kpc, fill=fill,
                              n_samples=n_samples, seed=seed, ra_col=ra_col, dec_col=dec_col, v_col=v_col,
                              verr_col=verr_col, device=dev)
-    files = (save_prediction(pred, out, overwrite=overwrite, command=command, table_format=table_format)
+    files = (save_prediction(pred, out, overwrite=overwrite, command=command, table_format=table_format,
+                             plots=plots)
              if out is not None else {})
     return PredictResult("catalogue", pred, files)
 

@@ -132,6 +132,14 @@ def test_predict_npe_api_and_cli_agree(npe_model, view, tmp_path, cli):
     assert a["masses"] == b["masses"] and a["tme"] == b["tme"]
     sb = QTable.read(tmp_path / "cli" / "posterior_samples.ecsv")
     assert all(np.array_equal(s[c], sb[c]) for c in s.colnames)
+    # --no-plots: the same numbers and files, the PNGs left out
+    r = cli("predict", p, "--model", npe_model, "--ra", "150", "--dec", "-20", "--distance", "15", "--distance-err",
+            "1", "--vsys", "1500", "--samples", "400", "--seed", "3", "--device", "cpu", "-o", tmp_path / "np",
+            "--no-plots")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "np" / "prediction.json").read_text())["masses"] == a["masses"]
+    assert sorted(f.name for f in (tmp_path / "np").iterdir()) == ["maps.fits", "posterior_samples.ecsv",
+                                                                     "prediction.ecsv", "prediction.json"]
 
 
 def test_npe_defaults_and_refusals(npe_model, view):
@@ -162,6 +170,13 @@ def test_npe_multi_galaxy_table(npe_model, tmp_path):
         assert (tmp_path / "o" / "NGC_3377" / f).is_file(), f
     t = Table.read(tmp_path / "o" / "summary.ecsv", format="ascii.ecsv")
     assert np.isfinite(t["logM_rout"][0]) and t["status"][1] == "refused"
+    assert (tmp_path / "o" / "masses.png").is_file()
+    # plots=False: the same tables, no PNG anywhere
+    predict(p, model=npe_model, galaxy="all", out=tmp_path / "q", n_samples=50, device="cpu", plots=False)
+    assert not list((tmp_path / "q").rglob("*.png"))
+    assert (tmp_path / "q" / "NGC_3377" / "posterior_samples.ecsv").is_file()
+    tq = Table.read(tmp_path / "q" / "summary.ecsv", format="ascii.ecsv")
+    assert tq["logM_rout"][0] == t["logM_rout"][0]
 
 
 def test_trained_bundle_records_training_ranges_and_predict_warns(npe_mapset, npe_model, view, tmp_path):

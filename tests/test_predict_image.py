@@ -222,6 +222,11 @@ def test_outputs_and_cli(tmp_path, tiny_model, cli):
 
     v = Table.read(out / "ps1_cutout_prediction.vot")
     assert v["mass_total"].unit == u.Msun and v["log10_mass_total"].description == "log10(value / solMass)"
+    # --no-plots: no quick-look PNG, the same numbers
+    r = cli("predict", tmp_path / "ps1_cutout.fits", "--model", tiny_model, "-o", tmp_path / "np", "--no-plots")
+    assert r.exit_code == 0, r.output
+    assert not list((tmp_path / "np").glob("*.png"))
+    assert json.loads((tmp_path / "np" / "ps1_cutout_prediction.json").read_text())["mass_total"] == js["mass_total"]
 
 
 def test_default_model_recovers_a_synthetic_ps1_cutout(tmp_path):

@@ -78,6 +78,9 @@ def predict_cmd(
                                                 "image centre) to the cluster's light centroid.")] = True,
     table_format: Annotated[str, typer.Option("--format", help="Format of the results table written "
                                               "beside the JSON: ecsv (default; astropy units) or votable.")] = "ecsv",
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNGs (maps, corner and profile "
+                                        "plots, an image's quick-look, a survey's summary plots); --no-plots "
+                                        "writes the tables, JSON and FITS files only.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (for scripts) "
                                           "instead of the table.")] = False,
     device: DeviceOpt = "auto",

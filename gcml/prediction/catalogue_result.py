@@ -302,9 +302,12 @@ def plot_prediction_maps(pred: CataloguePrediction, path: str | Path, *, overwri
         if pred.fill is not None and name in ("v", "sigma"):
             k = 0 if name == "v" else 1
             panels[k] = (panels[k][0] + f" (fill {pred.fill})", pred.network_input[c], panels[k][2])
-    fig = plt.figure(figsize=(13.5, 4.6), constrained_layout=True)
+    # fixed panel positions (inches on a 13.5 x 4.6 figure): a layout engine would triple the plot's cost
+    fig = plt.figure(figsize=(13.5, 4.6))
+    side = 3.0   # the square map's side
     for i, (title, img, cmap) in enumerate(panels):
-        ax = fig.add_subplot(1, 3, i + 1, projection=wcs)
+        x0 = (0.9 + 4.4 * i) / 13.5
+        ax = fig.add_axes((x0, 0.62 / 4.6, side / 13.5, side / 4.6), projection=wcs)
         kw = {}
         if cmap == "RdBu_r":
             lim = float(np.max(np.abs(img))) or 1.0
@@ -315,7 +318,7 @@ def plot_prediction_maps(pred: CataloguePrediction, path: str | Path, *, overwri
         ax.coords[1].set_axislabel("Dec (ICRS)" if i == 0 else " ")
         ax.coords[0].set_major_formatter("hh:mm:ss")
         ax.coords[1].set_major_formatter("dd:mm")
-        fig.colorbar(im, ax=ax, shrink=0.85)
+        fig.colorbar(im, cax=fig.add_axes((x0 + (side + 0.12) / 13.5, 0.62 / 4.6, 0.14 / 13.5, side / 4.6)))
     m = pred.masses.get("log10_mass_total") or next(iter(pred.masses.values()))
     pix_kpc = float(pred.geometry["extent_kpc"]) / int(pred.maps.shape[-1])
     fig.suptitle(f"{pred.galaxy or pred.table.name}: {pred.n_gc_in_map} GCs in the map, D = {pred.distance_mpc:g} Mpc, "
@@ -377,9 +380,11 @@ def write_maps_fits(pred: CataloguePrediction, path: str | Path, *, overwrite: b
                                   cards={"COMMENT": "kernel-weighted number of GCs per pixel"})])
 
 
-def prediction_files(out_dir: str | Path, *, table_format: str = "ecsv", posterior: bool = False) -> dict[str, Path]:
+def prediction_files(out_dir: str | Path, *, table_format: str = "ecsv", posterior: bool = False,
+                     plots: bool = True) -> dict[str, Path]:
     """The files :func:`save_prediction` writes into ``out_dir``: ``prediction.json``, the table, ``maps.fits``,
-    ``maps.png`` and, for mass-npe (``posterior``), ``posterior_samples.ecsv``, ``corner.png``, ``profile.png``."""
+    ``maps.png`` and, for mass-npe (``posterior``), ``posterior_samples.ecsv``, ``corner.png``, ``profile.png``
+    (the PNGs only with ``plots``)."""
     from gcml.io.tables import TABLE_FORMATS
 
     out = Path(out_dir)
@@ -388,16 +393,19 @@ def prediction_files(out_dir: str | Path, *, table_format: str = "ecsv", posteri
     if posterior:
         paths.update({"samples": out / "posterior_samples.ecsv", "corner": out / "corner.png",
                       "profile": out / "profile.png"})
+    if not plots:
+        paths = {k: v for k, v in paths.items() if v.suffix != ".png"}
     return paths
 
 
 def save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite: bool = False,
-                    command: str | None = None, table_format: str = "ecsv") -> dict[str, Path]:
+                    command: str | None = None, table_format: str = "ecsv", plots: bool = True) -> dict[str, Path]:
     """Write ``prediction.json``, ``prediction.ecsv`` (or ``prediction.vot`` with ``table_format="votable"``:
     :meth:`CataloguePrediction.to_table`, through :func:`gcml.io.tables.write_table` as for images),
     ``maps.fits`` (:func:`write_maps_fits`) and ``maps.png`` into ``out_dir``; for mass-npe predictions also
     ``posterior_samples.ecsv`` (the samples with units), ``corner.png`` and ``profile.png``
-    (:mod:`gcml.prediction.posterior_outputs`). Returns their paths (:func:`prediction_files`).
+    (:mod:`gcml.prediction.posterior_outputs`); ``plots=False`` leaves out the PNGs (a survey's quickest run).
+    Returns their paths (:func:`prediction_files`).
 
     Raises
     ------
@@ -408,15 +416,16 @@ def save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite
     # the files are one output: a run holds their lock from the existence checks to the last file, so two
     # runs into one folder never leave a mix of their files (a second writer fails with one sentence)
     with output_lock(Path(out_dir) / "prediction"):
-        return _save_prediction(pred, out_dir, overwrite=overwrite, command=command, table_format=table_format)
+        return _save_prediction(pred, out_dir, overwrite=overwrite, command=command, table_format=table_format,
+                                plots=plots)
 
 
 def _save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrite: bool, command: str | None,
-                     table_format: str) -> dict[str, Path]:
+                     table_format: str, plots: bool) -> dict[str, Path]:
     from gcml.io.common import atomic_output, check_output_path, command_line, utc_now
     from gcml.io.tables import write_table
 
-    paths = prediction_files(out_dir, table_format=table_format, posterior=pred.is_posterior)
+    paths = prediction_files(out_dir, table_format=table_format, posterior=pred.is_posterior, plots=plots)
     for p in paths.values():
         check_output_path(p, overwrite=overwrite)
     d = pred.to_dict()
@@ -428,11 +437,13 @@ def _save_prediction(pred: CataloguePrediction, out_dir: str | Path, *, overwrit
         tmp.write_text(json.dumps(d, indent=1))
     write_table(pred.to_table(), paths["table"], overwrite=overwrite)
     write_maps_fits(pred, paths["fits"], overwrite=overwrite, command=command)
-    plot_prediction_maps(pred, paths["png"], overwrite=overwrite)
+    if plots:
+        plot_prediction_maps(pred, paths["png"], overwrite=overwrite)
     if pred.is_posterior:
         from gcml.prediction.posterior_outputs import plot_corner, plot_profile
 
         write_table(pred.samples_table(), paths["samples"], overwrite=overwrite)
-        plot_corner(pred, paths["corner"], overwrite=overwrite)
-        plot_profile(pred, paths["profile"], overwrite=overwrite)
+        if plots:
+            plot_corner(pred, paths["corner"], overwrite=overwrite)
+            plot_profile(pred, paths["profile"], overwrite=overwrite)
     return paths

@@ -688,10 +688,11 @@ def _check_range(res: ImagePrediction, task: Any, warn: list[str]) -> None:
 
 
 def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: bool = False,
-                          stem: str | None = None, table_format: str = "ecsv") -> dict[str, Path]:
+                          stem: str | None = None, table_format: str = "ecsv", plots: bool = True) -> dict[str, Path]:
     """Write ``<stem>_mass.fits`` (mass map with the cutout's WCS; LOGSTD and FLUXV extensions),
     ``<stem>_prediction.json``, ``<stem>_prediction.ecsv`` (or ``.vot`` with ``table_format="votable"``; the
-    scalars with units, :meth:`ImagePrediction.to_table`) and ``<stem>_quicklook.png`` into the folder ``out``."""
+    scalars with units, :meth:`ImagePrediction.to_table`) and, with ``plots``, ``<stem>_quicklook.png`` into
+    the folder ``out``."""
     from gcml.io.common import make_output_dir
 
     out = Path(out)
@@ -704,17 +705,19 @@ def save_image_prediction(pred: ImagePrediction, out: str | Path, *, overwrite: 
     # one image's files are one output: locked from the existence checks to the last file, so two runs
     # never leave a mix of their files (a second writer fails with one sentence)
     with output_lock(out / stem):
-        return _save_image_prediction(pred, out, stem, overwrite, table_format)
+        return _save_image_prediction(pred, out, stem, overwrite, table_format, plots)
 
 
 def _save_image_prediction(pred: ImagePrediction, out: Path, stem: str, overwrite: bool,
-                           table_format: str) -> dict[str, Path]:
+                           table_format: str, plots: bool) -> dict[str, Path]:
     from gcml.io.common import atomic_output
     from gcml.io.fits import FitsExtension, write_fits_image
     from gcml.io.tables import TABLE_FORMATS, write_table
 
     paths = {"fits": out / f"{stem}_mass.fits", "json": out / f"{stem}_prediction.json",
              "table": out / f"{stem}_prediction{TABLE_FORMATS[table_format]}", "png": out / f"{stem}_quicklook.png"}
+    if not plots:
+        del paths["png"]
     if not overwrite:
         for p in paths.values():
             if p.exists():
@@ -770,7 +773,8 @@ def _save_image_prediction(pred: ImagePrediction, out: Path, stem: str, overwrit
     with atomic_output(paths["json"], overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(pred.summary(), indent=1, default=str))
     write_table(pred.to_table(), paths["table"], overwrite=overwrite)
-    _quicklook(pred, paths["png"], overwrite)
+    if plots:
+        _quicklook(pred, paths["png"], overwrite)
     return paths
 
 

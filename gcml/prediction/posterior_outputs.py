@@ -114,11 +114,11 @@ def plot_corner(pred: Any, path: str | Path, *, overwrite: bool = False, bins: i
             if i == d - 1:
                 ax.set_xlabel(pred.masses[names[j]].label, fontsize=8)
             else:
-                ax.set_xticklabels([])
+                ax.tick_params(labelbottom=False)   # (set_xticklabels([]) would cost a third of the plot)
             if j == 0 and i > 0:
                 ax.set_ylabel(pred.masses[names[i]].label, fontsize=8)
             elif j > 0:
-                ax.set_yticklabels([])
+                ax.tick_params(labelleft=False)
     fig.suptitle(f"{pred.galaxy or Path(pred.table).name}: mass-npe posterior, log10 M [Msun] "
                  f"({len(s)} samples)", fontsize=10)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.08, top=0.93, wspace=0.08, hspace=0.08)
@@ -136,7 +136,8 @@ def plot_profile(pred: Any, path: str | Path, *, overwrite: bool = False) -> Pat
 
     fixed = sorted((m.radius_kpc, m) for n, m in pred.masses.items()
                    if m.radius_kpc is not None and n != "log10_mass_within_rout")
-    fig, ax = plt.subplots(figsize=(6.2, 4.6), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.2, 4.6))
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.93)   # fixed: a layout engine doubles the cost
     if fixed:
         r = np.array([f[0] for f in fixed])
         ms = [f[1] for f in fixed]

@@ -179,7 +179,8 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
     split_half : also predict two random halves of each catalogue (seeded by ``seed``)
     n_splits : with ``split_half``, how many independent random splits per galaxy (each two predictions); the
         consistency rate is counted over all of them, a less noisy estimate than one split per galaxy
-    plots : write masses.png, mass_vs_mstar.png (and split_half.png) (:func:`plot_survey`)
+    plots : write the PNGs: masses.png, mass_vs_mstar.png (and split_half.png) (:func:`plot_survey`) and each
+        galaxy's (:func:`gcml.prediction.catalogue.save_prediction`); False: tables, JSON and FITS only
     progress : ``True`` for a tqdm.auto bar (notebooks), a callable ``progress(done, total)`` called after
         each galaxy, or None (silent) (:mod:`gcml.progress`)
     columns : ra_col, dec_col, v_col, verr_col for :func:`gcml.io.survey.read_survey_table`
@@ -211,7 +212,7 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
     posterior = bundle.get("task") == "catalogue-npe"  # mass-npe: posterior samples and plots as well
     for name in gals:
         gdir = out / name.replace(" ", "_")
-        for p in (gdir / "gcs.ecsv", *prediction_files(gdir, posterior=posterior).values()):
+        for p in (gdir / "gcs.ecsv", *prediction_files(gdir, posterior=posterior, plots=plots).values()):
             check_output_path(p, overwrite=overwrite)
     make_output_dir(out)
     results: list[GalaxyResult] = []
@@ -259,7 +260,7 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
         pred.warnings.extend(edge_warnings(pred, bundle))
         res.prediction = pred
         res.status = "predicted"
-        save_prediction(pred, gdir, overwrite=overwrite)
+        save_prediction(pred, gdir, overwrite=overwrite, plots=plots)
         if split_half:
             rng = item_rng(seed, i)
             idx = np.flatnonzero(member)
@@ -424,8 +425,10 @@ def plot_survey(results: list[GalaxyResult], out: Path, *, overwrite: bool = Fal
     n = len(done)
     ncol = min(6, n)
     nrow = -(-n // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.3 * nrow), squeeze=False, sharex=True,
-                             constrained_layout=True)
+    w, h = 2.6 * ncol, 2.3 * nrow
+    fig, axes = plt.subplots(nrow, ncol, figsize=(w, h), squeeze=False, sharex=True)
+    # fixed margins in inches (a layout engine costs seconds on 27 panels)
+    fig.subplots_adjust(left=0.75 / w, right=1 - 0.1 / w, bottom=0.6 / h, top=1 - 0.3 / h, wspace=0.3, hspace=0.35)
     for ax, g in zip(axes.ravel(), done, strict=False):
         p = g.prediction
         r, med, lo, hi = [], [], [], []
@@ -472,7 +475,7 @@ def plot_survey(results: list[GalaxyResult], out: Path, *, overwrite: bool = Fal
     ax.legend(fontsize=8)
     save(fig, "mass_vs_mstar.png")
 
-    diffs = [(g.name, *split_half_difference(g)) for g in done if split_half_difference(g) is not None]
+    diffs = [(g.name, *d) for g in done if (d := split_half_difference(g)) is not None]
     if diffs:
         fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
         x = np.arange(len(diffs))
