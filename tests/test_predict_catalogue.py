@@ -166,12 +166,12 @@ def _training_mixture_coverage(tmp_path, n_gal: int, seed: int, n_samples: int, 
 @needs_default
 @pytest.mark.slow
 def test_synthetic_catalogues_coverage(tmp_path):
-    """100 galaxies of the default model's own training mixture (early, disk, merger), statistical intervals
+    """100 galaxies of the shipped CNN's own training mixture (early, disk, merger), statistical intervals
     (without the systematic term, which makes the full ones conservative here: 0.81): 68 % coverage within
     2 binomial sigma (0.047) of 0.68, 95 % coverage >= 0.89. (Disk and merger galaxies alone are not the
     default's distribution since it was retrained on the early-type priors: its intervals there are wider
     than needed, 0.80 on 80 of them.)"""
-    c68, c95, n = _training_mixture_coverage(tmp_path, 100, seed=11, n_samples=400)
+    c68, c95, n = _training_mixture_coverage(tmp_path, 100, seed=11, n_samples=400, model="mass-cnn-default")
     assert n >= 90
     assert 0.585 <= c68 <= 0.775, c68
     assert c95 >= 0.89, c95
@@ -212,9 +212,12 @@ def test_maps_are_the_training_maps(tmp_path):
 
 
 @needs_default
-def test_ngc3377_end_to_end(shared_data, tmp_path, cli):
+@pytest.mark.parametrize("model", [(), ("--model", "mass-cnn-default")], ids=["default-npe", "cnn"])
+def test_ngc3377_end_to_end(shared_data, tmp_path, cli, model):
     tab = shared_data / "sluggs" / "ngc3377_gc_rv_forbes2017.tsv.txt"
-    r = cli("predict", tab, "--galaxy", "NGC 3377", "-o", tmp_path / "out", "--samples", "300", "--device", "cpu")
+    r = cli("predict", tab, "--galaxy", "NGC 3377", "-o", tmp_path / "out", "--samples", "300", "--device", "cpu",
+            *model)
+    assert ("Monte Carlo draws" in r.output) == bool(model) and ("posterior" in r.output) != bool(model)
     assert r.exit_code == 0, r.output
     assert "NGC 3377" in r.output and "126 GCs" in r.output
     d = json.loads((tmp_path / "out" / "prediction.json").read_text())
@@ -229,7 +232,7 @@ def test_ngc3377_end_to_end(shared_data, tmp_path, cli):
     assert r2.exit_code == 2 and "already exists" in r2.output
     # the same seed gives the same numbers
     r3 = cli("predict", tab, "--galaxy", "NGC 3377", "-o", tmp_path / "out", "--samples", "300", "--overwrite",
-             "--device", "cpu")
+             "--device", "cpu", *model)
     assert r3.exit_code == 0
     assert json.loads((tmp_path / "out" / "prediction.json").read_text())["masses"] == d["masses"]
 

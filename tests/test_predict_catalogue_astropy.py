@@ -71,7 +71,8 @@ def test_api_predict_takes_a_table_and_result_to_table(shared_data, tmp_path):
     res = predict(t, position=SkyCoord(NGC3377["ra"], NGC3377["dec"], unit="deg"),
                   distance_mpc=10.9 * u.Mpc, vsys=NGC3377["vsys"], n_samples=30, out=tmp_path / "o", device="cpu")
     assert res.kind == "catalogue"
-    assert {p.name for p in res.files.values()} == {"prediction.json", "prediction.ecsv", "maps.fits", "maps.png"}
+    assert {p.name for p in res.files.values()} == {"prediction.json", "prediction.ecsv", "maps.fits", "maps.png",
+                                                    "posterior_samples.ecsv", "corner.png", "profile.png"}
     qt = res.to_table()
     assert isinstance(qt, QTable)
     assert qt["median"].unit == u.dex(u.Msun) and qt["network_std"].unit == u.dex and qt["radius"].unit == u.kpc
@@ -119,7 +120,7 @@ def test_cli_catalogue_writes_ecsv_and_fits_with_wcs(shared_data, tmp_path, cli)
             u.Unit(h.header["BUNIT"], format="fits")  # parses
         assert u.Unit(hdul[0].header["BUNIT"], format="fits") == u.km / u.s
         hist = "\n".join(str(v) for v in hdul[0].header["HISTORY"])
-        assert "gcml" in hist and "sha256" in hist and "mass-cnn-default.pt" in hist
+        assert "gcml" in hist and "sha256" in hist and "mass-npe-default.pt" in hist
         w = WCS(hdul[0].header)
         v_fits = hdul[0].data
         h, wd = v_fits.shape

@@ -232,3 +232,21 @@ def test_shipped_mass_npe_by_name_on_ngc3377(shared_data, tmp_path, cli):
     assert abs(m.median - tme["median"]) < 2 * np.hypot(0.5 * (m.p84 - m.p16), 0.5 * (tme["p84"] - tme["p16"]))
     r = cli("predict", str(table), "--galaxy", "NGC 3377", "--model", "no-such-model", "-o", str(tmp_path / "x"))
     assert r.exit_code == 2 and "mass-npe-default" in r.output and not (tmp_path / "x").exists()
+
+
+def test_distance_spread_is_the_distance_part_only():
+    """distance_std of a posterior: samples = a + b ln D + scatter give |b| std(ln D), whatever the scatter
+    and however few samples share a distance; one distance for all samples gives exactly 0."""
+    from gcml.prediction.catalogue_npe import distance_spread
+
+    rng = np.random.default_rng(1)
+    d = 15.0 * np.exp(0.1 * rng.standard_normal(100))
+    dist = np.tile(d, 100)                                       # 100 distances, 100 samples each (round robin)
+    b = np.array([0.434, -0.2, 0.0])
+    s = 11.0 + np.log(dist)[:, None] * b + 0.15 * rng.standard_normal((len(dist), 3))
+    got = distance_spread(s, dist)
+    np.testing.assert_allclose(got, np.abs(b) * np.std(np.log(dist)), atol=0.003)
+    # the spread of per-distance means would also count the scatter's Monte Carlo noise (0.15 / sqrt(100))
+    per_mean = s.reshape(100, 100, 3).mean(0)
+    assert np.std(per_mean[:, 2]) > 0.01 > got[2]
+    assert np.array_equal(distance_spread(s, np.full(len(s), 15.0)), np.zeros(3))

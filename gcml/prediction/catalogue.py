@@ -76,8 +76,9 @@ from gcml.prediction.catalogue_result import (  # noqa: F401  (the result and it
 )
 from gcml.prediction.sky import inverse_tangent_plane, mock_catalogue, tangent_plane  # noqa: F401
 
-#: The shipped default model (``scripts/train_default_mass_model.py``; model card docs/model-cards/).
-DEFAULT_MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "models" / "mass-cnn-default.pt"
+#: The shipped default model for catalogues: mass-npe (``scripts/train_default_npe_model.py``; model card
+#: docs/model-cards/mass-npe-default.md). The shipped CNN, ``mass-cnn-default``, is one ``model=`` away.
+DEFAULT_MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "models" / "mass-npe-default.pt"
 #: Monte Carlo draws of a CNN prediction when ``n_samples`` is not given.
 DEFAULT_SAMPLES = 1000
 #: Fractional distance error assumed when none is given.
@@ -87,7 +88,7 @@ DEFAULT_DISTANCE_FRACTION = 0.1
 CENTRE_OFFSET_LIMIT = 0.75
 
 def default_model_path() -> Path:
-    """The shipped default galaxy-mass model (``gcml/data/models/mass-cnn-default.pt``).
+    """The shipped default galaxy-mass model (``gcml/data/models/mass-npe-default.pt``).
 
     Raises
     ------
@@ -95,7 +96,7 @@ def default_model_path() -> Path:
     """
     if not DEFAULT_MODEL_FILE.is_file():
         raise InputError(f"{DEFAULT_MODEL_FILE}: the default mass model is not installed; give `model` or run "
-                         "scripts/train_default_mass_model.py --install")
+                         "scripts/train_default_npe_model.py --install")
     return DEFAULT_MODEL_FILE
 
 
@@ -520,11 +521,14 @@ def predict_catalogue(
 
         n_samples = DEFAULT_NPE_SAMPLES if posterior else DEFAULT_SAMPLES
     n_draws = n_samples
+    sample_bytes = 0.0
     if posterior:
         from gcml.prediction.catalogue_npe import baseline_draws
 
         n_draws = baseline_draws(n_samples)
-    check_resources("predict", memory=float(n_draws) * 8 * 3 * 10 * 10 * 4)
+        # the posterior samples (float64, kept twice) and a float32 copy, a lower bound on the flow's own memory
+        sample_bytes = float(n_samples) * len(tm.targets) * (8 * 2 + 4)
+    check_resources("predict", memory=float(n_draws) * 8 * 3 * 10 * 10 * 4 + sample_bytes)
     geom = _geometry(tm.bundle, mpath)
     missing = [] if posterior else [c for c in tm.channels if c not in CHANNELS]
     if missing:

@@ -18,7 +18,9 @@ steps of this module instead of ``network_masses``:
    The velocity errors are an input of the network and the GC sampling noise is part of the learnt
    posterior, so there is no bootstrap (it would count that noise twice). Each target's percentiles come
    from the samples; the posterior mean and standard deviation at the nominal distance are reported as the
-   "network" values and the spread of the per-distance posterior means as ``distance_std``.
+   "network" values, and as ``distance_std`` the spread the distance error alone causes: the slope of the
+   samples against log distance (least squares over all samples) times the spread of log distance (the
+   spread of per-distance means would add the Monte Carlo noise of a few samples per distance).
 """
 
 from __future__ import annotations
@@ -95,6 +97,18 @@ class PosteriorDraws:
     n_distance_draws: int
 
 
+def distance_spread(samples: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """Per target, the standard deviation the distance draws cause in ``samples`` (n, T): |b| std(ln D), b
+    the least-squares slope of the samples against ln D; zeros when every sample has the same distance."""
+    ld = np.log(np.asarray(distance, float))
+    sd = float(np.std(ld))
+    if not len(ld) or sd <= 1e-12:
+        return np.zeros(samples.shape[1])
+    c = ld - ld.mean()
+    slope = (c[:, None] * (samples - samples.mean(0))).sum(0) / (c * c).sum()
+    return np.abs(slope) * sd
+
+
 def posterior_masses(tm: Any, cats: Any, dscale: np.ndarray, distance_mpc: float, n_samples: int, seed: int,
                      r_out: float, r_e_kpc: float | None) -> PosteriorDraws:
     """Posterior samples of every target of a loaded mass-npe model (:class:`gcml.models.trained.TrainedModel`)
@@ -116,8 +130,7 @@ def posterior_masses(tm: Any, cats: Any, dscale: np.ndarray, distance_mpc: float
     dist = np.tile(float(distance_mpc) * np.asarray(dscale, float), per)[:n]
     ok = np.isfinite(samples).all(1)
     samples, dist = samples[ok], dist[ok]
-    with np.errstate(invalid="ignore"):
-        per_draw_mean = np.nanmean(draws, 0)                     # (K, T)
+    dist_sd = distance_spread(samples, dist)
     units = tm.target_units
     sys_sd = np.broadcast_to(np.asarray(task.systematic, float), (t,))
     masses: dict[str, MassEstimate] = {}
@@ -127,7 +140,7 @@ def posterior_masses(tm: Any, cats: Any, dscale: np.ndarray, distance_mpc: float
             name=name, label=target_label(name, r_out), unit=(units[j] if j < len(units) else "") or "dex(Msun)",
             median=med, p16=p16, p84=p84, p2_5=p2, p97_5=p97, network_mean=float(np.mean(nominal[:, j])),
             network_std=float(np.std(nominal[:, j])), bootstrap_std=math.nan,
-            distance_std=float(np.nanstd(per_draw_mean[:, j])), radius_kpc=target_radius(name, r_out, r_e_kpc),
+            distance_std=float(dist_sd[j]), radius_kpc=target_radius(name, r_out, r_e_kpc),
             systematic_std=float(sys_sd[j]))
     return PosteriorDraws(masses=masses, samples=samples.astype(np.float32), sample_distance_mpc=dist.astype(np.float32),
                           n_distance_draws=k)
