@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # NGC 3377's mass from the radial velocities of its 126 globular clusters (SLUGGS, Forbes et al. 2017),
-# with gcml's shipped default mass model: centre, distance (10.9 Mpc), v_sys (690 km/s) and R_e come from
-# the SLUGGS galaxy table shipped in gcml (--galaxy). Writes predict_ngc3377/prediction.json and maps.png.
+# with gcml's shipped default mass model (mass-npe, a posterior from the individual GCs; add
+# --model mass-cnn-default for the Kaur et al. CNN): centre, distance (10.9 Mpc), v_sys (690 km/s) and R_e
+# come from the SLUGGS galaxy table shipped in gcml (--galaxy). Writes predict_ngc3377/prediction.json,
+# posterior_samples.ecsv, corner.png, profile.png and maps.png.
 # Run from anywhere: bash examples/ngc3377.sh [OUTPUT_FOLDER]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

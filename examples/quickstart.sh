@@ -8,8 +8,9 @@ gcml info demo/maps.h5 --plot demo/maps.png --overwrite
 # it on the held-out galaxies with the paper's metrics and the Watkins et al. (2010) estimator beside it.
 gcml train mass-cnn --data demo/maps.h5 --channels 2 --epochs 8 --seed 1 -o demo/run --overwrite
 gcml evaluate demo/run/best.pt demo/maps.h5 --split test -o demo/report --overwrite
-# NGC 3377's total mass from its 126 SLUGGS globular-cluster velocities (Forbes et al. 2017) with gcml's
-# shipped default mass model (examples/ngc3377.sh; results in demo/ngc3377/).
+# NGC 3377's mass profile from its 126 SLUGGS globular-cluster velocities (Forbes et al. 2017) with gcml's
+# shipped default mass model, mass-npe: a posterior from the individual GCs (examples/ngc3377.sh; results,
+# posterior samples, corner and profile plots in demo/ngc3377/).
 bash "$(dirname "${BASH_SOURCE[0]}")/ngc3377.sh" demo/ngc3377
 # A globular cluster's mass map, mass, M/L, age and distance from a Pan-STARRS1-style image (pi-DOC) with
 # gcml's shipped default model: one simulated cluster, observed at 30 kpc as a survey sees it (not smoothed;
