@@ -12,7 +12,10 @@ numbers (to 1e-6) and still loads the bundles written before the change:
 * three small bundles in the Keras-import layout of format 1.0 (``pidoc_norms``: ``targets.norm`` with
   ``transform``/``mean``/``std``, no ``task`` entry), saved to ``tests/data/bundle_1.0_imported_<arch>.pt``
   with seeded random weights (the published weights are too large to keep in the repository);
-* one small trained-layout 1.0 bundle of a scalar pi-DOC CNN (``tests/data/bundle_1.0_trained_cnn.pt``).
+* one small trained-layout 1.0 bundle of a scalar pi-DOC CNN (``tests/data/bundle_1.0_trained_cnn.pt``);
+* since 2026-11-27, the shipped ``mass-npe-default.pt`` (gcml predict's default for catalogues): seeded
+  posterior draws (encoder, flow, N-dependent spread and the correlated systematic shifts) for two fixed
+  catalogues, so that a change in gcml, torch or zuko that moves the default's samples fails the test.
 
 Usage::
 
@@ -22,8 +25,9 @@ Usage::
 The file records, per bundle, the inputs and every output array of the loading/decoding path in use when
 it was made (``mass`` maps sub-sampled by 4 in each axis to keep the file small; totals use every pixel).
 
-Rewritten once since: when the shipped ``mass-cnn-default.pt`` was retrained on the early-type priors
-(issue 12), its entries were recomputed with ``--write`` (the other bundles' numbers were unchanged).
+Rewritten twice since: when the shipped ``mass-cnn-default.pt`` was retrained on the early-type priors
+(issue 12), its entries were recomputed with ``--write`` (the other bundles' numbers were unchanged); when the
+``mass_npe`` entries were added (2026-11-27; the others unchanged, checked first without ``--write``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,21 @@ def mass_cnn_inputs() -> np.ndarray:
     v = rng.normal(0.0, 60.0, (n, 1, 10, 10))
     count = rng.uniform(0.0, 30.0, (n, 1, 10, 10))
     return np.concatenate([sigma, v, count], 1).astype(np.float32)
+
+
+def npe_inputs(seed: int = 11):
+    """Two fixed GC catalogues (40 and 150 GCs; x, y [kpc], v_los, v_err [km/s], in_map: the 40 kpc map)."""
+    from gcml.io.catalogues import Catalogues
+
+    rng = np.random.default_rng(seed)
+    n = 150
+    x, y = rng.normal(0.0, 8.0, (2, n)), rng.normal(0.0, 8.0, (2, n))
+    v, e = rng.normal(0.0, 150.0, (2, n)), rng.uniform(5.0, 30.0, (2, n))
+    mask = np.zeros((2, n), bool)
+    mask[0, :40] = True
+    mask[1] = True
+    in_map = (np.abs(x) <= 20.0) & (np.abs(y) <= 20.0)
+    return Catalogues.from_padded(x, y, v, e, in_map, mask), np.stack([x, y, v, e, in_map, mask], -1)
 
 
 def pidoc_inputs(size: int, n: int = 2, seed: int = 7) -> np.ndarray:
@@ -126,6 +145,13 @@ def reference_values(write_bundles: bool = False) -> dict[str, np.ndarray]:
     # (calibration.systematic_dex, scripts/measure_family_systematic.py) is added in quadrature on top of it
     ref.update({"mass_cnn/x": x, "mass_cnn/mean": mean, "mass_cnn/std": tm.task.statistical_std(std),
                 "mass_cnn/std_total": std})
+    # shipped mass-npe (catalogue task): seeded posterior draws through the path gcml predict uses
+    from gcml.models.npe import posterior_samples
+
+    cats, raw = npe_inputs()
+    tm = TrainedModel.load(MODELS / "mass-npe-default.pt")
+    ref["mass_npe/catalogues"] = raw
+    ref["mass_npe/samples"] = posterior_samples(tm.network, tm.task, cats, 64, seed=5).astype(np.float64)
     # shipped pidoc-net (map + scalar task): the decoding prediction/images.py uses
     # (the noiseless model was the default until the noise-aware one replaced it: same weights, same values)
     x = pidoc_inputs(160)
