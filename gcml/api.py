@@ -177,13 +177,15 @@ def predict(path: str | Path, *, model: str | Path | None = None, out: str | Pat
 
 
 def evaluate(models: list[str | Path], mapset: str | Path, *, split: str = "test", out: str | Path = "report",
-             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096, progress: Any = None) -> Any:
+             overwrite: bool = False, device: str = "cpu", batch_size: int = 4096, progress: Any = None,
+             systematic: bool = True) -> Any:
     """Score model bundles on a MapSet split and write the report folder ``out``.
 
     Kinematic MapSets: :func:`gcml.evaluation.report.evaluate` (returns an ``EvaluateResult``); photometric
     ones: :func:`gcml.evaluation.pidoc_metrics.evaluate_photometry` (``PidocEvaluateResult``; at most 16
     images per forward pass). ``progress``: ``True`` for a tqdm.auto bar (notebooks), a callable
-    ``progress(done, total)``, or None (silent, the default).
+    ``progress(done, total)``, or None (silent, the default). ``systematic=False`` scores kinematic models
+    without their bundle's systematic term (the statistical intervals, for galaxies of the training families).
     """
     from gcml.io.mapset import read_header
 
@@ -192,9 +194,11 @@ def evaluate(models: list[str | Path], mapset: str | Path, *, split: str = "test
     if read_header(mapset)["kind"] == "photometry":
         from gcml.evaluation.pidoc_metrics import evaluate_photometry
 
+        if not systematic:
+            raise ConfigError("`systematic`: pi-DOC models carry no systematic term; leave it out")
         return evaluate_photometry(list(models), mapset, split, out, overwrite=overwrite, device=device,
                                    batch_size=min(batch_size, 16), progress=progress)
     from gcml.evaluation.report import evaluate as evaluate_kinematics
 
     return evaluate_kinematics(list(models), mapset, split, out, overwrite=overwrite, device=device,
-                               batch_size=batch_size, progress=progress)
+                               batch_size=batch_size, progress=progress, systematic=systematic)

@@ -421,3 +421,30 @@ def test_fast_sampling_equals_the_flow(flow, one_thread):
         plain = net.flow(net.context(x)).sample((500,))
     assert fast.shape == plain.shape == (500, 3, net.n_targets)
     assert torch.allclose(fast, plain, atol=1e-5)
+
+
+def test_evaluate_without_the_systematic_term(tmp_path, cli):
+    """gcml evaluate --no-systematic scores the shipped mass-npe's statistical posterior (the one to check on
+    galaxies of its training families): the same medians, narrower intervals, and the report says which."""
+    import json
+
+    from gcml.simulate.galaxies import SimulateMapsConfig, simulate_maps
+
+    cfg = SimulateMapsConfig(families=("early", "disk", "early", "merger"), n_galaxies=24, views=1, seed=5,
+                             n_gc=300, subsample=(0.3, 1.0), v_error_model="sluggs", catalogues=True)
+    simulate_maps(cfg, tmp_path / "g.h5")
+    reps = {}
+    for flag in ("--systematic", "--no-systematic"):
+        r = cli("evaluate", "mass-npe-default", tmp_path / "g.h5", "--split", "all", "-o", tmp_path / flag, "-q",
+                flag)
+        assert r.exit_code == 0, r.output
+        reps[flag] = json.loads((tmp_path / flag / "metrics.json").read_text())
+    (lab,) = reps["--systematic"]["models"]     # the bundle's label: its folder and file name
+    with_term, without = (reps[f]["models"][lab] for f in ("--systematic", "--no-systematic"))
+    assert with_term["_model"]["systematic_term"] == "included" and without["_model"]["systematic_term"] == "left out"
+    assert "systematic term left out" in (tmp_path / "--no-systematic" / "report.md").read_text()
+    for t in ("log10_mass_within_rout", "log10_mass_total"):
+        assert abs(with_term[t]["bias_dex"] - without[t]["bias_dex"]) < 0.02
+    cov = [sum(reps[f]["calibration"][lab]["per_target"][t]["coverage"]["0.95"]
+               for t in NPE_TARGETS) for f in ("--systematic", "--no-systematic")]
+    assert cov[0] >= cov[1]

@@ -25,6 +25,10 @@ def evaluate_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("report"),
     device: DeviceOpt = "cpu",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Maps per forward pass.")] = 4096,
+    systematic: Annotated[bool, typer.Option("--systematic/--no-systematic", help="Keep each bundle's systematic "
+                                             "term (its error on galaxy families it never saw); --no-systematic "
+                                             "scores the statistical intervals alone (for galaxies of the "
+                                             "training families).")] = True,
     config: ConfigOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
@@ -44,7 +48,7 @@ def evaluate_cmd(
             raise InputError("evaluate: give at least one model bundle and then the MapSet, e.g. "
                              "'gcml evaluate runs/mass-cnn/best.pt maps.h5'")
         res = evaluate(fl[:-1], fl[-1], split=o["split"], out=o["out"], overwrite=o["overwrite"], device=o["device"],
-                       batch_size=o["batch_size"])
+                       batch_size=o["batch_size"], systematic=o["systematic"])
     if isinstance(res, PidocEvaluateResult):  # pi-DOC models on photometry: gcml/evaluation/pidoc_metrics.py
         from gcml.cli.evaluate_pidoc import print_pidoc_evaluation
 

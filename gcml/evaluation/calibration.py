@@ -177,13 +177,21 @@ def tarp(samples: np.ndarray, truth: np.ndarray, *, seed: int | np.random.Genera
 
 
 def tarp_from_fractions(f: np.ndarray, *, n_alpha: int = TARP_N_ALPHA) -> dict[str, Any]:
-    """ECP curve from the per-item fractions ``f_i`` of posterior mass closer to the reference than the truth."""
+    """ECP curve from the per-item fractions ``f_i`` of posterior mass closer to the reference than the truth.
+
+    ``max_abs_deviation`` is (on the alpha grid) the Kolmogorov-Smirnov distance of the ``f_i`` from U(0, 1),
+    so a calibrated posterior reaches about 0.87 / sqrt(n) on average by chance (1.36 / sqrt(n) at 95 %:
+    0.030 for n = 2,000 items): ``ks_p`` is the p-value of that test, ``noise_95`` the 95 % level."""
+    from scipy.stats import kstest
+
     f = np.asarray(f, float)
     alpha = np.linspace(0.0, 1.0, n_alpha)
     ecp = (f[None, :] < alpha[:, None]).mean(1) if f.size else np.full(n_alpha, np.nan)
     dev = ecp - alpha
     return {"n": int(f.size), "alpha": alpha.tolist(), "ecp": ecp.tolist(),
             "max_abs_deviation": float(np.max(np.abs(dev))), "mean_deviation": float(np.mean(dev)),
+            "ks_p": float(kstest(f, "uniform").pvalue) if f.size else float("nan"),
+            "noise_95": float(1.358 / np.sqrt(f.size)) if f.size else float("nan"),
             "calibrated": bool(np.max(np.abs(dev)) <= TARP_MAX_DEVIATION)}
 
 

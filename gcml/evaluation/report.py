@@ -74,7 +74,7 @@ def _catalogue_posteriors(model, task, mpath: Path, split: str, dev, n_samples: 
 
 def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str | Path, *,
              overwrite: bool = False, device: str = "cpu", batch_size: int = 4096,
-             n_samples: int = 500, progress: Any = None) -> EvaluateResult:
+             n_samples: int = 500, progress: Any = None, systematic: bool = True) -> EvaluateResult:
     """Evaluate one or more model bundles on a MapSet split and write the report folder ``out``.
 
     Parameters
@@ -86,6 +86,9 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
     n_samples : posterior draws per map for models that return posteriors (mass-npe)
     progress : ``True`` for a tqdm.auto bar over the maps of every model (notebooks), a callable
         ``progress(done, total)``, or None (silent, the default) (:mod:`gcml.progress`)
+    systematic : keep a bundle's systematic term (``calibration.systematic_dex``: its error on galaxy
+        families it never saw); False scores the statistical intervals alone, the ones to check on galaxies
+        of the training families (the term makes them conservative there by design)
 
     Returns
     -------
@@ -127,6 +130,10 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
             tm.geometry.check_maps(hdr["kind"], hdr["shape"], hdr["pixel_scale"], hdr["pixel_unit"], maps=mpath,
                                    model=m)
         tm.task.check_header(hdr, mpath)
+        if not systematic and hasattr(tm.task, "systematic"):
+            tm.task.systematic = np.zeros_like(np.asarray(tm.task.systematic, float))
+            if hasattr(tm.task, "systematic_corr"):
+                tm.task.systematic_corr = None
         loaded.append((Path(m), tm))
     ms = read_mapset(mpath, split=split, with_truth=False)
     if ms.n == 0:
@@ -188,7 +195,10 @@ def evaluate(models: list[str | Path], mapset: str | Path, split: str, out: str 
         per["_model"] = {"file": str(path), "architecture": b.architecture, "arch_kwargs": b.arch_kwargs,
                          "channels": task.channels, "loss": b.targets.get("loss"),
                          "parameters": int(sum(p.numel() for p in tm.network.parameters())),
-                         "trained_on_sha256": b.provenance.get("data_sha256")}
+                         "trained_on_sha256": b.provenance.get("data_sha256"),
+                         "systematic_term": ("left out" if not systematic else
+                                             "included" if np.any(np.asarray(b.calibration.get("systematic_dex", 0.0)))
+                                             else "none in the bundle")}
         res.models[lab] = per
 
     if TME_META in ms.meta and TME_TARGET in ms.targets:
@@ -251,6 +261,8 @@ def comparison_table(doc: dict[str, Any]) -> str:
             if t == "_model":
                 continue
             desc = f"{info['architecture']} d{info['arch_kwargs'].get('depth', '')} {info.get('loss') or ''}".strip()
+            if info.get("systematic_term") == "left out":
+                desc += ", systematic term left out"
             rows.append(f"| {lab} ({desc}) | {','.join(info['channels'])} | {t} | {m['n']} | {_f(m['accuracy'], '.1f')} | "
                         f"{_f(m['mae_norm'], '.3f')} | {_f(m['rmse_norm'], '.3f')} | {_f(m['mae_dex'], '.3f')} | "
                         f"{_f(m['bias_dex'], '+.3f')} | {_f(m['scatter_dex'], '.3f')} | {_f(m.get('coverage_68'), '.2f')} | "
