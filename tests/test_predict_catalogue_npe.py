@@ -250,3 +250,20 @@ def test_distance_spread_is_the_distance_part_only():
     per_mean = s.reshape(100, 100, 3).mean(0)
     assert np.std(per_mean[:, 2]) > 0.01 > got[2]
     assert np.array_equal(distance_spread(s, np.full(len(s), 15.0)), np.zeros(3))
+
+
+def test_default_model_warns_when_errors_are_missing(shared_data, tmp_path):
+    """The default (mass-npe) reads every GC's velocity error; a table without errors (taken as exact, 0 km/s)
+    is below every training error (2-194 km/s) and is warned about, besides the missing column."""
+    from gcml.io.tables import read_table
+    from gcml.prediction.catalogue import predict_catalogue
+
+    t = read_table(shared_data / "sluggs" / "ngc3377_gc_rv_forbes2017.tsv.txt")
+    t.remove_column("e_HRV")
+    t.write(tmp_path / "noerr.ecsv")
+    p = predict_catalogue(tmp_path / "noerr.ecsv", None, galaxy="NGC 3377", n_samples=200, seed=0)
+    text = " ".join(p.warnings)
+    assert "no velocity-error column" in text and "below the smallest training error (2 km/s)" in text
+    with_err = predict_catalogue(shared_data / "sluggs" / "ngc3377_gc_rv_forbes2017.tsv.txt", None,
+                                 galaxy="NGC 3377", n_samples=200, seed=0)
+    assert not any("smallest training error" in w for w in with_err.warnings)

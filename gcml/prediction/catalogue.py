@@ -411,6 +411,12 @@ def range_checks(tm: Any, gcs: GCSample, masses: dict[str, MassEstimate], map_di
     if vmax is not None and len(e_obs) and float(np.median(e_obs)) > float(vmax):
         warns.append(f"the median velocity error {np.median(e_obs):.0f} km/s exceeds the training maps' "
                      f"{float(vmax):.0f} km/s; the dispersion is inflated by noise the model has not seen")
+    vmin = attrs.get("v_error_min_kms", ranges.get("v_error_min_kms"))
+    if posterior and vmin is not None and len(e_obs) and float(np.median(e_obs)) < float(vmin):
+        # mass-npe reads every GC's error: errors of 0 (a table without them) lie outside what it was trained on
+        warns.append(f"the median velocity error {np.median(e_obs):.1f} km/s is below the smallest training error "
+                     f"({float(vmin):g} km/s); this model reads each GC's error, so its posterior is an "
+                     "extrapolation: give the catalogue's errors if it has them")
     n_out = gcs.n - n_in
     if n_out and posterior:
         notes.append(f"{n_out} GC(s) lie outside the {extent_kpc:g} kpc map; they are passed to the network "
