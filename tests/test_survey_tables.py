@@ -148,21 +148,24 @@ def test_predict_galaxy_all_cli(tmp_path, cli):
 
 
 def test_edge_warnings():
+    """Masses at the edge of the training labels (within 0.15 dex, or a 95 % interval beyond) or outside them
+    are warned about, by every prediction (range_checks), not only by surveys."""
     from types import SimpleNamespace
 
-    from gcml.prediction.survey import edge_warnings
+    from gcml.prediction.catalogue import label_warnings
 
-    bundle = {"targets": {"names": ["log10_mass_total", "log10_mass_within_rout"],
-                          "norm": {"data_min": [11.0, 10.0], "data_max": [14.5, 12.5]}}}
+    names, lo, hi = ["log10_mass_total", "log10_mass_within_rout"], [11.0, 10.0], [14.5, 12.5]
 
     def m(med, lo, hi):
         return SimpleNamespace(label="x", median=med, p16=med - 0.1, p84=med + 0.1, p2_5=lo, p97_5=hi)
 
-    inside = SimpleNamespace(masses={"log10_mass_total": m(12.5, 12.2, 12.8), "log10_mass_within_rout": m(11.5, 11.3, 11.7)})
-    assert edge_warnings(inside, bundle) == []
-    top = SimpleNamespace(masses={"log10_mass_total": m(14.4, 14.1, 14.6), "log10_mass_within_rout": m(10.05, 9.9, 10.2)})
-    w = edge_warnings(top, bundle)
+    assert label_warnings({"log10_mass_total": m(12.5, 12.2, 12.8), "log10_mass_within_rout": m(11.5, 11.3, 11.7)},
+                          names, lo, hi) == []
+    w = label_warnings({"log10_mass_total": m(14.4, 14.1, 14.6), "log10_mass_within_rout": m(10.05, 9.9, 10.2)},
+                       names, lo, hi)
     assert len(w) == 2 and "upper edge" in w[0] and "lower edge" in w[1]
+    w = label_warnings({"log10_mass_total": m(14.7, 14.5, 14.9)}, names, lo, hi)
+    assert len(w) == 1 and "outside the training labels' range" in w[0]
 
 
 def test_predict_galaxy_all_json_and_astropy_outputs(tmp_path, cli):

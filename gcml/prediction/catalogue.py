@@ -425,12 +425,34 @@ def range_checks(tm: Any, gcs: GCSample, masses: dict[str, MassEstimate], map_di
         notes.append(f"{n_out} GC(s) lie outside the {extent_kpc:g} kpc map; they weigh on the edge pixels "
                      "through the smoothing kernel, as in training")
     task = tm.task
-    for j, name in enumerate(tm.targets):
-        lo_t, hi_t = (float(task.y_min[j]), float(task.y_max[j])) if hasattr(task, "y_min") else (-np.inf, np.inf)
-        m = masses[name]
-        if m.median < lo_t or m.median > hi_t:
-            warns.append(f"{name} = {m.median:.2f} is outside the training labels' range {lo_t:.2f}-{hi_t:.2f}")
+    if hasattr(task, "y_min"):
+        warns += label_warnings(masses, list(tm.targets), task.y_min, task.y_max)
     return ranges, warns, notes
+
+
+#: A result closer than this to either end of the training labels' range is "at the edge" [dex].
+EDGE_MARGIN_DEX = 0.15
+
+
+def label_warnings(masses: dict[str, MassEstimate], names: list[str], lo: Any, hi: Any) -> list[str]:
+    """Warnings for masses outside the training labels' range [lo, hi] (per target), or at its edge: a median
+    within :data:`EDGE_MARGIN_DEX` of either end, or a 95 % interval reaching beyond it (the network
+    saturates there and cannot return more, or less)."""
+    out = []
+    for j, name in enumerate(names):
+        m = masses.get(name)
+        if m is None:
+            continue
+        lo_t, hi_t = float(np.asarray(lo).ravel()[j]), float(np.asarray(hi).ravel()[j])
+        if m.median < lo_t or m.median > hi_t:
+            out.append(f"{name} = {m.median:.2f} is outside the training labels' range {lo_t:.2f}-{hi_t:.2f}")
+        elif m.median > hi_t - EDGE_MARGIN_DEX or m.p97_5 > hi_t:
+            out.append(f"{m.label} = {m.median:.2f} sits at the upper edge of the training labels "
+                       f"({lo_t:.2f}-{hi_t:.2f}): the network cannot return more, the true mass may be higher")
+        elif m.median < lo_t + EDGE_MARGIN_DEX or m.p2_5 < lo_t:
+            out.append(f"{m.label} = {m.median:.2f} sits at the lower edge of the training labels "
+                       f"({lo_t:.2f}-{hi_t:.2f}): the network cannot return less, the true mass may be lower")
+    return out
 
 
 def predict_catalogue(

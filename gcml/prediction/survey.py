@@ -109,34 +109,6 @@ def split_half_difference(g: GalaxyResult, k: int = 0) -> tuple[float, float] | 
     return a.median - b.median, math.hypot(sa, sb)
 
 
-#: A result closer than this to either end of the training labels' range is "at the edge" [dex].
-EDGE_MARGIN_DEX = 0.15
-
-
-def edge_warnings(pred: Any, bundle: dict) -> list[str]:
-    """Warnings for masses at the edge of the training range: a median within :data:`EDGE_MARGIN_DEX` of the
-    lowest or highest training label, or a 95 % interval reaching beyond it (the network saturates there)."""
-    tg = bundle.get("targets") or {}
-    names = list(tg.get("names") or [])
-    norm = tg.get("norm") or {}
-    lo_all, hi_all = norm.get("data_min"), norm.get("data_max")
-    if lo_all is None or hi_all is None:
-        return []
-    out = []
-    for j, name in enumerate(names):
-        m = pred.masses.get(name)
-        if m is None:
-            continue
-        lo, hi = float(np.asarray(lo_all).ravel()[j]), float(np.asarray(hi_all).ravel()[j])
-        if m.median > hi - EDGE_MARGIN_DEX or m.p97_5 > hi:
-            out.append(f"{m.label} = {m.median:.2f} sits at the upper edge of the training labels ({lo:.2f}-{hi:.2f}): "
-                       "the network cannot return more, the true mass may be higher")
-        elif m.median < lo + EDGE_MARGIN_DEX or m.p2_5 < lo:
-            out.append(f"{m.label} = {m.median:.2f} sits at the lower edge of the training labels ({lo:.2f}-{hi:.2f}): "
-                       "the network cannot return less, the true mass may be lower")
-    return out
-
-
 def _write_gcs(path: Path, sg: Any, info: Any, member: np.ndarray, overwrite: bool) -> None:
     from astropy import units as u
     from astropy.table import Table
@@ -257,7 +229,6 @@ def predict_survey(table: str | Path, out: str | Path, *, galaxy: str = "all", m
             continue
         pred.table = cat
         pred.notes = [*res.notes, *pred.notes]
-        pred.warnings.extend(edge_warnings(pred, bundle))
         res.prediction = pred
         res.status = "predicted"
         save_prediction(pred, gdir, overwrite=overwrite, plots=plots)
