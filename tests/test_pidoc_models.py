@@ -280,6 +280,10 @@ def test_cli_models_list(cli):
     assert not names["pidoc-net"]["paper"]
     r = cli("models", "list")
     assert r.exit_code == 0 and "pidoc-cnn-lite" in r.output
+    # the shipped defaults say what they are the default for
+    shipped = {s["file"]: s["default_for"] for s in doc["shipped_models"]}
+    assert shipped["mass-npe-default.pt"] == "gcml predict CATALOGUE"
+    assert shipped["pidoc-net-default.pt"] == "gcml predict IMAGE" and shipped["mass-cnn-default.pt"] is None
 
 
 def test_cli_models_list_shows_shipped_models(cli, tmp_path, monkeypatch):
@@ -298,4 +302,4 @@ def test_cli_models_list_shows_shipped_models(cli, tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     shipped = json.loads(r.output)["shipped_models"]
     assert shipped == [{"file": "pidoc-lite-default.pt", "architecture": "pidoc-ced-lite", "targets": ["mass"],
-                        "output": "map"}]
+                        "output": "map", "default_for": None}]

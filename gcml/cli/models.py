@@ -26,14 +26,19 @@ def list_cmd(
     """Show the registered architectures (names for 'gcml train') and the default models shipped with gcml."""
     from gcml.io.bundle import describe_bundle
     from gcml.models.registry import list_models
+    from gcml.prediction.catalogue import DEFAULT_MODEL_FILE
+    from gcml.prediction.images import DEFAULT_MODEL
 
+    # which shipped model gcml predict uses when no --model is given
+    default_for = {DEFAULT_MODEL_FILE.name: "gcml predict CATALOGUE", DEFAULT_MODEL: "gcml predict IMAGE"}
     with user_errors(ctx=ctx):
         specs = list_models()
         shipped = []
         for p in sorted(SHIPPED_DIR.glob("*.pt")) if SHIPPED_DIR.is_dir() else []:
             d = describe_bundle(p)
             shipped.append({"file": p.name, "architecture": d["architecture"],
-                            "targets": d["targets"]["names"], "output": d["targets"]["output"]})
+                            "targets": d["targets"]["names"], "output": d["targets"]["output"],
+                            "default_for": default_for.get(p.name)})
     rows = [{"name": s.name, "data": s.data_kind, "output": s.output, "paper": s.paper,
              "default_data": s.default_data, "description": s.description} for s in specs]
     if as_json:
@@ -49,10 +54,11 @@ def list_cmd(
     console.print(t)
     if shipped:
         t = Table(title=f"shipped models ({SHIPPED_DIR})", title_justify="left")
-        for col in ("file", "architecture", "targets", "output"):
+        for col in ("file", "architecture", "targets", "output", "default for"):
             t.add_column(col)
         for s in shipped:
-            t.add_row(s["file"], s["architecture"], ", ".join(s["targets"] or []), str(s["output"]))
+            t.add_row(s["file"], s["architecture"], ", ".join(s["targets"] or []), str(s["output"]),
+                      s["default_for"] or "-")
         console.print(t)
         console.print(f"a shipped model can be named without its folder, e.g. --model {Path(shipped[0]['file']).stem}")
     else:
