@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from gcml.errors import ConfigError, FormatError, InputError
+from gcml.io.bundle import SHIPPED_DIR
 from gcml.models.kinematic_inputs import FILLS, fill_empty, map_dispersion, training_ranges  # noqa: F401
 from gcml.physics.units import C_KMS
 from gcml.prediction.catalogue_result import (  # noqa: F401  (the result and its writers, re-exported)
@@ -78,7 +79,7 @@ from gcml.prediction.sky import inverse_tangent_plane, mock_catalogue, tangent_p
 
 #: The shipped default model for catalogues: mass-npe (``scripts/train_default_npe_model.py``; model card
 #: docs/model-cards/mass-npe-default.md). The shipped CNN, ``mass-cnn-default``, is one ``model=`` away.
-DEFAULT_MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "models" / "mass-npe-default.pt"
+DEFAULT_MODEL_FILE = SHIPPED_DIR / "mass-npe-default.pt"
 #: Monte Carlo draws of a CNN prediction when ``n_samples`` is not given.
 DEFAULT_SAMPLES = 1000
 #: Fractional distance error assumed when none is given.
