@@ -448,3 +448,95 @@ def test_evaluate_without_the_systematic_term(tmp_path, cli):
     cov = [sum(reps[f]["calibration"][lab]["per_target"][t]["coverage"]["0.95"]
                for t in NPE_TARGETS) for f in ("--systematic", "--no-systematic")]
     assert cov[0] >= cov[1]
+
+
+def test_cramer_von_mises_statistic_known_values():
+    """The statistic the rank refit minimises: 1 / (12 n) for perfectly spread values (its minimum), scipy's
+    one-sample statistic for random values."""
+    from scipy.stats import cramervonmises
+
+    from gcml.evaluation.calibration import cramer_von_mises
+
+    n = 250
+    assert cramer_von_mises((2 * np.arange(1, n + 1) - 1) / (2 * n)) == pytest.approx(1 / (12 * n), rel=1e-12)
+    u = np.random.default_rng(3).random(500) ** 1.3
+    assert cramer_von_mises(u) == pytest.approx(cramervonmises(u, "uniform").statistic, rel=1e-10)
+    assert cramer_von_mises(np.array([])) == 0.0
+
+
+def test_spread_refit_on_ranks_known_answer():
+    """fit_spread_to_ranks recovers a known scale law from ranks alone: posterior draws N(0, 1), truths drawn with
+    standard deviation exp(0.25 - 0.15 ln(N/100)); after the refit the ranks are uniform in every bin of N.
+    Laplace draws with Laplace truths twice as wide give ln 2 without a slope (the fit needs no Gaussian)."""
+    from scipy.stats import kstest
+
+    from gcml.models.tasks.npe import fit_spread_to_ranks
+
+    rng = np.random.default_rng(1)
+    n = rng.integers(10, 600, 6000).astype(float)
+    lg = np.log(n / 100.0)
+    draws = rng.normal(size=(400, n.size))
+    centred = draws - draws.mean(0)
+    truth = rng.normal(size=n.size) * np.exp(0.25 - 0.15 * lg)
+    a, b = fit_spread_to_ranks(centred, truth - draws.mean(0), lg)
+    assert a == pytest.approx(0.25, abs=0.03) and b == pytest.approx(-0.15, abs=0.03)
+    u = (centred * np.exp(a + b * lg)[None] < (truth - draws.mean(0))[None]).mean(0)
+    for part in (lg < -1, (lg >= -1) & (lg < 1), lg >= 1):
+        assert kstest(u[part], "uniform").pvalue > 0.01
+    lap = rng.laplace(size=(400, 3000))
+    t2 = 2.0 * rng.laplace(size=3000)
+    a2, b2 = fit_spread_to_ranks(lap - lap.mean(0), t2 - lap.mean(0), np.zeros(3000), slope=False)
+    assert a2 == pytest.approx(np.log(2.0), abs=0.05) and b2 == 0.0
+
+
+@pytest.fixture(scope="module")
+def refit_set(tmp_path_factory):
+    """240 independent catalogues (60 galaxies x 4 views) from the default model's training priors."""
+    from gcml.simulate.galaxies import SimulateMapsConfig, simulate_maps
+
+    d = tmp_path_factory.mktemp("refit")
+    cfg = SimulateMapsConfig(families=("early", "disk", "early", "merger"), n_galaxies=60, views=4, seed=7,
+                             n_gc=300, subsample=(0.3, 1.0), v_error_model="sluggs", catalogues=True,
+                             merger_steps=100)
+    simulate_maps(cfg, d / "cal.h5")
+    return d / "cal.h5"
+
+
+def test_models_calibrate_refits_the_spread_and_keeps_the_rest(refit_set, tmp_path, cli):
+    """gcml models calibrate writes a new bundle: spread = old + the rank refit (the same with the same seed),
+    with where it was fitted recorded; the systematic term, the weights and the input bundle untouched. It
+    refuses to overwrite, a map model, and too few catalogues, each with exit code 2 and one sentence."""
+    import hashlib
+
+    from gcml.io.bundle import load_bundle, resolve_model_path
+    from gcml.models.npe import refit_spread
+    from gcml.models.trained import TrainedModel
+
+    src = resolve_model_path("mass-npe-default")
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    r = cli("models", "calibrate", "mass-npe-default", refit_set, "-o", tmp_path / "cal.pt", "--samples", "300")
+    assert r.exit_code == 0, r.output
+    assert "model bundle:" in r.output and "SBC KS p" in r.output
+    old, new = load_bundle(src), load_bundle(tmp_path / "cal.pt")
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == digest
+    for k in ("systematic_dex", "systematic_correlation", "systematic_method"):
+        assert new["calibration"][k] == old["calibration"][k]
+    for k, v in old["state_dict"].items():
+        assert torch.equal(new["state_dict"][k], v)
+    ref = new["calibration"]["spread_refit"]
+    assert ref["mapset"] == "cal.h5" and ref["catalogues"] == 240 and ref["samples"] == 300 and ref["seed"] == 0
+    assert ref["mapset_sha256"] == hashlib.sha256(refit_set.read_bytes()).hexdigest()
+    assert "refitted on independent galaxies" in new["calibration"]["method"]
+    again = refit_spread("mass-npe-default", refit_set, tmp_path / "again.pt", n_samples=300)
+    np.testing.assert_array_equal(again.spread_after, np.array(new["calibration"]["spread"]))
+    np.testing.assert_array_equal(again.spread_before, np.array(old["calibration"]["spread"]))
+    assert not np.array_equal(again.spread_after, again.spread_before)
+    task = TrainedModel.load(tmp_path / "cal.pt").task    # weights_only; the task reads the refit back
+    assert task.spread_refit == ref and np.allclose(task.spread, again.spread_after)
+    # refusals
+    r = cli("models", "calibrate", "mass-npe-default", refit_set, "-o", tmp_path / "cal.pt")
+    assert r.exit_code == 2 and "already exists" in r.output
+    r = cli("models", "calibrate", "mass-cnn-default", refit_set, "-o", tmp_path / "cnn.pt")
+    assert r.exit_code == 2 and "mass-npe models only" in r.output and not (tmp_path / "cnn.pt").exists()
+    r = cli("models", "calibrate", "mass-npe-default", refit_set, "-o", tmp_path / "few.pt", "--split", "test")
+    assert r.exit_code == 2 and "needs at least 200" in r.output and not (tmp_path / "few.pt").exists()

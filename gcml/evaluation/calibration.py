@@ -139,6 +139,18 @@ def uniformity_test(u: np.ndarray, *, n_bins: int = N_RANK_BINS) -> dict[str, An
             "hist_band99": [float(band[0]), float(band[1])]}
 
 
+def cramer_von_mises(u: np.ndarray) -> float:
+    """Cramer-von Mises statistic ``1 / (12 n) + sum_i (u_(i) - (2 i - 1) / (2 n))^2`` of values ``u`` against
+    U(0, 1): the integrated squared distance between their empirical distribution and the uniform one (0.0 for
+    an empty array). Smaller is more uniform; it is what :func:`gcml.models.tasks.npe.fit_spread_to_ranks`
+    minimises."""
+    u = np.sort(np.asarray(u, float).ravel())
+    n = u.size
+    if n == 0:
+        return 0.0
+    return float(1.0 / (12 * n) + np.sum((u - (2.0 * np.arange(1, n + 1) - 1.0) / (2 * n)) ** 2))
+
+
 # ---------------------------------------------------------------------------------------- TARP
 
 
