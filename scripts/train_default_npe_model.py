@@ -48,8 +48,8 @@ CALSET_SEED = 3131
 def main(argv: list[str] | None = None) -> int:
     from train_default_mass_model import simulate_sets
 
+    from gcml.evaluation.recalibrate import refit_spread
     from gcml.io.bundle import load_bundle, save_bundle
-    from gcml.models.npe import refit_spread
     from gcml.simulate.galaxies import SimulateMapsConfig, simulate_maps
     from gcml.training import TrainConfig, train
 

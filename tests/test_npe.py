@@ -470,7 +470,7 @@ def test_spread_refit_on_ranks_known_answer():
     Laplace draws with Laplace truths twice as wide give ln 2 without a slope (the fit needs no Gaussian)."""
     from scipy.stats import kstest
 
-    from gcml.models.tasks.npe import fit_spread_to_ranks
+    from gcml.evaluation.calibration import fit_spread_to_ranks
 
     rng = np.random.default_rng(1)
     n = rng.integers(10, 600, 6000).astype(float)
@@ -508,8 +508,8 @@ def test_models_calibrate_refits_the_spread_and_keeps_the_rest(refit_set, tmp_pa
     refuses to overwrite, a map model, and too few catalogues, each with exit code 2 and one sentence."""
     import hashlib
 
+    from gcml.evaluation.recalibrate import refit_spread
     from gcml.io.bundle import load_bundle, resolve_model_path
-    from gcml.models.npe import refit_spread
     from gcml.models.trained import TrainedModel
 
     src = resolve_model_path("mass-npe-default")

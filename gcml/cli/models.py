@@ -122,7 +122,7 @@ def calibrate_cmd(
     'gcml evaluate MODEL TEST.h5 --no-systematic'.
     """
     from gcml.device import resolve_device
-    from gcml.models.npe import refit_spread
+    from gcml.evaluation.recalibrate import refit_spread
 
     with user_errors(ctx=ctx):
         res = refit_spread(model, mapset, out, split=split, n_samples=samples, seed=seed,

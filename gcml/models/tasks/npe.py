@@ -36,7 +36,8 @@ MIN_GC = 5
 SPREAD_N0 = 100.0
 #: validation catalogues needed to fit an N-dependence of the spread (else one factor per target)
 SPREAD_MIN_SLOPE = 50
-#: catalogues a refit of the spread on posterior ranks needs (:func:`fit_spread_to_ranks`, gcml models calibrate)
+#: catalogues a refit of the spread on posterior ranks needs (gcml models calibrate,
+#: :func:`gcml.evaluation.recalibrate.refit_spread`)
 REFIT_MIN = 200
 #: bins of N (equal numbers of catalogues) in which the refit makes the posterior ranks uniform
 REFIT_N_BINS = 4
@@ -247,53 +248,3 @@ def fit_log_scale(z: np.ndarray, lg: np.ndarray, iters: int = 50) -> np.ndarray:
             break
     return theta
 
-
-def fit_spread_to_ranks(centred: np.ndarray, resid: np.ndarray, lg: np.ndarray, *, n_bins: int = REFIT_N_BINS,
-                        slope: bool = True) -> np.ndarray:
-    """``(a, b)`` for one target such that scaling each catalogue's posterior draws about their mean by
-    ``exp(a + b lg)`` makes the ranks of the truths uniform (``gcml models calibrate``).
-
-    :meth:`CatalogueNPETask.calibrate` matches the variance of the residuals (a Gaussian likelihood) on the
-    validation views. When the residuals are not Gaussian (heavier tails than the posterior's) that leaves the
-    central intervals too wide while the 95 % ones are right, and simulation-based calibration (SBC) fails;
-    this fit works on the ranks instead.
-
-    Parameters
-    ----------
-    centred : (S, n) posterior draws minus their mean over the S draws, per catalogue
-    resid : (n,) truth minus the same mean
-    lg : (n,) ``ln(N / 100)`` of each catalogue
-    n_bins : the catalogues are split into this many bins of ``lg`` with equal numbers; the objective is the sum
-        over bins of the Cramer-von Mises statistic of the ranks (:func:`gcml.evaluation.calibration.
-        cramer_von_mises`), so that the intervals are right at every N and not only on average
-    slope : fit ``b`` (else 0 and one bin)
-
-    Returns
-    -------
-    ndarray (2,): ``(a, b)``, to be added to the target's ``spread`` entry (factors multiply)
-    """
-    from scipy.optimize import minimize
-
-    from gcml.evaluation.calibration import cramer_von_mises
-
-    d = np.asarray(centred, float)
-    r = np.asarray(resid, float)
-    lg = np.asarray(lg, float)
-    if not slope or n_bins < 2:
-        bins = np.zeros(len(r), np.int64)
-    else:
-        edges = np.unique(np.quantile(lg, np.linspace(0.0, 1.0, n_bins + 1))[1:-1])
-        bins = np.searchsorted(edges, lg, side="right")
-    groups = [np.flatnonzero(bins == k) for k in np.unique(bins)]
-
-    def objective(th: np.ndarray) -> float:
-        u = (d * np.exp(th[0] + th[1] * lg)[None] < r[None]).mean(0)
-        return sum(cramer_von_mises(u[g]) for g in groups)
-
-    if slope:
-        res = minimize(objective, np.zeros(2), method="Nelder-Mead",
-                       options={"xatol": 1e-3, "fatol": 1e-5, "initial_simplex": [[0, 0], [0.1, 0], [0, 0.1]]})
-        return np.asarray(res.x, float)
-    res = minimize(lambda a: objective(np.array([a[0], 0.0])), np.zeros(1), method="Nelder-Mead",
-                   options={"xatol": 1e-3, "fatol": 1e-5, "initial_simplex": [[0.0], [0.1]]})
-    return np.array([float(res.x[0]), 0.0])
