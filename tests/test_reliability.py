@@ -14,7 +14,7 @@ from test_pidoc_training import write_toy_mapset
 from gcml.errors import FormatError, InputError, OutputExistsError
 from gcml.io.common import atomic_output, check_output_path, make_output_dir
 
-DEFAULT_MASS_MODEL = Path(__file__).resolve().parents[1] / "gcml" / "data" / "models" / "mass-cnn-default.pt"
+SHIPPED_MASS_CNN = Path(__file__).resolve().parents[1] / "gcml" / "data" / "models" / "mass-cnn-default.pt"
 
 
 def _leftovers(folder: Path) -> list[Path]:
@@ -52,7 +52,7 @@ def test_cli_output_is_a_folder_or_below_a_file(cli, tmp_path):
     assert r.exit_code == 2 and "is a folder" in r.output
     r = cli("train", "mass-cnn", "--data", a, "--epochs", "1", "-o", tmp_path / "f" / "run")
     assert r.exit_code == 2 and "f is not a folder" in r.output
-    r = cli("evaluate", DEFAULT_MASS_MODEL, a, "-o", tmp_path / "f" / "rep")
+    r = cli("evaluate", SHIPPED_MASS_CNN, a, "-o", tmp_path / "f" / "rep")
     assert r.exit_code == 2 and "f is not a folder" in r.output
     assert not _leftovers(tmp_path)
 
@@ -93,7 +93,7 @@ def test_model_file_of_the_wrong_kind(tmp_path, kind):
     elif kind == "folder":
         p.mkdir()
     else:
-        p.write_bytes(DEFAULT_MASS_MODEL.read_bytes()[:300])
+        p.write_bytes(SHIPPED_MASS_CNN.read_bytes()[:300])
     with pytest.raises(InputError) as exc:
         load_bundle(p)
     msg = str(exc.value)
@@ -106,7 +106,7 @@ def test_model_file_of_the_wrong_kind(tmp_path, kind):
 
 def test_evaluate_kinematic_model_on_images(cli, tmp_path):
     img = write_toy_mapset(tmp_path / "img.h5", n=8, size=16)
-    r = cli("evaluate", DEFAULT_MASS_MODEL, img, "--split", "all", "-o", tmp_path / "rep")
+    r = cli("evaluate", SHIPPED_MASS_CNN, img, "--split", "all", "-o", tmp_path / "rep")
     assert r.exit_code == 2
     assert "is a 'photometry' MapSet, but model" in r.output and "'kinematics'" in r.output
     assert not (tmp_path / "rep").exists()
@@ -121,7 +121,7 @@ def test_evaluate_images_with_nan(cli, tmp_path):
         m[0, 3, 3] = np.nan
         f["maps"][2] = m
     # a photometry bundle of the right size (only the header matters: the NaN check comes first)
-    b = load_bundle(DEFAULT_MASS_MODEL)
+    b = load_bundle(SHIPPED_MASS_CNN)
     b["geometry"] = {**b["geometry"], "kind": "photometry", "shape": [16, 16]}
     save_bundle(tmp_path / "p.pt", b)
     r = cli("evaluate", tmp_path / "p.pt", img, "--split", "all", "-o", tmp_path / "rep")

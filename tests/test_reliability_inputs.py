@@ -15,7 +15,7 @@ from synth_mapsets import make_mapset
 from gcml.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MASS_MODEL = ROOT / "gcml" / "data" / "models" / "mass-cnn-default.pt"
+SHIPPED_MASS_CNN = ROOT / "gcml" / "data" / "models" / "mass-cnn-default.pt"
 CENTRE = ["--ra", "161.926", "--dec", "13.986", "--distance", "10.9"]
 
 
@@ -174,7 +174,7 @@ def test_predict_names_the_wrong_file_type(cli, tmp_path):
     maps = make_mapset(tmp_path / "maps.h5", n_gal=6, views=2)
     r = cli("predict", maps, "-o", tmp_path / "o")
     _one_line_error(r, "is a 'gcml.mapset' file", "GC catalogue")
-    r = cli("predict", DEFAULT_MASS_MODEL, "-o", tmp_path / "o")
+    r = cli("predict", SHIPPED_MASS_CNN, "-o", tmp_path / "o")
     _one_line_error(r, "zip archive")
     assert "--ra" not in r.output
 
@@ -285,7 +285,7 @@ def test_truncated_hdf5_everywhere(cli, tmp_path):
         p = tmp_path / name
         p.write_bytes(data)
         for args in (("info", p), ("train", "mass-cnn", "--data", p, "-o", tmp_path / "run", "--epochs", "1"),
-                     ("evaluate", DEFAULT_MASS_MODEL, p, "-o", tmp_path / "rep"),
+                     ("evaluate", SHIPPED_MASS_CNN, p, "-o", tmp_path / "rep"),
                      ("merge", p, maps, "-o", tmp_path / "mm.h5"),
                      ("mock-observe", p, "-o", tmp_path / "i.h5")):
             r = cli(*args)
