@@ -540,3 +540,11 @@ def test_models_calibrate_refits_the_spread_and_keeps_the_rest(refit_set, tmp_pa
     assert r.exit_code == 2 and "mass-npe models only" in r.output and not (tmp_path / "cnn.pt").exists()
     r = cli("models", "calibrate", "mass-npe-default", refit_set, "-o", tmp_path / "few.pt", "--split", "test")
     assert r.exit_code == 2 and "needs at least 200" in r.output and not (tmp_path / "few.pt").exists()
+
+
+def test_models_calibrate_refuses_a_refit_that_cannot_fit_in_memory(refit_set, tmp_path, cli):
+    """Posterior draws for every catalogue are held at once: a refit whose draws cannot fit is refused before
+    any work, in one sentence, with nothing written."""
+    r = cli("models", "calibrate", "mass-npe-default", refit_set, "-o", tmp_path / "big.pt", "--samples",
+            "1000000000")
+    assert r.exit_code == 2 and "of memory" in r.output and not (tmp_path / "big.pt").exists()

@@ -57,6 +57,7 @@ def refit_spread(model: str | Path, mapset: str | Path, out: str | Path, *, spli
     from gcml.io.atomic import check_output_path
     from gcml.io.bundle import load_bundle, save_bundle
     from gcml.io.catalogues import read_catalogues
+    from gcml.io.common import check_resources
     from gcml.io.mapset import SPLITS, read_header
     from gcml.models.npe import posterior_samples
     from gcml.models.tasks.npe import REFIT_MIN, REFIT_N_BINS, SPREAD_N0, CatalogueNPETask
@@ -81,6 +82,8 @@ def refit_spread(model: str | Path, mapset: str | Path, out: str | Path, *, spli
         sp = f["split"][()]
         rows = np.arange(len(sp)) if split == "all" else np.flatnonzero(sp == SPLITS[split])
         truth = np.stack([f["targets"][t][()][rows].astype(float) for t in task.targets], 1)
+    # the draws (float32), their float64 copy and the centred draws, at least
+    check_resources("models calibrate", memory=float(len(rows)) * int(n_samples) * len(task.targets) * (4 + 8 + 8))
     cat = read_catalogues(mpath, rows)
     systematic, corr = np.array(task.systematic, float), task.systematic_corr
     task.systematic, task.systematic_corr = np.zeros(len(task.targets)), None
