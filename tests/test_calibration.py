@@ -179,3 +179,27 @@ def test_tarp_noise_level_of_a_calibrated_posterior():
 
     f = 2 * norm.cdf(z / 0.95) - 1
     assert tarp_from_fractions(f)["ks_p"] < 1e-3
+
+
+def test_coverage_in_bins_of_n_finds_what_the_average_hides():
+    """Intervals 1.3x too narrow for few tracers and 1.3x too wide for many can still cover about 68 % on
+    average; the coverage per bin of N shows both, and calibrated intervals cover 0.68 / 0.95 in every bin
+    (Gaussian and sampled posteriors alike)."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(11)
+    n = np.where(rng.random(20000) < 0.5, 20, 400)
+    truth = rng.standard_normal((20000, 1))
+    off = np.where(n == 20, 1 / 1.3, 1.3)[:, None]            # predicted sigma / true sigma
+    mean, std = np.zeros((20000, 1)), off.copy()
+    s = calibration_summary(truth, ["m"], mean=mean, std=std, n_tracers=n)
+    bins = s["per_target"]["m"]["width_vs_n"]["bins"]
+    assert [b["count"] for b in bins] == [int((n == 20).sum()), int((n == 400).sum())]
+    expect = [2 * norm.cdf(0.99446 * f) - 1 for f in (1 / 1.3, 1.3)]  # 0.56 and 0.81
+    for b, e in zip(bins, expect, strict=True):
+        assert b["coverage"]["0.68"] == pytest.approx(e, abs=0.015)
+    assert s["per_target"]["m"]["coverage"]["0.68"] == pytest.approx(np.mean(expect), abs=0.01)
+    good = calibration_summary(truth, ["m"], samples=rng.standard_normal((400, 20000, 1)), n_tracers=n)
+    for b in good["per_target"]["m"]["width_vs_n"]["bins"]:
+        assert b["coverage"]["0.68"] == pytest.approx(0.68, abs=0.015)
+        assert b["coverage"]["0.95"] == pytest.approx(0.95, abs=0.01)

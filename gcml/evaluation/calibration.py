@@ -267,24 +267,35 @@ def gaussian_samples(mean: np.ndarray, std: np.ndarray, n_samples: int, *,
 # ------------------------------------------------------------------------------------ coverage
 
 
-def coverage_samples(samples: np.ndarray, truth: np.ndarray, levels: tuple[float, ...] = LEVELS) -> dict[str, np.ndarray]:
-    """Fraction of truths inside the central quantile interval of the draws, per level: {"0.68": (D,)}."""
+def inside_samples(samples: np.ndarray, truth: np.ndarray, levels: tuple[float, ...] = LEVELS) -> dict[str, np.ndarray]:
+    """Whether each truth lies inside the central quantile interval of its draws, per level: {"0.68": (N, D) bool}."""
     t = _check(truth, samples=samples)
     s = _as3(samples)
     out = {}
     for q in levels:
         lo, hi = np.quantile(s, [0.5 - q / 2, 0.5 + q / 2], axis=0)
-        out[f"{q:g}"] = ((t >= lo) & (t <= hi)).mean(0)
+        out[f"{q:g}"] = (t >= lo) & (t <= hi)
     return out
+
+
+def coverage_samples(samples: np.ndarray, truth: np.ndarray, levels: tuple[float, ...] = LEVELS) -> dict[str, np.ndarray]:
+    """Fraction of truths inside the central quantile interval of the draws, per level: {"0.68": (D,)}."""
+    return {k: v.mean(0) for k, v in inside_samples(samples, truth, levels).items()}
+
+
+def inside_gaussian(mean: np.ndarray, std: np.ndarray, truth: np.ndarray,
+                    levels: tuple[float, ...] = LEVELS) -> dict[str, np.ndarray]:
+    """Whether ``|y - mu| <= z(level) sigma`` for each item and target, per level: {"0.68": (N, D) bool}."""
+    t, m, s = (_2d(a) for a in (truth, mean, std))
+    _check(t, mean=m, std=s)
+    z = np.abs(t - m) / s
+    return {f"{q:g}": z <= z_central(q) for q in levels}
 
 
 def coverage_gaussian(mean: np.ndarray, std: np.ndarray, truth: np.ndarray,
                       levels: tuple[float, ...] = LEVELS) -> dict[str, np.ndarray]:
     """Fraction of truths with ``|y - mu| <= z(level) sigma``, per level: {"0.68": (D,)}."""
-    t, m, s = (_2d(a) for a in (truth, mean, std))
-    _check(t, mean=m, std=s)
-    z = np.abs(t - m) / s
-    return {f"{q:g}": (z <= z_central(q)).mean(0) for q in levels}
+    return {k: v.mean(0) for k, v in inside_gaussian(mean, std, truth, levels).items()}
 
 
 DEFAULT_N_EDGES = (5, 15, 30, 60, 100, 150, 250, 500, 1000, 1e9)
@@ -311,12 +322,15 @@ def scatter_against_n(residual: np.ndarray, n: np.ndarray, *, edges: tuple[float
     return {"bins": rows}
 
 
-def width_against_n(width: np.ndarray, n: np.ndarray, *, edges: list[float] | None = None) -> dict[str, Any]:
+def width_against_n(width: np.ndarray, n: np.ndarray, *, edges: list[float] | None = None,
+                    inside: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Median (and 16/84 percentiles) of interval widths in bins of the tracer number N.
 
     ``edges`` default to 5, 15, 30, 60, 100, 150, 250, 500, 1000, 10^9 (bins [a, b)); empty bins are dropped.
     The Cramer-Rao floor of each bin (at its median N) is given for comparison (as a 68 % full width,
-    2 x 0.994 x floor).
+    2 x 0.994 x floor). ``inside`` ({level: (N,) bool}, whether each truth lies in its interval) adds the
+    coverage in each bin (``coverage``: {level: fraction}): calibrated intervals cover at every N, not only
+    on average.
     """
     w = np.asarray(width, float)
     n = np.asarray(n, float)
@@ -330,9 +344,12 @@ def width_against_n(width: np.ndarray, n: np.ndarray, *, edges: list[float] | No
             continue
         nm = float(np.median(n[sel]))
         q16, q50, q84 = np.quantile(w[sel], [0.16, 0.5, 0.84])
-        rows.append({"n_lo": float(a), "n_hi": float(b), "count": int(sel.sum()), "n_median": nm,
-                     "width68_median": float(q50), "width68_q16": float(q16), "width68_q84": float(q84),
-                     "cramer_rao_width68": float(2 * z_central(0.68) * cramer_rao_floor_dex(nm))})
+        row = {"n_lo": float(a), "n_hi": float(b), "count": int(sel.sum()), "n_median": nm,
+               "width68_median": float(q50), "width68_q16": float(q16), "width68_q84": float(q84),
+               "cramer_rao_width68": float(2 * z_central(0.68) * cramer_rao_floor_dex(nm))}
+        if inside is not None:
+            row["coverage"] = {k: float(np.asarray(v)[sel].mean()) for k, v in inside.items()}
+        rows.append(row)
     return {"bins": rows}
 
 
@@ -366,7 +383,7 @@ def calibration_summary(truth: np.ndarray, names: list[str], *, samples: np.ndar
         s, t_ok = s[:, ok], t[ok]
         n_s = s.shape[0]
         u = pit_from_ranks(sbc_ranks(s, t_ok), n_s, seed=seed)
-        cov = coverage_samples(s, t_ok, levels)
+        ins = inside_samples(s, t_ok, levels)
         q16, q84 = np.quantile(s, [0.16, 0.84], axis=0)
         width = q84 - q16
         tarp_s = s
@@ -377,7 +394,7 @@ def calibration_summary(truth: np.ndarray, names: list[str], *, samples: np.ndar
         ok &= np.isfinite(m).all(1) & np.isfinite(sd).all(1)
         m, sd, t_ok = m[ok], sd[ok], t[ok]
         u = pit_gaussian(m, sd, t_ok)
-        cov = coverage_gaussian(m, sd, t_ok, levels)
+        ins = inside_gaussian(m, sd, t_ok, levels)
         width = 2 * z_central(0.68) * sd
         rng = np.random.default_rng(seed)
         idx = np.sort(rng.choice(len(t_ok), size=max_tarp_items, replace=False)) if len(t_ok) > max_tarp_items else slice(None)
@@ -392,10 +409,11 @@ def calibration_summary(truth: np.ndarray, names: list[str], *, samples: np.ndar
     per: dict[str, Any] = {}
     for j, name in enumerate(names):
         d: dict[str, Any] = {"sbc": uniformity_test(u[:, j]),
-                             "coverage": {k: float(v[j]) for k, v in cov.items()},
+                             "coverage": {k: float(v[:, j].mean()) for k, v in ins.items()},
                              "width68_median": float(np.median(width[:, j]))}
         if n_tracers is not None:
-            d["width_vs_n"] = width_against_n(width[:, j], np.asarray(n_tracers, float)[ok])
+            d["width_vs_n"] = width_against_n(width[:, j], np.asarray(n_tracers, float)[ok],
+                                              inside={k: v[:, j] for k, v in ins.items() if k in ("0.68", "0.95")})
         per[name] = d
     tr = tarp(tarp_s, t_tarp, seed=seed + 1)
     return {"kind": kind, "n": n_ok, "n_skipped": int((~ok).sum()), "per_target": per, "tarp": tr,
