@@ -42,6 +42,16 @@ def test_bundle_metrics_arrays_are_summarised(cli):
     assert "transform: softlog10" in out and "softening: 7.22e-08" in out and "logit:0:14.5" in out
 
 
+def test_bundle_shows_its_calibration(cli):
+    """How a model's intervals are calibrated is part of what it is: the shipped mass-npe shows its spread
+    (refitted on ranks, and on what), its systematic term and how that was measured."""
+    out = _info(cli, ROOT / "gcml" / "data" / "models" / "mass-npe-default.pt")
+    assert "calibration:" in out and "spread: 6x2 values" in out and "spread_refit:" in out
+    assert "catalogues: 4000" in out and "systematic_method: leave-one-family-out" in out
+    assert "mapset_sha256" not in out                                   # hashes with --verbose only
+    assert "mapset_sha256" in _info(cli, ROOT / "gcml" / "data" / "models" / "mass-npe-default.pt", "--verbose")
+
+
 def test_snapshot_hdf5(tmp_path, cli):
     from gcml.io.snapshots import Snapshot, write_snapshot
 

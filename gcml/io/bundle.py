@@ -122,6 +122,7 @@ def describe_bundle(path: Path) -> dict[str, Any]:
                        else {})},
         **({"preparation": b["preparation"]} if b.get("preparation") else {}),
         "geometry": b["geometry"],
+        **({"calibration": b["calibration"]} if b.get("calibration") else {}),
         "metrics": b.get("metrics", {}),
         "provenance": {**b.get("provenance", {}), "gcml_version": b.get("gcml_version"),
                        "created_utc": b.get("created_utc")},
