@@ -44,7 +44,7 @@ def refit_spread(model: str | Path, mapset: str | Path, out: str | Path, *, spli
     bundle is unchanged; ``calibration.spread_refit`` records the MapSet, its SHA-256, the catalogues, draws and
     seed.
     """
-    import hashlib
+    import h5py
 
     from gcml.errors import InputError
     from gcml.evaluation.calibration import (
@@ -57,7 +57,7 @@ def refit_spread(model: str | Path, mapset: str | Path, out: str | Path, *, spli
     from gcml.io.atomic import check_output_path
     from gcml.io.bundle import load_bundle, save_bundle
     from gcml.io.catalogues import read_catalogues
-    from gcml.io.common import check_resources
+    from gcml.io.common import check_resources, sha256_file
     from gcml.io.mapset import SPLITS, read_header
     from gcml.models.npe import posterior_samples
     from gcml.models.tasks.npe import REFIT_MIN, REFIT_N_BINS, SPREAD_N0, CatalogueNPETask
@@ -76,8 +76,6 @@ def refit_spread(model: str | Path, mapset: str | Path, out: str | Path, *, spli
                          "of mass-npe models only")
     hdr = read_header(mpath)
     task.check_header(hdr, mpath)
-    import h5py
-
     with h5py.File(mpath, "r") as f:
         sp = f["split"][()]
         rows = np.arange(len(sp)) if split == "all" else np.flatnonzero(sp == SPLITS[split])
@@ -114,12 +112,8 @@ def refit_spread(model: str | Path, mapset: str | Path, out: str | Path, *, spli
                     for j in range(len(task.targets))])
     after = diagnostics(np.exp(inc[:, 0][None] + lg[:, None] * inc[:, 1][None]))
     b = load_bundle(tm.path or model)
-    h = hashlib.sha256()
-    with open(mpath, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
     task.spread = old + inc
-    task.spread_refit = {"mapset": mpath.name, "mapset_sha256": h.hexdigest(), "split": split,
+    task.spread_refit = {"mapset": mpath.name, "mapset_sha256": sha256_file(mpath), "split": split,
                          "catalogues": int(ok.sum()), "samples": int(n_samples), "seed": int(seed),
                          "n_bins": int(REFIT_N_BINS if slope else 1)}
     task.systematic, task.systematic_corr = systematic, corr
