@@ -128,14 +128,13 @@ def calibrate_cmd(
         res = refit_spread(model, mapset, out, split=split, n_samples=samples, seed=seed,
                            overwrite=overwrite, device=resolve_device(device))
     if not is_quiet(quiet):
+        import numpy as np
         from rich.table import Table
 
         t = Table(title=f"posterior ranks of {res.n_catalogues:,} catalogues of {mapset.name} (in-sample)",
                   title_justify="left")
         for col in ("target", "68 % coverage", "95 % coverage", "SBC KS p", "spread factor at N = 30 / 300"):
             t.add_column(col)
-        import numpy as np
-
         for j, name in enumerate(res.targets):
             b, a = res.before[name], res.after[name]
             d = res.spread_after[j] - res.spread_before[j]
