@@ -246,6 +246,7 @@ def test_cli_train_and_evaluate_mass_npe_beside_a_cnn(sim, tmp_path, cli):
     r = cli("train", "mass-npe", "--data", d / "a.h5", "--epochs", "1", "--threads", "1", "--batch-size", "32",
             "-o", tmp_path / "npe")
     assert r.exit_code == 0, r.output
+    assert "gcml models calibrate" in r.output   # how to calibrate the posterior on ranks
     r = cli("train", "mass-cnn", "--data", d / "a.h5", "--epochs", "1", "--threads", "1", "-o", tmp_path / "cnn")
     assert r.exit_code == 0, r.output
     r = cli("evaluate", tmp_path / "npe" / "best.pt", tmp_path / "cnn" / "best.pt", d / "a.h5", "--split", "all",

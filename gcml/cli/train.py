@@ -19,6 +19,7 @@ from gcml.cli.common import (
     err_console,
     is_quiet,
     make_progress,
+    print_note,
     resolve_options,
     stored_options,
     user_errors,
@@ -201,6 +202,11 @@ def train_cmd(
                       f"accuracy {m['accuracy']:.1f}%; 68% coverage {m.get('coverage_68', float('nan')):.2f}",
                       highlight=False)
     console.print(f"best model: {res.best_checkpoint}")
+    if cfg.model == "mass-npe" and not is_quiet(o["quiet"]):
+        print_note("the posterior's spread was fitted on the validation views (matching variances); for intervals "
+                   "calibrated on ranks at every number of GCs, run 'gcml models calibrate "
+                   f"{res.best_checkpoint} CALSET.h5 -o calibrated.pt' on independent simulated galaxies "
+                   "(docs/training.md)")
 
 
 def _duration(seconds: float) -> str:
