@@ -99,18 +99,17 @@ def refit_spread(model: str | Path, mapset: str | Path, out: str | Path, *, spli
     centred = s - mean[None]
     resid = truth - mean
 
-    def diagnostics(scale: np.ndarray) -> dict[str, dict[str, float]]:
-        draws = mean[None] + centred * scale[None]
+    def diagnostics(draws: np.ndarray) -> dict[str, dict[str, float]]:
         cov = coverage_samples(draws, truth, levels=(0.68, 0.95))
         u = pit_from_ranks(sbc_ranks(draws, truth), draws.shape[0], seed=seed)
         return {t: {"coverage_68": float(cov["0.68"][j]), "coverage_95": float(cov["0.95"][j]),
                     "ks_p": float(uniformity_test(u[:, j])["ks_p"])} for j, t in enumerate(task.targets)}
 
-    before = diagnostics(np.ones(resid.shape))
+    before = diagnostics(s)
     old = np.array(task.spread, float)
     inc = np.stack([fit_spread_to_ranks(centred[:, :, j], resid[:, j], lg, n_bins=REFIT_N_BINS, slope=slope)
                     for j in range(len(task.targets))])
-    after = diagnostics(np.exp(inc[:, 0][None] + lg[:, None] * inc[:, 1][None]))
+    after = diagnostics(mean[None] + centred * np.exp(inc[:, 0][None] + lg[:, None] * inc[:, 1][None])[None])
     b = load_bundle(tm.path or model)
     task.spread = old + inc
     task.spread_refit = {"mapset": mpath.name, "mapset_sha256": sha256_file(mpath), "split": split,
